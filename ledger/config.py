@@ -1,0 +1,76 @@
+"""Settings from the environment: one frozen struct, read once at the edge (run.py)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+
+class ConfigError(ValueError):
+    """An environment variable has a value the service cannot use."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # None means: start the embedded PostgreSQL in data_dir.
+    database_url: str | None = None
+    data_dir: Path = Path(".data")
+    business_tz: str = "UTC"
+    # 0 disables the in-process sandbox vendor.
+    sandbox_port: int = 8081
+    sandbox_faults: str = ""
+    sandbox_webhook_secret: str | None = None
+    vendors_file: Path | None = None
+    log_level: str = "info"
+    # /readyz fails when a projection is further behind than this: long enough to ride out
+    # a burst, short enough that a stuck runner takes the node out of rotation.
+    ready_max_lag_events: int = 10_000
+    # Followers also poll, so a lost NOTIFY delays them by at most this long.
+    poll_interval_s: float = 1.0
+    # How long POST /api/v1/orders waits for a terminal vendor answer before replying 202.
+    sync_budget_s: float = 3.0
+    # Largest accepted request body; order bodies are a few hundred bytes.
+    max_body_bytes: int = 64 * 1024
+    # Largest order amount in minor units, per order (guards against fat-finger amounts).
+    max_amount_minor: int = 1_000_000_00
+    secrets_key: str | None = None
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from environment variables named after the fields in upper case."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for field in msgspec.structs.fields(Settings):
+        raw = env.get(field.name.upper())
+        if raw is None or raw == "":
+            continue
+        default = field.default
+        if isinstance(default, bool):
+            values[field.name] = raw.lower() in {"1", "true", "yes"}
+        elif isinstance(default, int):
+            values[field.name] = _parse(field.name.upper(), raw, int)
+        elif isinstance(default, float):
+            values[field.name] = _parse(field.name.upper(), raw, float)
+        elif isinstance(default, Path) or field.name.endswith(("_dir", "_file")):
+            values[field.name] = Path(raw)
+        else:
+            values[field.name] = raw
+    settings = Settings(**values)
+    if not 0 <= settings.port <= 65535 or not 0 <= settings.sandbox_port <= 65535:
+        raise ConfigError("PORT and SANDBOX_PORT must be between 0 and 65535")
+    return settings

@@ -1,0 +1,240 @@
+"""The event catalog: one msgspec tagged union, one encoder, one decoder.
+
+Rules: names are past tense; fields are only ever added, at the end and with a default; never
+retyped or renamed. `omit_defaults` keeps an old event's bytes identical after a field is added.
+tests/unit/fixtures/events holds one stored payload per type; a change that cannot decode them
+fails the suite.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, omit_defaults=True):
+    """Base of every event; the JSON "type" field names the subclass."""
+
+
+# --- orders -------------------------------------------------------------------------------
+
+
+class OrderRequested(Event):
+    client_id: str
+    idempotency_key: str
+    customer_id: str
+    brand_id: str
+    amount_minor: int
+    currency: str
+    # sha256 of the canonical request; a replay must match it exactly.
+    fingerprint: str
+    vendor: str
+    # Our reference at the vendor, which is also the vendor idempotency key on every retry.
+    vendor_reference: str
+    requested_at: datetime
+    source: Literal["api", "bulk"] = "api"
+    batch_id: str | None = None
+
+
+class RequestReplayed(Event):
+    fingerprint: str
+    replayed_at: datetime
+
+
+class IdempotencyConflict(Event):
+    reason: Literal["payload_mismatch", "in_flight"]
+    fingerprint: str
+    at: datetime
+
+
+class VendorRequestSent(Event):
+    vendor: str
+    vendor_reference: str
+    attempt: int
+    sent_at: datetime
+
+
+class VendorResponseReceived(Event):
+    vendor: str
+    attempt: int
+    outcome: Literal["fulfilled", "accepted", "rejected", "not_found"]
+    received_at: datetime
+    vendor_order_id: str | None = None
+    vendor_status: str | None = None
+    http_status: int | None = None
+    code: str | None = None
+    message: str | None = None
+    # The card secret itself lives encrypted in card_secrets, never in the log.
+    card_stored: bool = False
+
+
+class VendorCallFailed(Event):
+    vendor: str
+    attempt: int
+    reason: Literal["timeout", "connection", "server_error", "rate_limited", "circuit_open"]
+    detail: str
+    failed_at: datetime
+    http_status: int | None = None
+    retry_after: float | None = None
+
+
+Source = Literal["vendor", "confirmation", "reconciliation", "manual"]
+
+
+class OrderFulfilled(Event):
+    vendor_order_id: str | None
+    source: Source
+    fulfilled_at: datetime
+
+
+class OrderFailed(Event):
+    reason: str
+    source: Source
+    failed_at: datetime
+
+
+class OrderRefunded(Event):
+    amount_minor: int
+    source: Source
+    refunded_at: datetime
+    reason: str | None = None
+
+
+# --- webhooks and confirmation -------------------------------------------------------------
+
+
+class WebhookReceived(Event):
+    vendor: str
+    webhook_id: str
+    event_type: str
+    reported_status: str | None
+    reference: str | None
+    vendor_order_id: str | None
+    body_sha256: str
+    received_at: datetime
+
+
+class VendorStatusObserved(Event):
+    vendor: str
+    reference: str
+    status: Literal["pending", "fulfilled", "failed", "refunded", "not_found"]
+    observed_at: datetime
+    cause: Literal["webhook", "completer", "reconciliation"]
+    vendor_order_id: str | None = None
+    amount_minor: int | None = None
+    currency: str | None = None
+
+
+# --- reconciliation ------------------------------------------------------------------------
+
+
+class ReconciliationStarted(Event):
+    run_id: str
+    vendor: str
+    window_start: datetime
+    window_end: datetime
+    started_at: datetime
+
+
+class VendorRecordObserved(Event):
+    run_id: str
+    vendor: str
+    vendor_order_id: str
+    reference: str
+    status: str
+    amount_minor: int
+    currency: str
+    vendor_created_at: datetime
+    vendor_updated_at: datetime
+    observed_at: datetime
+    page: int = 0
+
+
+class ReconciliationCompleted(Event):
+    run_id: str
+    records_seen: int
+    pages: int
+    completed_at: datetime
+
+
+class DiscrepancyResolved(Event):
+    discrepancy_id: str
+    action: str
+    note: str
+    actor: str
+    resolved_at: datetime
+
+
+# --- GL and bulk ---------------------------------------------------------------------------
+
+
+class GLTotal(msgspec.Struct, frozen=True, kw_only=True):
+    currency: str
+    state: Literal["pending", "fulfilled", "refunded", "failed"]
+    count: int
+    amount_minor: int
+
+
+class JournalLine(msgspec.Struct, frozen=True, kw_only=True):
+    currency: str
+    account: str
+    debit_minor: int
+    credit_minor: int
+    memo: str = ""
+
+
+class GLDayClosed(Event):
+    business_date: date
+    closed_at: datetime
+    totals: list[GLTotal]
+    journal: list[JournalLine]
+
+
+class BulkBatchAccepted(Event):
+    batch_id: str
+    client_id: str
+    file_sha256: str
+    rows: int
+    accepted_rows: int
+    accepted_at: datetime
+    partial: bool = False
+
+
+AnyEvent = (
+    OrderRequested
+    | RequestReplayed
+    | IdempotencyConflict
+    | VendorRequestSent
+    | VendorResponseReceived
+    | VendorCallFailed
+    | OrderFulfilled
+    | OrderFailed
+    | OrderRefunded
+    | WebhookReceived
+    | VendorStatusObserved
+    | ReconciliationStarted
+    | VendorRecordObserved
+    | ReconciliationCompleted
+    | DiscrepancyResolved
+    | GLDayClosed
+    | BulkBatchAccepted
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__  # type: ignore[attr-defined]
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(AnyEvent)
+
+
+def encode(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode(data: bytes) -> AnyEvent:
+    return _decoder.decode(data)
+
+
+def type_name(event: Event) -> str:
+    return type(event).__name__
