@@ -70,7 +70,8 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
                 if row["checksum"] != migration.checksum:
                     raise MigrationError(
                         f"migration {migration.name} was edited after it was applied "
-                        f"(applied checksum {row['checksum'][:12]}, file {migration.checksum[:12]}); "
+                        f"(applied checksum {row['checksum'][:12]}, "
+                        f"file {migration.checksum[:12]}); "
                         "add a new migration instead of changing an applied one"
                     )
                 continue

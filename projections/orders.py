@@ -1,0 +1,51 @@
+"""The order read model: one row per order stream, the fold of ledger.orders.evolve."""
+
+from __future__ import annotations
+
+import msgspec
+
+from ledger.orders import OrderState, evolve
+from ledger.store import RecordedEvent
+from projections.base import KeyedProjection, Row, Table
+
+ORDERS_TABLE = Table(
+    name="orders_view",
+    columns=(
+        ("stream_id", "text"),
+        ("client_id", "text"),
+        ("idempotency_key", "text"),
+        ("customer_id", "text"),
+        ("brand_id", "text"),
+        ("amount_minor", "bigint"),
+        ("currency", "text"),
+        ("fingerprint", "text"),
+        ("vendor", "text"),
+        ("vendor_reference", "text"),
+        ("source", "text"),
+        ("batch_id", "text"),
+        ("status", "text"),
+        ("vendor_order_id", "text"),
+        ("failure_reason", "text"),
+        ("refunded_minor", "bigint"),
+        ("attempts", "integer"),
+        ("unanswered_attempt", "boolean"),
+        ("card_stored", "boolean"),
+        ("created_at", "timestamptz"),
+        ("updated_at", "timestamptz"),
+        ("version", "integer"),
+    ),
+    indexes=("status, updated_at", "client_id, created_at", "vendor_reference"),
+)
+
+
+class OrdersProjection(KeyedProjection):
+    name = "orders"
+    table = ORDERS_TABLE
+
+    def key_of(self, event: RecordedEvent) -> str | None:
+        return event.stream_id if event.stream_id.startswith("order:") else None
+
+    def fold(self, row: Row | None, event: RecordedEvent) -> Row | None:
+        state = OrderState(*row) if row is not None else None
+        new = evolve(state, event.decode(), event.stream_id, event.version, event.recorded_at)
+        return None if new is None else msgspec.structs.astuple(new)

@@ -1,0 +1,149 @@
+"""Rebuild a projection from position zero into shadow tables, then swap or diff.
+
+Read endpoints keep serving the live tables while the shadow fills. The final step runs in one
+transaction holding the checkpoint row lock (see runner.locked_checkpoint): both copies are
+brought to the same cursor, then either swapped in by rename or compared row by row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import asyncpg
+
+from ledger import store
+from ledger.leases import LeaseKind, release, try_lease
+from ledger.store import CURSOR_ZERO, Cursor
+from projections.base import Projection, Table, schema_fingerprint
+from projections.runner import BATCH_SIZE, live_names, locked_checkpoint, save_checkpoint
+
+SHADOW_SUFFIX = "__shadow"
+Progress = Callable[[int, int, float], None]  # (events done, events total, seconds elapsed)
+
+
+class RebuildBusy(RuntimeError):
+    """Another rebuild of the same projection is running."""
+
+
+def shadow_names(projection: Projection) -> dict[str, str]:
+    return {t.name: t.name + SHADOW_SUFFIX for t in projection.tables}
+
+
+async def _apply_range(
+    conn: asyncpg.Connection,
+    projection: Projection,
+    names: dict[str, str],
+    after: Cursor,
+    upto: Cursor,
+) -> tuple[Cursor, int]:
+    count = 0
+    while batch := await store.read_range(conn, after, upto, BATCH_SIZE):
+        await projection.apply(conn, names, batch)
+        after = batch[-1].cursor
+        count += len(batch)
+    return after, count
+
+
+async def _fill_shadow(
+    conn: asyncpg.Connection, projection: Projection, progress: Progress | None
+) -> Cursor:
+    names = shadow_names(projection)
+    for table in projection.tables:
+        await conn.execute(f"DROP TABLE IF EXISTS {names[table.name]}")
+        for statement in table.create_sql(names[table.name]):
+            await conn.execute(statement)
+    target = await store.head(conn)
+    total = await conn.fetchval(
+        "SELECT count(*) FROM events WHERE (tx_id, position) <= ($1::xid8, $2::bigint)", *target
+    )
+    cursor, done, started = CURSOR_ZERO, 0, time.monotonic()
+    while batch := await store.read_range(conn, cursor, target, BATCH_SIZE):
+        async with conn.transaction():
+            await projection.apply(conn, names, batch)
+        cursor = batch[-1].cursor
+        done += len(batch)
+        if progress:
+            progress(done, total, time.monotonic() - started)
+    return cursor
+
+
+async def _swap(conn: asyncpg.Connection, table: Table) -> None:
+    shadow = table.name + SHADOW_SUFFIX
+    await conn.execute(f"DROP TABLE IF EXISTS {table.name}")
+    await conn.execute(f"ALTER TABLE {shadow} RENAME TO {table.name}")
+    indexes = await conn.fetch(
+        "SELECT indexname FROM pg_indexes WHERE tablename = $1 AND starts_with(indexname, $2)",
+        table.name,
+        shadow,
+    )
+    for row in indexes:
+        renamed = table.name + row["indexname"][len(shadow) :]
+        await conn.execute(f"ALTER INDEX {row['indexname']} RENAME TO {renamed}")
+
+
+async def _diff(conn: asyncpg.Connection, table: Table) -> list[str]:
+    shadow = table.name + SHADOW_SUFFIX
+    rows = await conn.fetch(
+        f"""SELECT 'live' AS side, * FROM (TABLE {table.name} EXCEPT ALL TABLE {shadow}) a
+            UNION ALL
+            SELECT 'rebuilt' AS side, * FROM (TABLE {shadow} EXCEPT ALL TABLE {table.name}) b"""
+    )
+    by_key: dict[object, dict[str, asyncpg.Record]] = {}
+    for row in rows:
+        by_key.setdefault(row[table.key], {})[row["side"]] = row
+    differences = []
+    for key in sorted(by_key, key=str):
+        sides = by_key[key]
+        if "rebuilt" not in sides:
+            differences.append(f"{table.name}[{key}]: in the live table but not in the rebuild")
+        elif "live" not in sides:
+            differences.append(
+                f"{table.name}[{key}]: in the rebuild but missing from the live table"
+            )
+        else:
+            for column, _ in table.columns:
+                live, rebuilt = sides["live"][column], sides["rebuilt"][column]
+                if live != rebuilt:
+                    differences.append(
+                        f"{table.name}[{key}].{column}: live={live!r} rebuilt={rebuilt!r}"
+                    )
+    return differences
+
+
+async def rebuild(
+    conn: asyncpg.Connection,
+    projection: Projection,
+    *,
+    verify_only: bool = False,
+    progress: Progress | None = None,
+) -> list[str]:
+    """Rebuild into shadow tables; swap them in, or (verify_only) return every difference."""
+    if not await try_lease(conn, LeaseKind.REBUILD, projection.name):
+        raise RebuildBusy(f"a rebuild of {projection.name} is already running")
+    try:
+        cursor = await _fill_shadow(conn, projection, progress)
+        async with conn.transaction():
+            live = await locked_checkpoint(conn, projection.name)
+            shadow = shadow_names(projection)
+            if live > cursor:
+                cursor, _ = await _apply_range(conn, projection, shadow, cursor, live)
+            elif cursor > live and verify_only:
+                await _apply_range(conn, projection, live_names(projection), live, cursor)
+                await save_checkpoint(conn, projection.name, cursor)
+            if verify_only:
+                differences = [d for t in projection.tables for d in await _diff(conn, t)]
+                for name in shadow.values():
+                    await conn.execute(f"DROP TABLE {name}")
+                return differences
+            for table in projection.tables:
+                await _swap(conn, table)
+            await save_checkpoint(conn, projection.name, cursor)
+            await conn.execute(
+                "UPDATE projection_checkpoints SET schema_hash = $2 WHERE name = $1",
+                projection.name,
+                schema_fingerprint(projection),
+            )
+        return []
+    finally:
+        await release(conn, LeaseKind.REBUILD, projection.name)

@@ -1,0 +1,11 @@
+"""Every projection the service runs, by name (used by serve, rebuild and verify)."""
+
+from __future__ import annotations
+
+from projections.base import Projection
+from projections.orders import OrdersProjection
+
+
+def all_projections() -> dict[str, Projection]:
+    projections: list[Projection] = [OrdersProjection()]
+    return {p.name: p for p in projections}

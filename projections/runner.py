@@ -1,0 +1,141 @@
+"""Checkpointed catch-up: read after the checkpoint, apply, write rows and checkpoint together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import asyncpg
+import structlog
+
+from ledger import store
+from ledger.leases import LeaseKind, wait_for_lease
+from ledger.store import Cursor
+from ledger.wakeup import listen_for_appends, sleep_until_woken
+from projections.base import Projection, schema_fingerprint
+
+log = structlog.get_logger(__name__)
+
+# Events per transaction: large enough to amortise the round trips, small enough that a
+# batch commits in well under a second and a rebuild's final catch-up lock stays short.
+BATCH_SIZE = 5000
+
+
+def live_names(projection: Projection) -> dict[str, str]:
+    return {t.name: t.name for t in projection.tables}
+
+
+async def ensure_projection(conn: asyncpg.Connection, projection: Projection) -> bool:
+    """Create missing tables and the checkpoint row; True when stored rows have a stale shape."""
+    async with conn.transaction():
+        for table in projection.tables:
+            for statement in table.create_sql(table.name):
+                await conn.execute(statement)
+        await conn.execute(
+            "INSERT INTO projection_checkpoints (name, schema_hash) VALUES ($1, $2) "
+            "ON CONFLICT (name) DO NOTHING",
+            projection.name,
+            schema_fingerprint(projection),
+        )
+        stored = await conn.fetchval(
+            "SELECT schema_hash FROM projection_checkpoints WHERE name = $1", projection.name
+        )
+    return stored != schema_fingerprint(projection)
+
+
+async def locked_checkpoint(conn: asyncpg.Connection, name: str) -> Cursor:
+    """The checkpoint, row-locked until the caller's transaction ends.
+
+    The lock serialises the runner's batches with a rebuild's final swap: whoever holds it
+    owns the read model for that moment.
+    """
+    row = await conn.fetchrow(
+        "SELECT tx_id, position FROM projection_checkpoints WHERE name = $1 FOR UPDATE", name
+    )
+    return Cursor(row["tx_id"], row["position"])
+
+
+async def save_checkpoint(conn: asyncpg.Connection, name: str, cursor: Cursor) -> None:
+    await conn.execute(
+        "UPDATE projection_checkpoints"
+        " SET tx_id = $2, position = $3, updated_at = clock_timestamp() WHERE name = $1",
+        name,
+        cursor.tx_id,
+        cursor.position,
+    )
+
+
+async def catch_up_once(
+    conn: asyncpg.Connection, projection: Projection, batch_size: int = BATCH_SIZE
+) -> int:
+    """Apply the next batch to the live tables; return how many events it held."""
+    async with conn.transaction():
+        cursor = await locked_checkpoint(conn, projection.name)
+        batch = await store.read_all(conn, cursor, batch_size)
+        if batch:
+            await projection.apply(conn, live_names(projection), batch)
+            await save_checkpoint(conn, projection.name, batch[-1].cursor)
+    return len(batch)
+
+
+async def catch_up(conn: asyncpg.Connection, projection: Projection) -> int:
+    total = 0
+    while (applied := await catch_up_once(conn, projection)) > 0:
+        total += applied
+    return total
+
+
+async def run_projection(
+    dsn: str, projection: Projection, stop: asyncio.Event, poll_interval: float = 1.0
+) -> None:
+    """Hold the projection's lease and keep it caught up until stop is set.
+
+    Lease, LISTEN and batches share one connection: if it dies, the lease goes with it and the
+    next batch fails instead of running without the lease.
+    """
+    from projections.rebuild import rebuild  # rebuild uses this module's helpers
+
+    while not stop.is_set():
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(dsn)
+            if not await wait_for_lease(
+                conn, LeaseKind.PROJECTION, projection.name, stop, poll_interval
+            ):
+                return
+            log.info("projection lease acquired", projection=projection.name)
+            if await ensure_projection(conn, projection):
+                log.info("projection schema changed, rebuilding", projection=projection.name)
+                await rebuild(conn, projection)
+            woken = await listen_for_appends(conn)
+            while not stop.is_set():
+                woken.clear()
+                if await catch_up_once(conn, projection) < BATCH_SIZE:
+                    await sleep_until_woken(woken, stop, poll_interval)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning(
+                "projection runner error, retrying", projection=projection.name, error=str(exc)
+            )
+            await asyncio.sleep(poll_interval)
+        finally:
+            if conn is not None:
+                await conn.close()
+
+
+async def lag(
+    conn: asyncpg.Connection, projections: Sequence[Projection]
+) -> dict[str, tuple[int, float]]:
+    """Per projection: events not yet applied and the age in seconds of the oldest of them."""
+    result = {}
+    for projection in projections:
+        row = await conn.fetchrow(
+            """SELECT count(e.*) AS events,
+                      coalesce(extract(epoch FROM clock_timestamp() - min(e.recorded_at)), 0)
+                        AS seconds
+               FROM projection_checkpoints c
+               LEFT JOIN events e ON (e.tx_id, e.position) > (c.tx_id, c.position)
+               WHERE c.name = $1""",
+            projection.name,
+        )
+        result[projection.name] = (row["events"], float(row["seconds"])) if row else (0, 0.0)
+    return result
