@@ -1,0 +1,413 @@
+"""The sandbox vendor: a real HTTP gift card API with an in-memory store.
+
+It behaves like the vendors we integrate with, including their sharp edges: idempotency keys are
+forgotten after `key_retention`, so a late resubmission creates a second order, and injected
+faults (see sandbox_faults) can commit an order and then never answer. Routes: docs/sandbox.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import re
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from ledger.vendors.base import CardSecret, VendorStatus
+from ledger.vendors.rest import WireCreateOrder, WireOrder, WireTransactionPage
+from ledger.vendors.sandbox_faults import (
+    FaultInjector,
+    Handler,
+    Middleware,
+    SandboxFaults,
+    fault_middleware,
+)
+
+log = structlog.get_logger(__name__)
+
+# Most vendors (and Stripe, whose semantics they copy) keep idempotency keys for a day.
+DEFAULT_KEY_RETENTION = timedelta(hours=24)
+# Page sizes for /v1/transactions: a default that keeps replies small, a ceiling that stops one
+# request from serialising the whole store.
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+# Idempotency keys longer than this are refused, as the IETF draft and real vendors bound them.
+MAX_KEY_LENGTH = 255
+# Shape only, like a vendor that does not list every currency: the ledger's money module owns
+# the real ISO 4217 table, and the sandbox must not hide a bug there by agreeing with it.
+CURRENCY_SHAPE = re.compile(r"[A-Z]{3}")
+# Brand ids with this prefix do not exist, so tests can provoke a vendor validation error.
+UNKNOWN_BRAND_PREFIX = "invalid"
+# Handlers hung by the timeout_after_commit fault answer nobody; shutdown should not wait the
+# full hang for them, only long enough for ordinary in-flight requests to finish.
+SHUTDOWN_TIMEOUT_S = 2.0
+
+
+class SandboxConfig(msgspec.Struct, frozen=True):
+    faults: SandboxFaults = msgspec.field(default_factory=SandboxFaults)
+    key_retention: timedelta = DEFAULT_KEY_RETENTION
+    fulfil_delay_ms: int = 0
+    api_key: str | None = None
+
+
+_encoder = msgspec.json.Encoder()
+
+
+class Conflict(Exception):
+    """The idempotency key is known with a different request body."""
+
+
+class NotFound(Exception):
+    pass
+
+
+class AdminOrder(msgspec.Struct, frozen=True):
+    reference: str
+    amount_minor: int
+    currency: str
+    status: VendorStatus
+    brand_id: str = "admin"
+    customer_id: str = "admin"
+
+
+class AdminPatch(msgspec.Struct, frozen=True):
+    status: VendorStatus | None = None
+    amount_minor: int | None = None
+
+
+@dataclass(slots=True)
+class _Order:
+    id: str
+    reference: str
+    status: VendorStatus
+    amount_minor: int
+    currency: str
+    brand_id: str
+    customer_id: str
+    created_at: datetime
+    updated_at: datetime
+    card: CardSecret
+    fulfil_at: datetime | None = None  # when a pending order fulfils itself, if ever
+
+    def settle(self, now: datetime) -> None:
+        # Fulfilment is computed lazily from the clock: no background task, no real waiting.
+        if self.status == "pending" and self.fulfil_at is not None and now >= self.fulfil_at:
+            self.status, self.updated_at, self.fulfil_at = "fulfilled", self.fulfil_at, None
+
+    def wire(self, *, with_card: bool = True) -> WireOrder:
+        # The card is only handed out once the order is fulfilled, and never in listings.
+        card = self.card if with_card and self.status == "fulfilled" else None
+        return WireOrder(
+            id=self.id,
+            reference=self.reference,
+            status=self.status,
+            amount_minor=self.amount_minor,
+            currency=self.currency,
+            brand_id=self.brand_id,
+            customer_id=self.customer_id,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            card=card,
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class _Key:
+    body: WireCreateOrder
+    order_id: str
+    stored_at: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class Window:
+    """A half-open listing window: start <= created_at < end."""
+
+    start: datetime
+    end: datetime
+
+
+def _new_card(order_id: str) -> CardSecret:
+    code = "-".join(secrets.token_hex(2).upper() for _ in range(4))
+    return CardSecret(
+        code, f"{secrets.randbelow(10_000):04d}", f"https://redeem.sandbox.invalid/{order_id}"
+    )
+
+
+class SandboxStore:
+    """Orders and remembered idempotency keys. Every method runs without awaiting, so on one
+    event loop each is atomic: two requests with one key can never both create an order."""
+
+    def __init__(
+        self, *, clock: Callable[[], datetime], key_retention: timedelta, fulfil_delay: timedelta
+    ) -> None:
+        self._clock = clock
+        self._retention = key_retention
+        self._fulfil_delay = fulfil_delay
+        self._orders: dict[str, _Order] = {}
+        self._keys: dict[str, _Key] = {}
+
+    def _insert(self, body: WireCreateOrder | AdminOrder, status: VendorStatus) -> _Order:
+        now, order_id = self._clock(), f"vo_{secrets.token_hex(8)}"
+        order = _Order(
+            order_id, body.reference, status, body.amount_minor, body.currency,
+            body.brand_id, body.customer_id, now, now, _new_card(order_id),
+        )  # fmt: skip
+        if status == "pending" and isinstance(body, WireCreateOrder):
+            order.fulfil_at = now + self._fulfil_delay
+        self._orders[order_id] = order
+        return order
+
+    def _live(self, order_id: str) -> _Order:
+        order = self._orders.get(order_id)
+        if order is None:
+            raise NotFound(order_id)
+        order.settle(self._clock())
+        return order
+
+    def create(self, key: str, body: WireCreateOrder) -> tuple[WireOrder, bool]:
+        """(order, replayed). Expired keys are forgotten here, lazily, as a vendor's TTL would."""
+        known = self._keys.get(key)
+        if known is not None and known.stored_at + self._retention > self._clock():
+            if known.body != body:
+                raise Conflict(key)
+            return self._live(known.order_id).wire(), True
+        order = self._insert(body, "pending" if self._fulfil_delay else "fulfilled")
+        self._keys[key] = _Key(body, order.id, order.created_at)
+        return order.wire(), False
+
+    def get(self, order_id: str) -> WireOrder:
+        return self._live(order_id).wire()
+
+    def by_reference(self, reference: str) -> list[WireOrder]:
+        found = [o for o in self._orders.values() if o.reference == reference]
+        return [self._live(o.id).wire() for o in sorted(found, key=lambda o: (o.created_at, o.id))]
+
+    def transactions(self, window: Window, cursor: str | None, limit: int) -> WireTransactionPage:
+        """Keyset pages by (created_at, id): creation never changes, so a listing sees each
+        order exactly once even while orders change under it."""
+        after = _decode_cursor(cursor) if cursor else None
+        rows = sorted(
+            (o for o in self._orders.values() if window.start <= o.created_at < window.end),
+            key=lambda o: (o.created_at, o.id),
+        )
+        if after is not None:
+            rows = [o for o in rows if (o.created_at, o.id) > after]
+        page = [self._live(o.id).wire(with_card=False) for o in rows[:limit]]
+        more = len(rows) > limit
+        return WireTransactionPage(page, _encode_cursor(page[-1]) if more else None)
+
+    def stats(self) -> dict[str, object]:
+        counts = Counter(o.reference for o in self._orders.values())
+        dupes = sorted(ref for ref, n in counts.items() if n > 1)
+        return {"orders": len(self._orders), "duplicate_references": dupes}
+
+    def admin_create(self, raw: bytes) -> WireOrder:
+        body = msgspec.json.decode(raw, type=AdminOrder)
+        return self._insert(body, body.status).wire()
+
+    def admin_patch(self, order_id: str, raw: bytes) -> WireOrder:
+        change = msgspec.json.decode(raw, type=AdminPatch)
+        order = self._live(order_id)
+        if change.status is not None:
+            order.status, order.fulfil_at = change.status, None
+        if change.amount_minor is not None:
+            order.amount_minor = change.amount_minor
+        order.updated_at = self._clock()
+        return order.wire()
+
+    def delete(self, order_id: str) -> None:
+        if self._orders.pop(order_id, None) is None:
+            raise NotFound(order_id)
+        # The vendor lost the record, and with it any memory of the key that created it.
+        self._keys = {k: v for k, v in self._keys.items() if v.order_id != order_id}
+
+
+def _encode_cursor(last: WireOrder) -> str:
+    raw = _encoder.encode([last.created_at, last.id])
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, order_id = msgspec.json.decode(
+            base64.urlsafe_b64decode(cursor), type=tuple[datetime, str]
+        )
+    except (ValueError, msgspec.DecodeError) as exc:
+        raise ValueError("invalid cursor") from exc
+    return created_at, order_id
+
+
+SANDBOX_STORE = web.AppKey("sandbox_store", SandboxStore)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json(status: int, payload: object, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=_encoder.encode(payload),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return _json(status, {"error": {"code": code, "message": message}})
+
+
+def _validate(order: WireCreateOrder) -> web.Response | None:
+    if order.amount_minor <= 0:
+        return _error(422, "invalid_amount", "amount_minor must be a positive integer")
+    if not CURRENCY_SHAPE.fullmatch(order.currency):
+        return _error(422, "invalid_currency", "currency must be an ISO 4217 code like USD")
+    if order.brand_id.startswith(UNKNOWN_BRAND_PREFIX):
+        return _error(422, "brand_not_found", f"no brand {order.brand_id!r}")
+    return None
+
+
+def _auth_middleware(api_key: str) -> Middleware:
+    expected = f"Bearer {api_key}".encode()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Admin routes stay open: they are the test harness, not part of the vendor's API.
+        if request.path.startswith("/v1/"):
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return _error(401, "unauthorized", "missing or wrong API key")
+        return await handler(request)
+
+    return middleware
+
+
+class _Api:
+    def __init__(self, store: SandboxStore) -> None:
+        self.store = store
+
+    async def create_order(self, request: web.Request) -> web.Response:
+        key = request.headers.get("Idempotency-Key", "")
+        if not key or len(key) > MAX_KEY_LENGTH:
+            return _error(400, "idempotency_key_required", "send an Idempotency-Key header")
+        try:
+            body = msgspec.json.decode(await request.read(), type=WireCreateOrder)
+        except msgspec.DecodeError as exc:
+            return _error(400, "invalid_request", str(exc))
+        if (invalid := _validate(body)) is not None:
+            return invalid
+        try:
+            order, replayed = self.store.create(key, body)
+        except Conflict:
+            return _error(422, "idempotency_key_mismatch", "key already used with another body")
+        if replayed:
+            return _json(200, order, {"Idempotent-Replayed": "true"})
+        return _json(201, order)
+
+    async def find_orders(self, request: web.Request) -> web.Response:
+        reference = request.query.get("reference")
+        if not reference:
+            return _error(400, "reference_required", "filter by ?reference=")
+        return _json(200, self.store.by_reference(reference))
+
+    async def get_order(self, request: web.Request) -> web.Response:
+        try:
+            return _json(200, self.store.get(request.match_info["order_id"]))
+        except NotFound:
+            return _error(404, "order_not_found", "no such order")
+
+    async def transactions(self, request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            start = datetime.fromisoformat(query["from"])
+            end = datetime.fromisoformat(query["to"])
+            limit = int(query.get("limit", DEFAULT_PAGE_SIZE))
+        except (KeyError, ValueError):
+            return _error(400, "invalid_window", "need ISO 8601 from and to, integer limit")
+        if start.tzinfo is None or end.tzinfo is None or not 1 <= limit <= MAX_PAGE_SIZE:
+            return _error(400, "invalid_window", f"need zoned times, 1 <= limit <= {MAX_PAGE_SIZE}")
+        try:
+            page = self.store.transactions(Window(start, end), query.get("cursor"), limit)
+        except ValueError:
+            return _error(400, "invalid_cursor", "cursor was not issued by this listing")
+        return _json(200, page)
+
+
+class _Admin:
+    def __init__(self, store: SandboxStore) -> None:
+        self.store = store
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return _json(200, self.store.stats())
+
+    async def create(self, request: web.Request) -> web.Response:
+        try:
+            return _json(201, self.store.admin_create(await request.read()))
+        except msgspec.DecodeError as exc:
+            return _error(422, "invalid_request", str(exc))
+
+    async def patch(self, request: web.Request) -> web.Response:
+        try:
+            order = self.store.admin_patch(request.match_info["order_id"], await request.read())
+        except msgspec.DecodeError as exc:
+            return _error(422, "invalid_request", str(exc))
+        except NotFound:
+            return _error(404, "order_not_found", "no such order")
+        return _json(200, order)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        try:
+            self.store.delete(request.match_info["order_id"])
+        except NotFound:
+            return _error(404, "order_not_found", "no such order")
+        return web.Response(status=204)
+
+
+def create_sandbox_app(
+    config: SandboxConfig, *, clock: Callable[[], datetime] = _utcnow
+) -> web.Application:
+    """The sandbox as an aiohttp app. `clock` is injectable so tests can outlive key retention
+    and fulfilment delays without waiting for them."""
+    store = SandboxStore(
+        clock=clock,
+        key_retention=config.key_retention,
+        fulfil_delay=timedelta(milliseconds=config.fulfil_delay_ms),
+    )
+    # Faults first: an injected 503 or 429 comes "before doing anything", auth included.
+    middlewares = [fault_middleware(FaultInjector(config.faults))]
+    if config.api_key:
+        middlewares.append(_auth_middleware(config.api_key))
+    app = web.Application(middlewares=middlewares)
+    app[SANDBOX_STORE] = store
+    api, admin = _Api(store), _Admin(store)
+    app.router.add_post("/v1/orders", api.create_order)
+    app.router.add_get("/v1/orders", api.find_orders)
+    app.router.add_get("/v1/orders/{order_id}", api.get_order)
+    app.router.add_get("/v1/transactions", api.transactions)
+    app.router.add_get("/_admin/stats", admin.stats)
+    app.router.add_post("/_admin/orders", admin.create)
+    app.router.add_patch("/_admin/orders/{order_id}", admin.patch)
+    app.router.add_delete("/_admin/orders/{order_id}", admin.delete)
+    return app
+
+
+async def run_sandbox(host: str, port: int, config: SandboxConfig) -> None:
+    """Serve the sandbox until cancelled (`python run.py sandbox`)."""
+    runner = web.AppRunner(
+        create_sandbox_app(config), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        log.info("sandbox_listening", addresses=[str(a) for a in runner.addresses])
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
