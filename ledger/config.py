@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Largest order amount in minor units, per order (guards against fat-finger amounts).
     max_amount_minor: int = 1_000_000_00
     secrets_key: str | None = None
+    # Seals bound how much history an undetected rewrite could cover; a minute is cheap.
+    seal_interval_s: float = 60.0
 
 
 def _parse(name: str, raw: str, kind: type) -> object:

@@ -129,13 +129,16 @@ async def lag(
     result = {}
     for projection in projections:
         row = await conn.fetchrow(
-            """SELECT count(e.*) AS events,
+            """WITH c AS (
+                   SELECT coalesce((SELECT tx_id FROM projection_checkpoints WHERE name = $1),
+                                   '0'::xid8) AS tx_id,
+                          coalesce((SELECT position FROM projection_checkpoints WHERE name = $1),
+                                   0) AS position)
+               SELECT count(e.*) AS events,
                       coalesce(extract(epoch FROM clock_timestamp() - min(e.recorded_at)), 0)
                         AS seconds
-               FROM projection_checkpoints c
-               LEFT JOIN events e ON (e.tx_id, e.position) > (c.tx_id, c.position)
-               WHERE c.name = $1""",
+               FROM c LEFT JOIN events e ON (e.tx_id, e.position) > (c.tx_id, c.position)""",
             projection.name,
         )
-        result[projection.name] = (row["events"], float(row["seconds"])) if row else (0, 0.0)
+        result[projection.name] = (row["events"], float(row["seconds"]))
     return result

@@ -1,0 +1,74 @@
+"""The one middleware: request id, canonical log line, latency metric, errors as problems."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from aiohttp import web
+
+from ledger.http.keys import REQUEST_ID
+from ledger.http.problems import Problem
+from ledger.metrics import METRICS
+
+log = structlog.get_logger("ledger.http")
+
+# A caller-supplied request id is echoed only if it is short and printable (no log injection).
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+_BODY_HEADERS = {"content-type", "content-length"}
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def _problem_from_http(request: web.Request, exc: web.HTTPException) -> Problem:
+    """aiohttp's own 404/405/413 and friends, in the same problem+json shape as ours."""
+    headers = {k: v for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS}
+    detail = {
+        404: f"no resource at {request.path}",
+        405: f"{request.method} is not allowed on {request.path}",
+        413: "request body is larger than the configured limit",
+    }.get(exc.status, exc.reason)
+    return Problem(exc.status, exc.reason.lower().replace(" ", "_"), detail, headers=headers)
+
+
+@web.middleware
+async def canonical_request(request: web.Request, handler) -> web.StreamResponse:
+    supplied = request.headers.get("X-Request-Id", "")
+    request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    request[REQUEST_ID] = request_id
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except Problem as problem:
+        response = problem.response(request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = _problem_from_http(request, exc).response(request_id)
+    except Exception:
+        log.exception("unhandled error")
+        response = Problem(500, "internal_error", "internal error; see server logs").response(
+            request_id
+        )
+    elapsed = time.perf_counter() - started
+    route = _route_name(request)
+    response.headers["X-Request-Id"] = request_id
+    METRICS.requests.observe(elapsed, route=route, method=request.method)
+    log.info(
+        "request",
+        method=request.method,
+        route=route,
+        path=request.path,
+        status=response.status,
+        duration_ms=round(elapsed * 1000, 2),
+    )
+    return response

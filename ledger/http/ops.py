@@ -1,0 +1,58 @@
+"""Operations routes: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from ledger.db import pending_migrations
+from ledger.http.keys import POOL, PROJECTIONS, SETTINGS
+from ledger.metrics import METRICS, gauge_lines
+from projections.runner import lag
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, object] = {}
+    ready = True
+    try:
+        async with request.app[POOL].acquire(timeout=2) as conn:
+            pending = await pending_migrations(conn)
+            lags = await lag(conn, list(request.app[PROJECTIONS].values()))
+        checks["database"] = "ok"
+        checks["pending_migrations"] = pending
+        checks["projection_lag_events"] = {name: events for name, (events, _) in lags.items()}
+        limit = request.app[SETTINGS].ready_max_lag_events
+        ready = not pending and all(events <= limit for events, _ in lags.values())
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+        ready = False
+    return web.json_response(
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        lags = await lag(conn, list(request.app[PROJECTIONS].values()))
+    extra = gauge_lines(
+        "ledger_projection_lag_events",
+        "Events appended but not yet applied, per projection",
+        [({"projection": name}, events) for name, (events, _) in lags.items()],
+    ) + gauge_lines(
+        "ledger_projection_lag_seconds",
+        "Age of the oldest event not yet applied, per projection",
+        [({"projection": name}, seconds) for name, (_, seconds) in lags.items()],
+    )
+    return web.Response(
+        text=METRICS.render(extra), content_type="text/plain", headers={"X-Format": "prometheus"}
+    )

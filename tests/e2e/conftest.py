@@ -1,0 +1,23 @@
+"""An app served over real HTTP on loopback, with its own fresh database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from ledger.config import Settings
+from ledger.http.app import create_app
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(poll_interval_s=0.05, sandbox_port=0)
+
+
+@pytest.fixture
+async def client(database_url: str, settings: Settings) -> AsyncIterator[TestClient]:
+    app = create_app(settings, database_url)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
+        yield test_client

@@ -1,0 +1,65 @@
+import asyncio
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from ledger import store
+from ledger.config import Settings
+from ledger.http.app import create_app
+from tests.factories import order_requested
+
+
+async def test_healthz_says_the_process_is_up(client):
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
+
+
+async def test_readyz_checks_database_migrations_and_projection_lag(client):
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert response.status == 200, body
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["pending_migrations"] == []
+    assert body["checks"]["projection_lag_events"] == {"orders": 0}
+
+
+async def test_readyz_fails_while_a_projection_lags_beyond_the_threshold(database_url):
+    settings = Settings(ready_max_lag_events=1, sandbox_port=0)
+    app = create_app(settings, database_url, background=False)  # no runner: lag only grows
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        from ledger.http.keys import POOL
+
+        for i in range(3):
+            await store.append(app[POOL], f"order:c:k{i}", [order_requested(f"k{i}")], 0)
+        response = await client.get("/readyz")
+        assert response.status == 503
+        assert (await response.json())["checks"]["projection_lag_events"] == {"orders": 3}
+
+
+async def test_metrics_expose_appends_lag_and_route_latency(client):
+    from ledger.http.keys import POOL
+
+    await store.append(client.app[POOL], "order:c:k", [order_requested("k")], 0)
+    await client.get("/healthz")
+    for _ in range(100):  # the runner wakes on NOTIFY; wait until it has applied the event
+        text = await (await client.get("/metrics")).text()
+        if 'ledger_projection_lag_events{projection="orders"} 0' in text:
+            break
+        await asyncio.sleep(0.05)
+    assert 'ledger_projection_lag_events{projection="orders"} 0' in text
+    assert "ledger_projection_lag_seconds" in text
+    assert "ledger_events_appended_total" in text
+    assert 'ledger_http_request_seconds_count{method="GET",route="/healthz"}' in text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"), [("GET", "/nope", 404), ("POST", "/healthz", 405)]
+)
+async def test_unknown_routes_get_problem_json_with_a_request_id(client, method, path, status):
+    response = await client.request(method, path, headers={"X-Request-Id": "req-123"})
+    assert response.status == status
+    assert response.content_type == "application/problem+json"
+    body = await response.json()
+    assert body["status"] == status and body["request_id"] == "req-123"
+    assert response.headers["X-Request-Id"] == "req-123"
