@@ -10,10 +10,14 @@ import asyncpg
 from aiohttp import web
 
 from ledger import seals
+from ledger.cli_apikey import add_apikey_parser
+from ledger.cli_apikey import cmd_apikey as apikey_command
 from ledger.config import ConfigError, Settings, load_settings
 from ledger.db import MigrationError, migrate, resolve_database_url
 from ledger.http.app import create_app
 from ledger.logs import configure_logging
+from ledger.vendors.sandbox import SandboxConfig, run_sandbox
+from ledger.vendors.sandbox_faults import parse_faults
 from projections.rebuild import RebuildBusy, rebuild
 from projections.registry import all_projections
 from projections.runner import ensure_projection
@@ -106,6 +110,24 @@ async def cmd_verify(settings: Settings, _args: argparse.Namespace) -> int:
     return 1
 
 
+async def cmd_apikey(settings: Settings, args: argparse.Namespace) -> int:
+    conn = await _connect(settings)
+    try:
+        await migrate(conn)
+        return await apikey_command(conn, args)
+    finally:
+        await conn.close()
+
+
+async def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    """The sandbox vendor alone (for a separate vendor process in demos and crash tests)."""
+    config = SandboxConfig(faults=parse_faults(settings.sandbox_faults))
+    port = args.port if args.port is not None else settings.sandbox_port
+    print(f"sandbox vendor on http://{settings.host}:{port}", file=sys.stderr)
+    await run_sandbox(settings.host, port, config)
+    return 0
+
+
 async def cmd_seal(settings: Settings, _args: argparse.Namespace) -> int:
     conn = await _connect(settings)
     try:
@@ -129,6 +151,9 @@ def parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("verify", help="recompute every hash chain and seal; exit 1 on tampering")
     sub.add_parser("seal", help="seal events appended since the last seal")
+    add_apikey_parser(sub)
+    sandbox = sub.add_parser("sandbox", help="run the sandbox vendor alone (SANDBOX_FAULTS apply)")
+    sandbox.add_argument("--port", type=int, help="listen port (default SANDBOX_PORT)")
     return p
 
 
@@ -137,6 +162,8 @@ COMMANDS = {
     "rebuild": cmd_rebuild,
     "verify": cmd_verify,
     "seal": cmd_seal,
+    "apikey": cmd_apikey,
+    "sandbox": cmd_sandbox,
 }
 
 
@@ -153,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "serve":
             return cmd_serve(settings, args)
         return asyncio.run(COMMANDS[command](settings, args))
-    except (MigrationError, RebuildBusy) as exc:
+    except (MigrationError, RebuildBusy, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

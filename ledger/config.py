@@ -24,6 +24,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sandbox_port: int = 8081
     sandbox_faults: str = ""
     sandbox_webhook_secret: str | None = None
+    # Where the "sandbox" vendor is reached; default http://127.0.0.1:SANDBOX_PORT.
+    sandbox_url: str | None = None
+    # The vendor new orders go to.
+    default_vendor: str = "sandbox"
+    # Per-attempt timeout towards the sandbox vendor (real vendors set theirs in VENDORS_FILE).
+    vendor_attempt_timeout_s: float = 2.0
+    # The completer retries a pending order after BASE * 2^attempts seconds (capped at 300 s).
+    # One second leaves a live request's own retries alone.
+    completer_backoff_s: float = 1.0
     vendors_file: Path | None = None
     log_level: str = "info"
     # /readyz fails when a projection is further behind than this: long enough to ride out

@@ -48,3 +48,55 @@ async def wait_for_lease(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), retry_every)
     return False
+
+
+class OrderLeases:
+    """Per-order leases for this process, all held on one dedicated connection.
+
+    One connection can hold any number of advisory locks, and if the process dies they all go
+    with it, so a crashed node's orders are free for the completer at once. Advisory locks are
+    re-entrant within a session, so `_held` stops two tasks of this process sharing one.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: asyncpg.Connection | None = None
+        # asyncpg runs one query at a time per connection.
+        self._lock = asyncio.Lock()
+        self._held: set[str] = set()
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            # A new session holds none of the old locks. `_held` still keeps this process's
+            # tasks apart; another node could now take one of our orders, and the worst that
+            # does is a second attempt with the same vendor idempotency key.
+            self._conn = await asyncpg.connect(self._dsn)
+        return self._conn
+
+    async def try_acquire(self, stream_id: str) -> bool:
+        if stream_id in self._held:
+            return False
+        self._held.add(stream_id)  # reserved before the await: no same-process race
+        try:
+            async with self._lock:
+                conn = await self._connection()
+                acquired = await try_lease(conn, LeaseKind.ORDER, stream_id)
+        except BaseException:
+            self._held.discard(stream_id)
+            raise
+        if not acquired:
+            self._held.discard(stream_id)
+        return acquired
+
+    async def release(self, stream_id: str) -> None:
+        async with self._lock:
+            if stream_id in self._held and self._conn is not None and not self._conn.is_closed():
+                await release(self._conn, LeaseKind.ORDER, stream_id)
+            self._held.discard(stream_id)
+
+    def holds(self, stream_id: str) -> bool:
+        return stream_id in self._held
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()

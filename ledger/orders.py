@@ -6,7 +6,8 @@ same rows byte for byte.
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import datetime, timedelta
 from typing import Literal
 
 import msgspec
@@ -122,3 +123,118 @@ def evolve(
     if changes:
         changes["updated_at"] = at
     return msgspec.structs.replace(state, **changes, version=version)
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+# Past this fraction of the vendor's key retention we look an order up by reference before any
+# resubmission: clocks and the vendor's own bookkeeping are not exact, so stop well short of it.
+RETENTION_SAFETY = 0.9
+
+
+class SubmitOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """The command: place this order once, whatever happens to the request."""
+
+    client_id: str
+    idempotency_key: str
+    customer_id: str
+    brand_id: str
+    amount_minor: int
+    currency: str
+    vendor: str
+    source: Literal["api", "bulk"] = "api"
+    batch_id: str | None = None
+
+    @property
+    def stream_id(self) -> str:
+        return order_stream(self.client_id, self.idempotency_key)
+
+    @property
+    def fingerprint(self) -> str:
+        """What "the same payload" means: the normalised fields a client controls."""
+        canonical = msgspec.json.encode(
+            [self.customer_id, self.brand_id, self.amount_minor, self.currency]
+        )
+        return hashlib.sha256(canonical).hexdigest()
+
+
+def vendor_reference(stream_id: str) -> str:
+    """Our reference at the vendor and its idempotency key: stable, opaque, header-safe."""
+    return "gcl-" + hashlib.sha256(stream_id.encode()).hexdigest()[:40]
+
+
+Submission = Literal["create", "replay", "mismatch", "in_flight"]
+
+
+def decide_submission(
+    state: OrderState | None, cmd: SubmitOrder, *, in_flight: bool, now: datetime
+) -> tuple[Submission, list[ev.Event]]:
+    """What a submission means given the order's history; every outcome is recorded."""
+    if state is None:
+        requested = ev.OrderRequested(
+            client_id=cmd.client_id,
+            idempotency_key=cmd.idempotency_key,
+            customer_id=cmd.customer_id,
+            brand_id=cmd.brand_id,
+            amount_minor=cmd.amount_minor,
+            currency=cmd.currency,
+            fingerprint=cmd.fingerprint,
+            vendor=cmd.vendor,
+            vendor_reference=vendor_reference(cmd.stream_id),
+            requested_at=now,
+            source=cmd.source,
+            batch_id=cmd.batch_id,
+        )
+        return "create", [requested]
+    if state.fingerprint != cmd.fingerprint:
+        conflict = ev.IdempotencyConflict(
+            reason="payload_mismatch", fingerprint=cmd.fingerprint, at=now
+        )
+        return "mismatch", [conflict]
+    if in_flight:
+        conflict = ev.IdempotencyConflict(reason="in_flight", fingerprint=cmd.fingerprint, at=now)
+        return "in_flight", [conflict]
+    return "replay", [ev.RequestReplayed(fingerprint=cmd.fingerprint, replayed_at=now)]
+
+
+VendorStep = Literal["submit", "lookup", "none"]
+
+
+def next_vendor_step(state: OrderState, now: datetime, key_retention: timedelta) -> VendorStep:
+    """How to move a pending order forward without ever risking a second vendor order."""
+    if state.status != "pending":
+        return "none"
+    if state.vendor_order_id is not None and not state.unanswered_attempt:
+        return "lookup"  # the vendor took it and is working: ask, do not resubmit
+    if state.attempts > 0 and now - state.created_at >= key_retention * RETENTION_SAFETY:
+        return "lookup"  # the vendor may have forgotten our key: a resubmit could charge twice
+    return "submit"
+
+
+def decide_after_lookup(
+    state: OrderState, status: str, vendor_order_id: str | None, now: datetime
+) -> list[ev.Event]:
+    """Terminal events confirmed by the vendor's own record (status "not_found" settles nothing)."""
+    if status == "fulfilled" or status == "refunded":
+        fulfilled = ev.OrderFulfilled(
+            vendor_order_id=vendor_order_id, source="confirmation", fulfilled_at=now
+        )
+        if status == "refunded":
+            refunded = ev.OrderRefunded(
+                amount_minor=state.amount_minor, source="confirmation", refunded_at=now
+            )
+            return [fulfilled, refunded]
+        return [fulfilled]
+    if status == "failed":
+        return [ev.OrderFailed(reason="failed at vendor", source="confirmation", failed_at=now)]
+    return []
+
+
+def fold(events: list) -> OrderState | None:
+    """An order's state from its recorded events (store.RecordedEvent), in version order."""
+    state = None
+    for recorded in events:
+        state = evolve(
+            state, recorded.decode(), recorded.stream_id, recorded.version, recorded.recorded_at
+        )
+    return state

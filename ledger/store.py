@@ -120,6 +120,28 @@ async def append(
     return rows[-1]["out_version"]
 
 
+async def append_observed(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    stream_id: str,
+    events: Sequence[ev.Event],
+    *,
+    metadata: dict[str, Any] | None = None,
+) -> int:
+    """Append facts that do not depend on the stream's state (an attempt, a webhook) at its head.
+
+    Decisions use `append` with the version they were decided on; observations only need to
+    land in order, so a conflict just means "read the new head and try again".
+    """
+    while True:
+        version = await conn.fetchval(
+            "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream_id
+        )
+        try:
+            return await append(conn, stream_id, events, version, metadata=metadata)
+        except ConcurrencyConflict:
+            continue
+
+
 async def read_stream(
     conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, after_version: int = 0
 ) -> list[RecordedEvent]:

@@ -4,32 +4,84 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import asyncpg
 import structlog
 from aiohttp import web
 
 from ledger import seals
+from ledger.auth import ensure_admin_key
+from ledger.completer import Completer
 from ledger.config import Settings
 from ledger.db import create_pool, migrate
-from ledger.http import ops
-from ledger.http.keys import DSN, POOL, PROJECTIONS, SETTINGS
+from ledger.fulfilment import Fulfilment
+from ledger.http import openapi, ops, orders
+from ledger.http.keys import DSN, INTAKE, POOL, PROJECTIONS, SETTINGS, VAULT, VENDORS
 from ledger.http.middleware import canonical_request
+from ledger.intake import Intake
+from ledger.leases import OrderLeases
+from ledger.secrets import CardVault, load_or_create_key
+from ledger.vendors.registry import build_clients, vendor_configs
+from ledger.vendors.sandbox import SandboxConfig, create_sandbox_app
+from ledger.vendors.sandbox_faults import parse_faults
 from projections.registry import all_projections
-from projections.runner import run_projection
+from projections.runner import ensure_projection, run_projection
 
 log = structlog.get_logger(__name__)
 Worker = Callable[[web.Application, asyncio.Event], Coroutine[Any, Any, None]]
+COMPLETER = web.AppKey("completer", Completer)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
     app[POOL] = await create_pool(app[DSN])
     async with app[POOL].acquire() as conn:
         await migrate(conn)
+        # Read-model tables exist before the first request; the runners fill them.
+        for projection in app[PROJECTIONS].values():
+            await ensure_projection(conn, projection)
+        admin_key = await ensure_admin_key(conn, app[SETTINGS].data_dir)
+    if admin_key is not None:
+        log.warning("created a local admin API key", path=str(admin_key))
     yield
     await app[POOL].close()
+
+
+async def _sandbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The in-process sandbox vendor (SANDBOX_PORT, unless SANDBOX_URL points elsewhere)."""
+    settings = app[SETTINGS]
+    runner = None
+    if settings.sandbox_port and not settings.sandbox_url:
+        config = SandboxConfig(faults=parse_faults(settings.sandbox_faults))
+        runner = web.AppRunner(create_sandbox_app(config), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", settings.sandbox_port).start()
+        log.info("sandbox vendor listening", port=settings.sandbox_port)
+    yield
+    if runner is not None:
+        await runner.cleanup()
+
+
+async def _orders_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[VAULT] = CardVault(load_or_create_key(settings.secrets_key, settings.data_dir))
+    leases = OrderLeases(app[DSN])
+    async with aiohttp.ClientSession() as session:
+        app[VENDORS] = build_clients(vendor_configs(settings), session, random.Random())
+        fulfilment = Fulfilment(app[POOL], app[VENDORS], app[VAULT], utcnow)
+        app[INTAKE] = Intake(fulfilment, leases, utcnow, settings.sync_budget_s)
+        app[COMPLETER] = Completer(app[POOL], fulfilment, leases, settings.completer_backoff_s)
+        yield
+        await app[INTAKE].close()
+    await leases.close()
 
 
 def _projection_worker(name: str) -> Worker:
@@ -52,8 +104,12 @@ async def _seal_worker(app: web.Application, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), app[SETTINGS].seal_interval_s)
 
 
+async def _completer_worker(app: web.Application, stop: asyncio.Event) -> None:
+    await app[COMPLETER].run(stop, app[SETTINGS].poll_interval_s)
+
+
 def background_ctx(workers: list[Worker]):
-    """Start workers after the pool is open; stop them (and wait) before it closes."""
+    """Start workers after the resources are open; stop them (and wait) before they close."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         stop = asyncio.Event()
@@ -72,10 +128,12 @@ def create_app(settings: Settings, dsn: str, *, background: bool = True) -> web.
     app[SETTINGS] = settings
     app[DSN] = dsn
     app[PROJECTIONS] = all_projections()
-    app.cleanup_ctx.append(_pool_ctx)
+    app.cleanup_ctx.extend([_pool_ctx, _sandbox_ctx, _orders_ctx])
     if background:
         workers = [_projection_worker(name) for name in app[PROJECTIONS]]
-        workers.append(_seal_worker)
+        workers += [_seal_worker, _completer_worker]
         app.cleanup_ctx.append(background_ctx(workers))
     app.add_routes(ops.routes)
+    app.add_routes(orders.routes)
+    app.add_routes(openapi.routes)
     return app

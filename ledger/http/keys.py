@@ -6,10 +6,16 @@ import asyncpg
 from aiohttp import web
 
 from ledger.config import Settings
+from ledger.intake import Intake
+from ledger.secrets import CardVault
+from ledger.vendors.client import VendorClient
 from projections.base import Projection
 
 SETTINGS = web.AppKey("settings", Settings)
 DSN = web.AppKey("dsn", str)
 POOL = web.AppKey("pool", asyncpg.Pool)
-REQUEST_ID = web.RequestKey("request_id", str)
 PROJECTIONS = web.AppKey("projections", dict[str, Projection])
+VAULT = web.AppKey("vault", CardVault)
+VENDORS = web.AppKey("vendors", dict[str, VendorClient])
+INTAKE = web.AppKey("intake", Intake)
+REQUEST_ID = web.RequestKey("request_id", str)

@@ -56,7 +56,7 @@ def from_validation_error(exc: msgspec.ValidationError | msgspec.DecodeError) ->
     if " - at `$." in message:
         message, _, path = message.rpartition(" - at `$.")
         field = path.rstrip("`")
-    elif message.startswith("Object contains unknown field"):
+    elif message.startswith(("Object contains unknown field", "Object missing required field")):
         field = message.rsplit("`", 2)[-2]
     if isinstance(exc, msgspec.ValidationError):
         return Problem(422, "invalid_field", message, field=field)

@@ -1,0 +1,128 @@
+"""GET /openapi.json, generated from the msgspec types the handlers use.
+
+Request and response schemas come from ledger.http.schemas; a test checks that every route the
+app serves is described here and nothing else, so the document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, NamedTuple
+
+import msgspec
+from aiohttp import web
+
+from ledger.http.schemas import CreateOrder, Order, OrderEvents, ProblemBody
+
+routes = web.RouteTableDef()
+
+
+class Operation(NamedTuple):
+    method: str
+    path: str
+    summary: str
+    responses: dict[int, type | None]
+    request: type | None = None
+    scope: str | None = None
+
+
+_PROBLEMS = {400: ProblemBody, 401: ProblemBody, 403: ProblemBody}
+OPERATIONS = (
+    Operation(
+        "post",
+        "/api/v1/orders",
+        "Submit an order, idempotently (Idempotency-Key header or idempotency_key field)",
+        {
+            200: Order,
+            201: Order,
+            202: Order,
+            **_PROBLEMS,
+            409: ProblemBody,
+            413: ProblemBody,
+            415: ProblemBody,
+            422: ProblemBody,
+        },
+        CreateOrder,
+        "orders:write",
+    ),
+    Operation(
+        "get",
+        "/api/v1/orders/{idempotency_key}",
+        "An order's current state",
+        {200: Order, **_PROBLEMS, 404: ProblemBody},
+        scope="orders:write",
+    ),
+    Operation(
+        "get",
+        "/api/v1/orders/{idempotency_key}/events",
+        "An order's full audit trail",
+        {200: OrderEvents, **_PROBLEMS, 404: ProblemBody},
+        scope="orders:write",
+    ),
+    Operation("get", "/healthz", "The process is up", {200: None}),
+    Operation("get", "/readyz", "Database, migrations and projection lag", {200: None, 503: None}),
+    Operation("get", "/metrics", "Prometheus text exposition", {200: None}),
+    Operation("get", "/openapi.json", "This document", {200: None}),
+)
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    doc: dict[str, Any] = {"summary": op.summary, "responses": {}}
+    for status, body in op.responses.items():
+        response: dict[str, Any] = {"description": str(status)}
+        if body is not None:
+            media = "application/problem+json" if body is ProblemBody else "application/json"
+            ref = {"$ref": f"#/components/schemas/{body.__name__}"}
+            response["content"] = {media: {"schema": ref}}
+        doc["responses"][str(status)] = response
+    if op.request is not None:
+        ref = {"$ref": f"#/components/schemas/{op.request.__name__}"}
+        doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _path_parameters(op.path)
+    ]
+    if op.method == "post" and op.path == "/api/v1/orders":
+        parameters.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 8, "maxLength": 255},
+            }
+        )
+    if parameters:
+        doc["parameters"] = parameters
+    if op.scope:
+        doc["security"] = [{"bearer": [op.scope]}]
+    return doc
+
+
+def _path_parameters(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+@cache
+def document() -> bytes:
+    types = {t for op in OPERATIONS for t in (op.request, *op.responses.values()) if t}
+    _, components = msgspec.json.schema_components(
+        sorted(types, key=lambda t: t.__name__), ref_template="#/components/schemas/{name}"
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    spec = {
+        "openapi": "3.1.0",
+        "info": {"title": "Gift card vendor integration ledger", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+    return msgspec.json.encode(spec)
+
+
+@routes.get("/openapi.json")
+async def openapi_json(_request: web.Request) -> web.Response:
+    return web.Response(body=document(), content_type="application/json")

@@ -1,0 +1,74 @@
+"""Request and response bodies of the order API: the single source of the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+# Printable, no control characters; long enough for any merchant's ids, short enough to index.
+Identifier = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+CurrencyCode = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+Amount = Annotated[
+    msgspec.Raw,
+    Meta(
+        description='Major units as a decimal string ("25.50") or JSON number; no more '
+        "decimals than the currency allows",
+        extra_json_schema={"oneOf": [{"type": "string"}, {"type": "number"}]},
+    ),
+]
+
+
+class CreateOrder(msgspec.Struct, forbid_unknown_fields=True):
+    customer_id: Identifier
+    brand_id: Identifier
+    amount: Amount
+    currency: CurrencyCode
+    idempotency_key: str | None = None
+
+
+class Card(msgspec.Struct):
+    code: str
+    pin: str | None = None
+    url: str | None = None
+
+
+class Order(msgspec.Struct):
+    idempotency_key: str
+    status: Literal["pending", "fulfilled", "failed", "refunded"]
+    amount: str
+    currency: str
+    customer_id: str
+    brand_id: str
+    vendor: str
+    vendor_order_id: str | None
+    card: Card | None
+    failure_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RecordedEventView(msgspec.Struct):
+    position: int
+    version: int
+    type: str
+    recorded_at: datetime
+    data: msgspec.Raw
+    metadata: dict[str, str | int | None]
+
+
+class OrderEvents(msgspec.Struct):
+    idempotency_key: str
+    events: list[RecordedEventView]
+
+
+class ProblemBody(msgspec.Struct):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    field: str | None = None
+    request_id: str | None = None
