@@ -1,0 +1,67 @@
+"""A new user's first run: `serve` with no PostgreSQL and no vendor configured."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_serve_with_defaults_takes_an_order_from_the_in_process_sandbox(tmp_path):
+    port, sandbox_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL"}}
+    env.update(DATA_DIR=str(tmp_path), PORT=str(port), SANDBOX_PORT=str(sandbox_port))
+    server = subprocess.Popen(
+        [sys.executable, "run.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        key_file = tmp_path / "admin-api-key"
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                if key_file.exists():
+                    try:
+                        async with session.get(f"http://127.0.0.1:{port}/readyz") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                await asyncio.sleep(0.1)
+            assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+            headers = {"Authorization": f"Bearer {key_file.read_text().strip()}"}
+            body = {
+                "idempotency_key": "first-order-1",
+                "customer_id": "c",
+                "brand_id": "b",
+                "amount": "10.00",
+                "currency": "EUR",
+            }
+            async with session.post(
+                f"http://127.0.0.1:{port}/api/v1/orders", json=body, headers=headers
+            ) as r:
+                order = await r.json()
+                assert r.status == 201, order
+            assert order["status"] == "fulfilled" and order["card"]["code"]
+            async with session.get(f"http://127.0.0.1:{sandbox_port}/_admin/stats") as r:
+                assert (await r.json())["orders"] == 1
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    assert "created a local admin API key" in stderr
+    assert headers["Authorization"].split()[1] not in stderr, "the key itself is never logged"
