@@ -1,0 +1,193 @@
+"""API keys: creation, hashed storage, Bearer authentication, revocation, admin bootstrap.
+
+A key reads `gcl_<key_id>_<secret>`: key_id (16 hex chars) is public and names the key in
+lists and logs; secret is 32 random bytes as unpadded URL-safe base64 (43 chars). The database
+holds only sha256(key). The HTTP mapping (401/403 as problems) lives in ledger/http/auth.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import msgspec
+import structlog
+
+log = structlog.get_logger(__name__)
+
+# Ordered for help texts; "admin" implies every other scope (Principal.allows).
+SCOPES = ("orders:write", "finance:read", "admin")
+KEY_PREFIX = "gcl_"
+# 8 random bytes of id: collisions are negligible at any realistic number of keys, and the
+# primary key would refuse one anyway.
+_KEY_ID_BYTES = 8
+# 256 bits of secret: guessing is hopeless, which is also what lets hash_key be a fast hash.
+_SECRET_BYTES = 32
+_KEY_SHAPE = re.compile(r"gcl_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
+ADMIN_KEY_NAME = "local-admin"
+ADMIN_KEY_FILE = "admin-api-key"
+# A fixed bigint beside db.MIGRATION_LOCK_KEY (…0001); leases use two-int keys, a separate space.
+ADMIN_BOOTSTRAP_LOCK_KEY = 0x4C45_4447_4552_0002
+
+
+class AuthError(Exception):
+    """Authentication failed; status and code are what the HTTP layer answers with."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who is calling: the client the key belongs to, and what the key may do."""
+
+    client_id: str
+    key_id: str
+    name: str
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+class KeyInfo(msgspec.Struct, frozen=True):
+    """One stored key as listed to an operator: never the hash, never the plaintext."""
+
+    key_id: str
+    client_id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def generate_key() -> tuple[str, str]:
+    """A new (key_id, plaintext key) pair from the OS CSPRNG."""
+    key_id = secrets.token_hex(_KEY_ID_BYTES)
+    return key_id, f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(_SECRET_BYTES)}"
+
+
+def hash_key(plaintext: str) -> bytes:
+    """sha256 of the key. A slow password hash (bcrypt, argon2) defends low-entropy secrets
+    that people choose; these keys are 256 random bits, so even a fast hash cannot be
+    brute-forced from a leaked table, and each request pays microseconds instead of ~100 ms.
+    The hash is deterministic, so lookup is one unique-index probe (no compare loop to time)."""
+    return hashlib.sha256(plaintext.encode()).digest()
+
+
+def validate_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """Known scopes, deduplicated in order; ValueError naming the first unknown one."""
+    chosen = tuple(dict.fromkeys(scopes))
+    for scope in chosen:
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; known scopes: {', '.join(SCOPES)}")
+    if not chosen:
+        raise ValueError(f"at least one scope is required; known scopes: {', '.join(SCOPES)}")
+    return chosen
+
+
+async def create_key(
+    conn: asyncpg.Connection, *, name: str, scopes: Iterable[str], client_id: str | None = None
+) -> tuple[Principal, str]:
+    """Store a new key and return it with its plaintext, which is never retrievable again."""
+    chosen = validate_scopes(scopes)
+    client = name if client_id is None else client_id
+    if not name.strip() or not client.strip():
+        raise ValueError("name and client must not be empty")
+    key_id, plaintext = generate_key()
+    await conn.execute(
+        "INSERT INTO api_keys (key_id, client_id, name, key_hash, scopes) VALUES ($1,$2,$3,$4,$5)",
+        key_id,
+        client,
+        name,
+        hash_key(plaintext),
+        list(chosen),
+    )
+    return Principal(client, key_id, name, frozenset(chosen)), plaintext
+
+
+async def authenticate(conn: asyncpg.Connection, header_value: str | None) -> Principal:
+    """The principal for an `Authorization: Bearer <key>` header value, or AuthError (401)."""
+    how = "send 'Authorization: Bearer <api key>'"
+    if not header_value or not header_value.strip():
+        raise AuthError(401, "missing_api_key", f"no API key was sent; {how}")
+    scheme, _, token = header_value.strip().partition(" ")
+    if scheme.lower() != "bearer":  # auth schemes are case-insensitive (RFC 9110 §11.1)
+        raise AuthError(401, "missing_api_key", f"Authorization scheme is not Bearer; {how}")
+    token = token.strip()
+    if not token:
+        raise AuthError(401, "missing_api_key", f"the Bearer credentials are empty; {how}")
+    # Garbage never costs a query; the same answer as an unknown key reveals nothing.
+    row = None
+    if _KEY_SHAPE.fullmatch(token):
+        row = await conn.fetchrow(
+            "SELECT key_id, client_id, name, scopes, revoked_at FROM api_keys WHERE key_hash = $1",
+            hash_key(token),
+        )
+    if row is None:
+        raise AuthError(401, "invalid_api_key", "the API key is not valid")
+    if row["revoked_at"] is not None:
+        # Only a holder of the full key gets here, so naming the revocation leaks nothing.
+        raise AuthError(401, "invalid_api_key", f"API key {row['key_id']} has been revoked")
+    return Principal(row["client_id"], row["key_id"], row["name"], frozenset(row["scopes"]))
+
+
+async def revoke_key(conn: asyncpg.Connection, key_id: str) -> datetime | None:
+    """Revoke a key (idempotent): when it was revoked, or None if there is no such key."""
+    return await conn.fetchval(
+        """UPDATE api_keys SET revoked_at = coalesce(revoked_at, clock_timestamp())
+           WHERE key_id = $1 RETURNING revoked_at""",
+        key_id,
+    )
+
+
+async def list_keys(conn: asyncpg.Connection) -> list[KeyInfo]:
+    rows = await conn.fetch(
+        """SELECT key_id, client_id, name, scopes, created_at, revoked_at
+           FROM api_keys ORDER BY created_at, key_id"""
+    )
+    return [KeyInfo(**{**dict(r), "scopes": tuple(r["scopes"])}) for r in rows]
+
+
+def _write_secret_file(path: Path, secret: str) -> None:
+    """Write via a 0600 temp file and rename: the key is never readable by others, not even
+    for a moment, and a stale file from an earlier failed bootstrap is replaced whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(secret + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+async def ensure_admin_key(conn: asyncpg.Connection, data_dir: Path) -> Path | None:
+    """On a database with no keys at all, create `local-admin` with every scope, write it to
+    data_dir/admin-api-key (0600) and return that path; otherwise None.
+
+    A transaction-scoped advisory lock serialises the check and the insert: with INSERT ...
+    WHERE NOT EXISTS alone, two nodes under READ COMMITTED would both see an empty table and
+    both insert. The lock is released at commit or rollback, so a crashed node cannot wedge it.
+    The file is written before commit, so a failed write leaves no key whose plaintext is lost.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMIN_BOOTSTRAP_LOCK_KEY)
+        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM api_keys)"):
+            return None
+        principal, plaintext = await create_key(conn, name=ADMIN_KEY_NAME, scopes=SCOPES)
+        path = data_dir / ADMIN_KEY_FILE
+        await asyncio.to_thread(_write_secret_file, path, plaintext)
+    log.info("created the local admin API key", key_id=principal.key_id, path=str(path))
+    return path
