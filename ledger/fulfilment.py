@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import structlog
@@ -127,7 +127,7 @@ class Fulfilment:
         if state is None or client is None:
             return state
         step = next_vendor_step(state, self.clock(), client.adapter.key_retention)
-        if step == "lookup" and await self._confirm(client, state, metadata):
+        if step == "lookup" and await self._confirm(client, state, metadata, "completer"):
             return await self.load(stream_id)
         if step != "none":
             request = VendorOrderRequest(
@@ -140,8 +140,20 @@ class Fulfilment:
             await client.submit(request, _Journal(self, state, metadata))
         return await self.load(stream_id)
 
+    async def confirm(self, stream_id: str, metadata: dict[str, Any]) -> OrderState | None:
+        """Ask the vendor about an order a webhook mentioned, and record what it says."""
+        state = await self.load(stream_id)
+        client = self.vendors.get(state.vendor) if state else None
+        if state is not None and client is not None:
+            await self._confirm(client, state, metadata, "webhook")
+        return await self.load(stream_id)
+
     async def _confirm(
-        self, client: VendorClient, state: OrderState, metadata: dict[str, Any]
+        self,
+        client: VendorClient,
+        state: OrderState,
+        metadata: dict[str, Any],
+        cause: Literal["webhook", "completer"],
     ) -> bool:
         """Ask the vendor for its record. True when that settled what to do (no resubmit)."""
         try:
@@ -156,7 +168,7 @@ class Fulfilment:
             reference=state.vendor_reference,
             status=status,
             observed_at=now,
-            cause="completer",
+            cause=cause,
             vendor_order_id=view.vendor_order_id if view else None,
             amount_minor=view.amount_minor if view else None,
             currency=view.currency if view else None,

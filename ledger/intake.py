@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 from typing import Any, NamedTuple
 
+import asyncpg
 import structlog
 
+from ledger import events as ev
 from ledger import store
 from ledger.fulfilment import Clock, Fulfilment
 from ledger.leases import OrderLeases
@@ -27,6 +29,21 @@ APPEND_RETRIES = 16
 # When another request holds the lease but has not yet written the order, it is about to:
 # wait this long, in total, for the OrderRequested to appear before answering 409.
 CREATE_WAIT_S = 0.2
+
+
+async def record_new_order(
+    pool: asyncpg.Pool, requested: ev.OrderRequested, stream_id: str, metadata: dict[str, Any]
+) -> None:
+    """Append OrderRequested and index its vendor reference, atomically."""
+    async with pool.acquire() as conn, conn.transaction():
+        await store.append(conn, stream_id, [requested], 0, metadata=metadata)
+        await conn.execute(
+            "INSERT INTO order_references (vendor, vendor_reference, stream_id)"
+            " VALUES ($1, $2, $3)",
+            requested.vendor,
+            requested.vendor_reference,
+            stream_id,
+        )
 
 
 class SubmitResult(NamedTuple):
@@ -66,7 +83,7 @@ class Intake:
                     await store.append_observed(pool, stream_id, events, metadata=metadata)
                     return SubmitResult(outcome, state)
                 try:
-                    await store.append(pool, stream_id, events, 0, metadata=metadata)
+                    await record_new_order(pool, events[0], stream_id, metadata)
                 except store.ConcurrencyConflict:
                     continue  # created meanwhile by a writer without our lease: decide again
                 handed_over = True

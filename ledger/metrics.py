@@ -67,11 +67,13 @@ class Registry:
             "ledger_webhook_rejections_total", "Webhooks refused, by vendor and failed check"
         )
         self.vendor_calls = Counter("ledger_vendor_calls_total", "Vendor attempts by outcome")
+        self.webhooks = Counter("ledger_webhooks_total", "Webhooks accepted, by vendor and outcome")
 
     def render(self, extra: list[str] | None = None) -> str:
         """The text exposition; `extra` carries gauges computed at scrape time (lag)."""
         lines: list[str] = []
-        for metric in (self.appends, self.requests, self.webhook_rejections, self.vendor_calls):
+        metrics = (self.appends, self.requests, self.webhooks, self.webhook_rejections)
+        for metric in (*metrics, self.vendor_calls):
             lines += metric.render()
         lines += extra or []
         return "\n".join(lines) + "\n"

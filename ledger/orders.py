@@ -214,20 +214,30 @@ def next_vendor_step(state: OrderState, now: datetime, key_retention: timedelta)
 def decide_after_lookup(
     state: OrderState, status: str, vendor_order_id: str | None, now: datetime
 ) -> list[ev.Event]:
-    """Terminal events confirmed by the vendor's own record (status "not_found" settles nothing)."""
-    if status == "fulfilled" or status == "refunded":
+    """Corrections the vendor's own record confirms; anything else waits for a person.
+
+    Safe moves only: pending becomes what the vendor says, and a fulfilled order the vendor
+    refunded becomes refunded. A terminal order the vendor contradicts (we failed it, the vendor
+    fulfilled it) is a discrepancy for reconciliation, never silently rewritten here.
+    """
+    if state.status == "pending" and status in ("fulfilled", "refunded"):
         fulfilled = ev.OrderFulfilled(
             vendor_order_id=vendor_order_id, source="confirmation", fulfilled_at=now
         )
-        if status == "refunded":
-            refunded = ev.OrderRefunded(
-                amount_minor=state.amount_minor, source="confirmation", refunded_at=now
-            )
-            return [fulfilled, refunded]
-        return [fulfilled]
-    if status == "failed":
+        return [fulfilled, *_refund_if(status, state, now)]
+    if state.status == "pending" and status == "failed":
         return [ev.OrderFailed(reason="failed at vendor", source="confirmation", failed_at=now)]
+    if state.status == "fulfilled" and status == "refunded":
+        return _refund_if(status, state, now)
     return []
+
+
+def _refund_if(status: str, state: OrderState, now: datetime) -> list[ev.Event]:
+    if status != "refunded":
+        return []
+    return [
+        ev.OrderRefunded(amount_minor=state.amount_minor, source="confirmation", refunded_at=now)
+    ]
 
 
 def fold(events: list) -> OrderState | None:

@@ -12,6 +12,7 @@ import asyncpg
 import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ledger.private_files import read_or_create_private
 from ledger.vendors.base import CardSecret
 
 KEY_FILE = "secrets.key"
@@ -33,16 +34,10 @@ def load_or_create_key(configured: str | None, data_dir: Path) -> bytes:
         if len(key) != 32:
             raise SecretsKeyError("SECRETS_KEY must decode to 32 bytes (AES-256)")
         return key
-    path = data_dir / KEY_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL with mode 0600: the file is never readable by others, even for a moment.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return base64.b64decode(path.read_text().strip())
-    with os.fdopen(fd, "w") as handle:
-        handle.write(base64.b64encode(AESGCM.generate_key(bit_length=256)).decode())
-    return base64.b64decode(path.read_text().strip())
+    encoded = read_or_create_private(
+        data_dir / KEY_FILE, lambda: base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
+    )
+    return base64.b64decode(encoded)
 
 
 class CardVault:

@@ -137,6 +137,10 @@ async def append_observed(
             "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream_id
         )
         try:
+            if isinstance(conn, asyncpg.Connection) and conn.is_in_transaction():
+                # A savepoint, so a lost race does not abort the caller's transaction.
+                async with conn.transaction():
+                    return await append(conn, stream_id, events, version, metadata=metadata)
             return await append(conn, stream_id, events, version, metadata=metadata)
         except ConcurrencyConflict:
             continue

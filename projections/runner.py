@@ -9,9 +9,8 @@ import asyncpg
 import structlog
 
 from ledger import store
-from ledger.leases import LeaseKind, wait_for_lease
+from ledger.followers import follow_with_lease
 from ledger.store import Cursor
-from ledger.wakeup import listen_for_appends, sleep_until_woken
 from projections.base import Projection, schema_fingerprint
 
 log = structlog.get_logger(__name__)
@@ -88,38 +87,18 @@ async def catch_up(conn: asyncpg.Connection, projection: Projection) -> int:
 async def run_projection(
     dsn: str, projection: Projection, stop: asyncio.Event, poll_interval: float = 1.0
 ) -> None:
-    """Hold the projection's lease and keep it caught up until stop is set.
-
-    Lease, LISTEN and batches share one connection: if it dies, the lease goes with it and the
-    next batch fails instead of running without the lease.
-    """
+    """Hold the projection's lease and keep it caught up until stop is set."""
     from projections.rebuild import rebuild  # rebuild uses this module's helpers
 
-    while not stop.is_set():
-        conn: asyncpg.Connection | None = None
-        try:
-            conn = await asyncpg.connect(dsn)
-            if not await wait_for_lease(
-                conn, LeaseKind.PROJECTION, projection.name, stop, poll_interval
-            ):
-                return
-            log.info("projection lease acquired", projection=projection.name)
-            if await ensure_projection(conn, projection):
-                log.info("projection schema changed, rebuilding", projection=projection.name)
-                await rebuild(conn, projection)
-            woken = await listen_for_appends(conn)
-            while not stop.is_set():
-                woken.clear()
-                if await catch_up_once(conn, projection) < BATCH_SIZE:
-                    await sleep_until_woken(woken, stop, poll_interval)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning(
-                "projection runner error, retrying", projection=projection.name, error=str(exc)
-            )
-            await asyncio.sleep(poll_interval)
-        finally:
-            if conn is not None:
-                await conn.close()
+    async def start(conn: asyncpg.Connection) -> None:
+        if await ensure_projection(conn, projection):
+            log.info("projection schema changed, rebuilding", projection=projection.name)
+            await rebuild(conn, projection)
+
+    async def step(conn: asyncpg.Connection) -> bool:
+        return await catch_up_once(conn, projection) == BATCH_SIZE
+
+    await follow_with_lease(dsn, projection.name, stop, poll_interval, step, start)
 
 
 async def lag(

@@ -18,15 +18,23 @@ from ledger import seals
 from ledger.auth import ensure_admin_key
 from ledger.completer import Completer
 from ledger.config import Settings
+from ledger.confirmer import Confirmer
 from ledger.db import create_pool, migrate
 from ledger.fulfilment import Fulfilment
 from ledger.http import openapi, ops, orders
-from ledger.http.keys import DSN, INTAKE, POOL, PROJECTIONS, SETTINGS, VAULT, VENDORS
+from ledger.http import webhooks as webhook_routes
+from ledger.http.keys import DSN, INTAKE, POOL, PROJECTIONS, SETTINGS, VAULT, VENDORS, WEBHOOKS
 from ledger.http.middleware import canonical_request
 from ledger.intake import Intake
 from ledger.leases import OrderLeases
 from ledger.secrets import CardVault, load_or_create_key
-from ledger.vendors.registry import build_clients, vendor_configs
+from ledger.vendors.registry import (
+    SANDBOX,
+    build_clients,
+    sandbox_webhook_secret,
+    vendor_configs,
+    webhook_configs,
+)
 from ledger.vendors.sandbox import SandboxConfig, create_sandbox_app
 from ledger.vendors.sandbox_faults import parse_faults
 from projections.registry import all_projections
@@ -35,6 +43,7 @@ from projections.runner import ensure_projection, run_projection
 log = structlog.get_logger(__name__)
 Worker = Callable[[web.Application, asyncio.Event], Coroutine[Any, Any, None]]
 COMPLETER = web.AppKey("completer", Completer)
+CONFIRMER = web.AppKey("confirmer", Confirmer)
 
 
 def utcnow() -> datetime:
@@ -60,7 +69,11 @@ async def _sandbox_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     runner = None
     if settings.sandbox_port and not settings.sandbox_url:
-        config = SandboxConfig(faults=parse_faults(settings.sandbox_faults))
+        config = SandboxConfig(
+            faults=parse_faults(settings.sandbox_faults),
+            webhook_url=f"http://127.0.0.1:{settings.port}/webhooks/{SANDBOX}",
+            webhook_secret=sandbox_webhook_secret(settings),
+        )
         runner = web.AppRunner(create_sandbox_app(config), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", settings.sandbox_port).start()
@@ -74,10 +87,13 @@ async def _orders_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[VAULT] = CardVault(load_or_create_key(settings.secrets_key, settings.data_dir))
     leases = OrderLeases(app[DSN])
+    configs = vendor_configs(settings)
+    app[WEBHOOKS] = webhook_configs(configs)
     async with aiohttp.ClientSession() as session:
-        app[VENDORS] = build_clients(vendor_configs(settings), session, random.Random())
+        app[VENDORS] = build_clients(configs, session, random.Random())
         fulfilment = Fulfilment(app[POOL], app[VENDORS], app[VAULT], utcnow)
         app[INTAKE] = Intake(fulfilment, leases, utcnow, settings.sync_budget_s)
+        app[CONFIRMER] = Confirmer(fulfilment, leases)
         app[COMPLETER] = Completer(app[POOL], fulfilment, leases, settings.completer_backoff_s)
         yield
         await app[INTAKE].close()
@@ -108,6 +124,10 @@ async def _completer_worker(app: web.Application, stop: asyncio.Event) -> None:
     await app[COMPLETER].run(stop, app[SETTINGS].poll_interval_s)
 
 
+async def _confirmer_worker(app: web.Application, stop: asyncio.Event) -> None:
+    await app[CONFIRMER].run(app[DSN], stop, app[SETTINGS].poll_interval_s)
+
+
 def background_ctx(workers: list[Worker]):
     """Start workers after the resources are open; stop them (and wait) before they close."""
 
@@ -131,9 +151,10 @@ def create_app(settings: Settings, dsn: str, *, background: bool = True) -> web.
     app.cleanup_ctx.extend([_pool_ctx, _sandbox_ctx, _orders_ctx])
     if background:
         workers = [_projection_worker(name) for name in app[PROJECTIONS]]
-        workers += [_seal_worker, _completer_worker]
+        workers += [_seal_worker, _completer_worker, _confirmer_worker]
         app.cleanup_ctx.append(background_ctx(workers))
     app.add_routes(ops.routes)
     app.add_routes(orders.routes)
     app.add_routes(openapi.routes)
+    app.add_routes(webhook_routes.routes)
     return app

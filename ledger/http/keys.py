@@ -9,6 +9,7 @@ from ledger.config import Settings
 from ledger.intake import Intake
 from ledger.secrets import CardVault
 from ledger.vendors.client import VendorClient
+from ledger.webhooks import WebhookConfig
 from projections.base import Projection
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -18,4 +19,5 @@ PROJECTIONS = web.AppKey("projections", dict[str, Projection])
 VAULT = web.AppKey("vault", CardVault)
 VENDORS = web.AppKey("vendors", dict[str, VendorClient])
 INTAKE = web.AppKey("intake", Intake)
+WEBHOOKS = web.AppKey("webhooks", dict[str, WebhookConfig])
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -59,6 +59,12 @@ OPERATIONS = (
         {200: OrderEvents, **_PROBLEMS, 404: ProblemBody},
         scope="orders:write",
     ),
+    Operation(
+        "post",
+        "/webhooks/{vendor}",
+        "Signed vendor webhooks (authenticated by signature)",
+        {200: None, 400: ProblemBody, 401: ProblemBody, 404: ProblemBody, 413: ProblemBody},
+    ),
     Operation("get", "/healthz", "The process is up", {200: None}),
     Operation("get", "/readyz", "Database, migrations and projection lag", {200: None, 503: None}),
     Operation("get", "/metrics", "Prometheus text exposition", {200: None}),

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import random
+import secrets
 import tomllib
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import aiohttp
 import msgspec
 
 from ledger.config import ConfigError, Settings
+from ledger.private_files import read_or_create_private
 from ledger.vendors.client import CircuitBreaker, VendorClient
 from ledger.vendors.rest import RestVendorAdapter
+from ledger.webhooks import WebhookConfig
 
 SANDBOX = "sandbox"
+SANDBOX_SIGNING_KEY_FILE = "sandbox-webhook-secret"
 
 
 class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -27,10 +33,26 @@ class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_attempts: int = 4
     breaker_threshold: int = 5
     breaker_reset_s: float = 30.0
+    webhook_scheme: Literal["standard", "hex"] = "standard"
+    # Every secret listed is accepted: add the new one, deploy, then drop the old one.
+    webhook_secrets: list[str] = []
+    webhook_header: str = "X-Signature-256"
+    # Standard Webhooks' recommended tolerance; replays older than this are refused.
+    webhook_tolerance_s: int = 300
 
 
 class VendorsFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     vendors: dict[str, VendorConfig] = {}
+
+
+def sandbox_webhook_secret(settings: Settings) -> str:
+    """SANDBOX_WEBHOOK_SECRET, or a whsec_ secret generated once into DATA_DIR (0600)."""
+    if settings.sandbox_webhook_secret:
+        return settings.sandbox_webhook_secret
+    return read_or_create_private(
+        settings.data_dir / SANDBOX_SIGNING_KEY_FILE,
+        lambda: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+    )
 
 
 def vendor_configs(settings: Settings) -> dict[str, VendorConfig]:
@@ -40,7 +62,9 @@ def vendor_configs(settings: Settings) -> dict[str, VendorConfig]:
     )
     if sandbox_url:
         configs[SANDBOX] = VendorConfig(
-            base_url=sandbox_url, attempt_timeout_s=settings.vendor_attempt_timeout_s
+            base_url=sandbox_url,
+            attempt_timeout_s=settings.vendor_attempt_timeout_s,
+            webhook_secrets=[sandbox_webhook_secret(settings)],
         )
     if settings.vendors_file:
         configs.update(load_vendors_file(settings.vendors_file).vendors)
@@ -52,6 +76,19 @@ def load_vendors_file(path: Path) -> VendorsFile:
         return msgspec.convert(tomllib.loads(path.read_text()), VendorsFile)
     except (OSError, tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
         raise ConfigError(f"VENDORS_FILE {path}: {exc}") from None
+
+
+def webhook_configs(configs: dict[str, VendorConfig]) -> dict[str, WebhookConfig]:
+    return {
+        name: WebhookConfig(
+            scheme=config.webhook_scheme,
+            secrets=tuple(config.webhook_secrets),
+            header=config.webhook_header,
+            tolerance_s=config.webhook_tolerance_s,
+        )
+        for name, config in configs.items()
+        if config.webhook_secrets
+    }
 
 
 def build_clients(

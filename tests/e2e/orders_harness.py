@@ -18,13 +18,20 @@ from ledger.vendors.sandbox import SandboxConfig, create_sandbox_app
 from ledger.vendors.sandbox_faults import parse_faults
 
 TEST_SECRETS_KEY = base64.b64encode(bytes(range(32))).decode()
+TEST_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"sandbox-webhook-test-secret-32by").decode()
 
 
 @asynccontextmanager
-async def sandbox(faults: str = "", port: int = 0) -> AsyncIterator[tuple[str, TestServer]]:
-    server = TestServer(
-        create_sandbox_app(SandboxConfig(faults=parse_faults(faults))), host="127.0.0.1", port=port
+async def sandbox(
+    faults: str = "", port: int = 0, webhook_url: str | None = None, fulfil_delay_ms: int = 0
+) -> AsyncIterator[tuple[str, TestServer]]:
+    config = SandboxConfig(
+        faults=parse_faults(faults),
+        fulfil_delay_ms=fulfil_delay_ms,
+        webhook_url=webhook_url,
+        webhook_secret=TEST_WEBHOOK_SECRET if webhook_url else None,
     )
+    server = TestServer(create_sandbox_app(config), host="127.0.0.1", port=port)
     await server.start_server()
     try:
         yield f"http://127.0.0.1:{server.port}", server
@@ -47,16 +54,19 @@ def service_settings(sandbox_url: str, data_dir, **overrides) -> Settings:
         "sync_budget_s": 3.0,
         "vendor_attempt_timeout_s": 1.0,
         "completer_backoff_s": 0.05,
+        "sandbox_webhook_secret": TEST_WEBHOOK_SECRET,
     }
     values.update(overrides)
     return Settings(**values)
 
 
 @asynccontextmanager
-async def service(database_url: str, settings: Settings) -> AsyncIterator[tuple[TestClient, dict]]:
+async def service(
+    database_url: str, settings: Settings, port: int = 0
+) -> AsyncIterator[tuple[TestClient, dict]]:
     """A running service and the headers of an orders:write key for client "acme"."""
     app = create_app(settings, database_url)
-    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+    async with TestClient(TestServer(app, host="127.0.0.1", port=port)) as client:
         async with app[POOL].acquire() as conn:
             _, key = await create_key(conn, name="acme", scopes=["orders:write"])
         yield client, {"Authorization": f"Bearer {key}"}

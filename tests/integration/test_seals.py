@@ -1,5 +1,7 @@
 """The hash chain and seals catch any change to stored events, even by the table owner."""
 
+import asyncio
+
 from ledger import seals, store
 from ledger.events import OrderFailed
 from tests.factories import T0, order_requested
@@ -34,10 +36,18 @@ async def test_the_database_and_python_agree_on_every_link(pool):
 async def test_a_clean_log_verifies(pool):
     await _log(pool)
     async with pool.acquire() as conn:
-        assert await seals.seal(conn) == 10
+        # A seal covers what is readable now; a transaction elsewhere on the server can hold
+        # the snapshot xmin back for a moment, so seal until all ten events are covered.
+        sealed = 0
+        for _ in range(100):
+            sealed += await seals.seal(conn)
+            if sealed == 10:
+                break
+            await asyncio.sleep(0.05)
+        assert sealed == 10
         assert await seals.seal(conn) == 0
         report = await seals.verify(conn)
-    assert report.ok and (report.events, report.streams, report.seals) == (10, 5, 1)
+    assert report.ok and report.events == 10 and report.streams == 5 and report.seals >= 1
 
 
 async def test_one_altered_byte_is_named_as_the_first_bad_event(pool):
