@@ -136,6 +136,8 @@ class ReconciliationStarted(Event):
     window_start: datetime
     window_end: datetime
     started_at: datetime
+    # "vendor_api" pages the vendor's listing; "file" ingests a vendor's reconciliation file.
+    source: Literal["vendor_api", "file"] = "vendor_api"
 
 
 class VendorRecordObserved(Event):
@@ -150,6 +152,16 @@ class VendorRecordObserved(Event):
     vendor_updated_at: datetime
     observed_at: datetime
     page: int = 0
+
+
+class ReconciliationPageRecorded(Event):
+    """One page of vendor records is in the log; a resumed run continues after next_cursor."""
+
+    run_id: str
+    page: int
+    records: int
+    next_cursor: str | None
+    recorded_at: datetime
 
 
 class ReconciliationCompleted(Event):
@@ -216,6 +228,7 @@ AnyEvent = (
     | VendorStatusObserved
     | ReconciliationStarted
     | VendorRecordObserved
+    | ReconciliationPageRecorded
     | ReconciliationCompleted
     | DiscrepancyResolved
     | GLDayClosed

@@ -212,7 +212,11 @@ def next_vendor_step(state: OrderState, now: datetime, key_retention: timedelta)
 
 
 def decide_after_lookup(
-    state: OrderState, status: str, vendor_order_id: str | None, now: datetime
+    state: OrderState,
+    status: str,
+    vendor_order_id: str | None,
+    now: datetime,
+    source: ev.Source = "confirmation",
 ) -> list[ev.Event]:
     """Corrections the vendor's own record confirms; anything else waits for a person.
 
@@ -222,22 +226,20 @@ def decide_after_lookup(
     """
     if state.status == "pending" and status in ("fulfilled", "refunded"):
         fulfilled = ev.OrderFulfilled(
-            vendor_order_id=vendor_order_id, source="confirmation", fulfilled_at=now
+            vendor_order_id=vendor_order_id, source=source, fulfilled_at=now
         )
-        return [fulfilled, *_refund_if(status, state, now)]
+        return [fulfilled, *_refund_if(status, state, now, source)]
     if state.status == "pending" and status == "failed":
-        return [ev.OrderFailed(reason="failed at vendor", source="confirmation", failed_at=now)]
+        return [ev.OrderFailed(reason="failed at vendor", source=source, failed_at=now)]
     if state.status == "fulfilled" and status == "refunded":
-        return _refund_if(status, state, now)
+        return _refund_if(status, state, now, source)
     return []
 
 
-def _refund_if(status: str, state: OrderState, now: datetime) -> list[ev.Event]:
+def _refund_if(status: str, state: OrderState, now: datetime, source: ev.Source) -> list[ev.Event]:
     if status != "refunded":
         return []
-    return [
-        ev.OrderRefunded(amount_minor=state.amount_minor, source="confirmation", refunded_at=now)
-    ]
+    return [ev.OrderRefunded(amount_minor=state.amount_minor, source=source, refunded_at=now)]
 
 
 def fold(events: list) -> OrderState | None:
