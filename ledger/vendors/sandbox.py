@@ -2,7 +2,9 @@
 
 It behaves like the vendors we integrate with, including their sharp edges: idempotency keys are
 forgotten after `key_retention`, so a late resubmission creates a second order, and injected
-faults (see sandbox_faults) can commit an order and then never answer. Routes: docs/sandbox.md.
+faults (see sandbox_faults) can commit an order and then never answer. With a webhook URL and
+secret, its own state changes go out as signed webhooks (sandbox_webhooks). Routes and formats:
+docs/sandbox.md.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ledger.vendors.sandbox_faults import (
     SandboxFaults,
     fault_middleware,
 )
+from ledger.vendors.sandbox_webhooks import WebhookSender
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +59,9 @@ class SandboxConfig(msgspec.Struct, frozen=True):
     key_retention: timedelta = DEFAULT_KEY_RETENTION
     fulfil_delay_ms: int = 0
     api_key: str | None = None
+    # Signed webhooks (Standard Webhooks, a `whsec_` secret) go out only when both are set.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -97,10 +103,13 @@ class _Order:
     card: CardSecret
     fulfil_at: datetime | None = None  # when a pending order fulfils itself, if ever
 
-    def settle(self, now: datetime) -> None:
-        # Fulfilment is computed lazily from the clock: no background task, no real waiting.
+    def settle(self, now: datetime) -> bool:
+        """Whether the order fulfilled itself just now. Computed lazily from the clock, so tests
+        with a fake clock need no real waiting; the webhook sender's timer also calls it."""
         if self.status == "pending" and self.fulfil_at is not None and now >= self.fulfil_at:
             self.status, self.updated_at, self.fulfil_at = "fulfilled", self.fulfil_at, None
+            return True
+        return False
 
     def wire(self, *, with_card: bool = True) -> WireOrder:
         # The card is only handed out once the order is fulfilled, and never in listings.
@@ -146,11 +155,17 @@ class SandboxStore:
     event loop each is atomic: two requests with one key can never both create an order."""
 
     def __init__(
-        self, *, clock: Callable[[], datetime], key_retention: timedelta, fulfil_delay: timedelta
+        self,
+        *,
+        clock: Callable[[], datetime],
+        key_retention: timedelta,
+        fulfil_delay: timedelta,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self._clock = clock
         self._retention = key_retention
         self._fulfil_delay = fulfil_delay
+        self._webhooks = webhooks
         self._orders: dict[str, _Order] = {}
         self._keys: dict[str, _Key] = {}
 
@@ -169,8 +184,23 @@ class SandboxStore:
         order = self._orders.get(order_id)
         if order is None:
             raise NotFound(order_id)
-        order.settle(self._clock())
+        if order.settle(self._clock()):
+            self._announce(order)
         return order
+
+    def _announce(self, order: _Order) -> None:
+        # Only the vendor's own transitions are announced: admin changes are silent by design.
+        if self._webhooks is None:
+            return
+        self._webhooks.changed(order.wire(with_card=False))
+        if order.fulfil_at is not None:
+            order_id = order.id
+            self._webhooks.wake_at(order.fulfil_at, lambda: self.settle_due(order_id))
+
+    def settle_due(self, order_id: str) -> None:
+        """Let a pending order fulfil itself if its time has come (and announce it)."""
+        if order_id in self._orders:
+            self._live(order_id)
 
     def create(self, key: str, body: WireCreateOrder) -> tuple[WireOrder, bool]:
         """(order, replayed). Expired keys are forgotten here, lazily, as a vendor's TTL would."""
@@ -181,6 +211,7 @@ class SandboxStore:
             return self._live(known.order_id).wire(), True
         order = self._insert(body, "pending" if self._fulfil_delay else "fulfilled")
         self._keys[key] = _Key(body, order.id, order.created_at)
+        self._announce(order)
         return order.wire(), False
 
     def get(self, order_id: str) -> WireOrder:
@@ -207,7 +238,10 @@ class SandboxStore:
     def stats(self) -> dict[str, object]:
         counts = Counter(o.reference for o in self._orders.values())
         dupes = sorted(ref for ref, n in counts.items() if n > 1)
-        return {"orders": len(self._orders), "duplicate_references": dupes}
+        stats: dict[str, object] = {"orders": len(self._orders), "duplicate_references": dupes}
+        # Webhook counters appear only when webhooks are configured: without a sender there is
+        # nothing to count, and the keys' presence says which mode the sandbox runs in.
+        return stats | (self._webhooks.stats() if self._webhooks else {})
 
     def admin_create(self, raw: bytes) -> WireOrder:
         body = msgspec.json.decode(raw, type=AdminOrder)
@@ -376,10 +410,16 @@ def create_sandbox_app(
 ) -> web.Application:
     """The sandbox as an aiohttp app. `clock` is injectable so tests can outlive key retention
     and fulfilment delays without waiting for them."""
+    webhooks = None
+    if config.webhook_url and config.webhook_secret:
+        webhooks = WebhookSender(config.webhook_url, config.webhook_secret, config.faults, clock)
+    elif config.webhook_url:
+        log.warning("sandbox_webhooks_off", reason="webhook_url set without webhook_secret")
     store = SandboxStore(
         clock=clock,
         key_retention=config.key_retention,
         fulfil_delay=timedelta(milliseconds=config.fulfil_delay_ms),
+        webhooks=webhooks,
     )
     # Faults first: an injected 503 or 429 comes "before doing anything", auth included.
     middlewares = [fault_middleware(FaultInjector(config.faults))]
@@ -387,6 +427,8 @@ def create_sandbox_app(
         middlewares.append(_auth_middleware(config.api_key))
     app = web.Application(middlewares=middlewares)
     app[SANDBOX_STORE] = store
+    if webhooks is not None:
+        app.cleanup_ctx.append(webhooks.run)
     api, admin = _Api(store), _Admin(store)
     app.router.add_post("/v1/orders", api.create_order)
     app.router.add_get("/v1/orders", api.find_orders)

@@ -1,7 +1,9 @@
 """Seeded fault injection for the sandbox vendor, configured by the SANDBOX_FAULTS string.
 
-One `random.Random(seed)` drives every decision and each request draws the same number of values
-whatever happens to it, so a seed replays the same fault sequence for the same request sequence.
+One `random.Random(seed)` drives every API decision and each request draws the same number of
+values whatever happens to it, so a seed replays the same fault sequence for the same request
+sequence. Webhook faults draw from a second generator seeded from the same seed, so turning
+webhooks on never shifts the API's fault sequence.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class SandboxFaults(msgspec.Struct, frozen=True, kw_only=True):
     rate_429: float = 0.0
     timeout_after_commit: float = 0.0
     hang_ms: int = DEFAULT_HANG_MS
-    # Parsed and stored for the webhook sender, which applies them.
+    # Drawn per webhook event by WebhookFaultInjector and applied by sandbox_webhooks.
     webhook_drop: float = 0.0
     webhook_duplicate: float = 0.0
     webhook_reorder: float = 0.0
@@ -101,6 +103,43 @@ class FaultInjector:
 
     async def hang(self) -> None:
         await asyncio.sleep(self.faults.hang_ms / 1000)
+
+
+class WebhookFate(msgspec.Struct, frozen=True, kw_only=True):
+    """What happens to one webhook event on its way out."""
+
+    drop: bool
+    duplicate: bool
+    reorder: bool
+    forged: bool
+    delay_s: float
+
+
+class WebhookFaultInjector:
+    """Decides, per webhook event, which faults hit its delivery."""
+
+    def __init__(self, faults: SandboxFaults) -> None:
+        self.faults = faults
+        # A string seed is hashed deterministically, giving a stream independent of the API's.
+        self._rng = random.Random(f"webhooks:{faults.seed}")
+
+    def draw(self) -> WebhookFate:
+        # Always five draws, in this order, whatever the outcome (see module docstring).
+        f, r = self.faults, self._rng
+        return WebhookFate(
+            drop=r.random() < f.webhook_drop,
+            duplicate=r.random() < f.webhook_duplicate,
+            reorder=r.random() < f.webhook_reorder,
+            forged=r.random() < f.webhook_forged,
+            delay_s=r.random() * f.webhook_delay_ms / 1000,
+        )
+
+
+def forge(body: bytes) -> bytes:
+    """A webhook body altered after signing, as a fraudster would: a hundredfold amount."""
+    event = msgspec.json.decode(body)
+    event["data"]["amount_minor"] *= 100
+    return msgspec.json.encode(event)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
