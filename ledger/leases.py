@@ -20,6 +20,7 @@ class LeaseKind(enum.IntEnum):
     RECONCILIATION = 3
     REBUILD = 4
     SEAL = 5
+    RESOLUTION = 6
 
 
 async def try_lease(conn: asyncpg.Connection, kind: LeaseKind, name: str) -> bool:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from projections.base import Projection
 from projections.orders import OrdersProjection
+from projections.reconciliation import ReconciliationProjection
 
 
 def all_projections() -> dict[str, Projection]:
-    projections: list[Projection] = [OrdersProjection()]
+    projections: list[Projection] = [OrdersProjection(), ReconciliationProjection()]
     return {p.name: p for p in projections}

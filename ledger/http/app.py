@@ -21,7 +21,7 @@ from ledger.config import Settings
 from ledger.confirmer import Confirmer
 from ledger.db import create_pool, migrate
 from ledger.fulfilment import Fulfilment
-from ledger.http import openapi, ops, orders
+from ledger.http import discrepancies, openapi, ops, orders
 from ledger.http import webhooks as webhook_routes
 from ledger.http.keys import DSN, INTAKE, POOL, PROJECTIONS, SETTINGS, VAULT, VENDORS, WEBHOOKS
 from ledger.http.middleware import canonical_request
@@ -37,6 +37,7 @@ from ledger.vendors.registry import (
 )
 from ledger.vendors.sandbox import SandboxConfig, create_sandbox_app
 from ledger.vendors.sandbox_faults import parse_faults
+from projections import http as finance
 from projections.registry import all_projections
 from projections.runner import ensure_projection, run_projection
 
@@ -157,4 +158,6 @@ def create_app(settings: Settings, dsn: str, *, background: bool = True) -> web.
     app.add_routes(orders.routes)
     app.add_routes(openapi.routes)
     app.add_routes(webhook_routes.routes)
+    app.add_routes(discrepancies.routes)
+    app.add_routes(finance.routes)
     return app

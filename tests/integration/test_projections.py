@@ -15,6 +15,7 @@ from projections.orders import OrdersProjection
 from projections.rebuild import rebuild
 from projections.runner import catch_up, ensure_projection, run_projection
 from tests.factories import T0, order_requested
+from tests.waiting import caught_up
 
 
 async def random_workload(
@@ -75,7 +76,7 @@ async def test_the_runner_folds_every_event_once_and_checkpoints_with_the_rows(p
     await random_workload(pool, random.Random(1), 60)
     async with pool.acquire() as conn:
         await ensure_projection(conn, projection)
-        applied = await catch_up(conn, projection)
+        applied = await caught_up(conn, projection)
         assert applied == await conn.fetchval("SELECT count(*) FROM events")
         assert await catch_up(conn, projection) == 0
         rows = await conn.fetch("SELECT stream_id, version FROM orders_view ORDER BY stream_id")
@@ -109,7 +110,7 @@ async def test_verify_names_every_row_that_differs_from_the_rebuild(pool):
     await random_workload(pool, random.Random(4), 10)
     async with pool.acquire() as conn:
         await ensure_projection(conn, projection)
-        await catch_up(conn, projection)
+        await caught_up(conn, projection)
         await conn.execute(
             "UPDATE orders_view SET amount_minor = 1 WHERE stream_id = 'order:c1:key-1'"
         )

@@ -1,0 +1,73 @@
+"""Query parameters: each bad one is a 400 that names it. Keyset cursors are opaque tokens."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Collection, Mapping
+from datetime import UTC, date, datetime
+
+import msgspec
+
+from ledger.http.problems import Problem
+
+# One page of a list endpoint; large enough for a screen, small enough to stay fast.
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+def _bad(name: str, detail: str) -> Problem:
+    return Problem(400, "invalid_parameter", f"{name}: {detail}", field=name)
+
+
+def choice(query: Mapping[str, str], name: str, allowed: Collection[str]) -> str | None:
+    value = query.get(name)
+    if value is not None and value not in allowed:
+        raise _bad(name, f"must be one of {', '.join(sorted(allowed))}")
+    return value
+
+
+def moment(query: Mapping[str, str], name: str) -> datetime | None:
+    """An ISO 8601 date (midnight UTC) or date-time with an offset."""
+    value = query.get(name)
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _bad(name, "must be an ISO 8601 date or date-time") from None
+    if parsed.tzinfo is None:
+        raise _bad(name, "a date-time needs a UTC offset, e.g. 2026-01-31T00:00:00Z")
+    return parsed
+
+
+def window(query: Mapping[str, str]) -> tuple[datetime | None, datetime | None]:
+    start, end = moment(query, "from"), moment(query, "to")
+    if start and end and start > end:
+        raise _bad("from", "must not be after to")
+    return start, end
+
+
+def limit(query: Mapping[str, str]) -> int:
+    raw = query.get("limit", str(DEFAULT_LIMIT))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise _bad("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def encode_cursor(values: list) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(values)).decode().rstrip("=")
+
+
+def decode_cursor(query: Mapping[str, str], types: type) -> object | None:
+    raw = query.get("after")
+    if raw is None:
+        return None
+    try:
+        return msgspec.json.decode(
+            base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)), type=types
+        )
+    except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
+        raise _bad("after", "is not a cursor this API returned") from None
