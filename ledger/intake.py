@@ -59,7 +59,14 @@ class Intake:
         self._budget = sync_budget_s
         self._tasks: set[asyncio.Task] = set()
 
-    async def submit(self, cmd: SubmitOrder, metadata: dict[str, Any]) -> SubmitResult:
+    async def submit(
+        self, cmd: SubmitOrder, metadata: dict[str, Any], *, drive: bool = True
+    ) -> SubmitResult:
+        """Record the request; for a new order, drive it with the vendor within the budget.
+
+        With drive=False a new order is only written (pending) and the completer sends it:
+        the path for bulk batches, whose rows are paced by the completer, not the request.
+        """
         stream_id = cmd.stream_id
         waited = 0.0
         for _ in range(APPEND_RETRIES):
@@ -86,6 +93,8 @@ class Intake:
                     await record_new_order(pool, events[0], stream_id, metadata)
                 except store.ConcurrencyConflict:
                     continue  # created meanwhile by a writer without our lease: decide again
+                if not drive:
+                    return SubmitResult(outcome, await self._fulfilment.load(stream_id))
                 handed_over = True
                 return SubmitResult(outcome, await self._drive_within_budget(stream_id, metadata))
             finally:
