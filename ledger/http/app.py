@@ -21,7 +21,7 @@ from ledger.config import Settings
 from ledger.confirmer import Confirmer
 from ledger.db import create_pool, migrate
 from ledger.fulfilment import Fulfilment
-from ledger.http import discrepancies, openapi, ops, orders
+from ledger.http import discrepancies, openapi, ops, orders, reconciliations
 from ledger.http import webhooks as webhook_routes
 from ledger.http.keys import DSN, INTAKE, POOL, PROJECTIONS, SETTINGS, VAULT, VENDORS, WEBHOOKS
 from ledger.http.middleware import canonical_request
@@ -160,4 +160,5 @@ def create_app(settings: Settings, dsn: str, *, background: bool = True) -> web.
     app.add_routes(webhook_routes.routes)
     app.add_routes(discrepancies.routes)
     app.add_routes(finance.routes)
+    app.add_routes(reconciliations.routes)
     return app

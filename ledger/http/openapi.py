@@ -12,7 +12,9 @@ from typing import Any, NamedTuple
 import msgspec
 from aiohttp import web
 
+from ledger.http.reconciliations import RunAccepted, StartReconciliation
 from ledger.http.schemas import CreateOrder, Order, OrderEvents, ProblemBody
+from ledger.reconciliation_progress import RunSummary
 
 routes = web.RouteTableDef()
 
@@ -85,6 +87,30 @@ OPERATIONS = (
         "A reconciliation run and its counts",
         {200: None, **_PROBLEMS, 404: ProblemBody},
         scope="finance:read",
+    ),
+    Operation(
+        "post",
+        "/api/v1/reconciliations",
+        "Start a reconciliation run in the background (default: the previous business day)",
+        {202: RunAccepted, **_PROBLEMS, 415: ProblemBody, 422: ProblemBody},
+        StartReconciliation,
+        "admin",
+    ),
+    Operation(
+        "post",
+        "/api/v1/reconciliations/files",
+        "Import a vendor's text/csv reconciliation file (?vendor=NAME); all rows or none, a 422"
+        " lists every bad row in `errors` ({row, column, reason}); 200 if imported before",
+        {
+            200: RunSummary,
+            201: RunSummary,
+            **_PROBLEMS,
+            409: ProblemBody,
+            413: ProblemBody,
+            415: ProblemBody,
+            422: ProblemBody,
+        },
+        scope="admin",
     ),
     Operation("get", "/healthz", "The process is up", {200: None}),
     Operation("get", "/readyz", "Database, migrations and projection lag", {200: None, 503: None}),
