@@ -182,19 +182,26 @@ class DiscrepancyResolved(Event):
 # --- GL and bulk ---------------------------------------------------------------------------
 
 
-class GLTotal(msgspec.Struct, frozen=True, kw_only=True):
+class GLTotal(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     currency: str
     state: Literal["pending", "fulfilled", "refunded", "failed"]
     count: int
     amount_minor: int
+    # Of the above, moves that are late corrections of an earlier, closed day.
+    adjustment_count: int = 0
+    adjustment_minor: int = 0
+    # Everything in this state at the end of the day (e.g. open pending).
+    closing_balance_minor: int = 0
 
 
-class JournalLine(msgspec.Struct, frozen=True, kw_only=True):
+class JournalLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     currency: str
     account: str
     debit_minor: int
     credit_minor: int
     memo: str = ""
+    # The closed business date a late correction belongs to.
+    adjustment_of: date | None = None
 
 
 class GLDayClosed(Event):
@@ -202,6 +209,10 @@ class GLDayClosed(Event):
     closed_at: datetime
     totals: list[GLTotal]
     journal: list[JournalLine]
+    # The GL projection's cursor the totals were read at: moves of this date applied after it
+    # are posted to the next open day instead, so the closed day never changes.
+    upto_tx_id: int = 0
+    upto_position: int = 0
 
 
 class BulkBatchAccepted(Event):

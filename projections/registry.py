@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import tomllib
+from collections.abc import Mapping
+
+from ledger.config import ConfigError, Settings
 from projections.base import Projection
+from projections.gl import DEFAULT_CHART, Entry, load_chart
+from projections.gl_projection import GLProjection
 from projections.orders import OrdersProjection
 from projections.reconciliation import ReconciliationProjection
 
 
-def all_projections() -> dict[str, Projection]:
-    projections: list[Projection] = [OrdersProjection(), ReconciliationProjection()]
+def gl_chart(settings: Settings) -> Mapping[str, Entry | None]:
+    if settings.gl_accounts_file is None:
+        return DEFAULT_CHART
+    try:
+        return load_chart(tomllib.loads(settings.gl_accounts_file.read_text()))
+    except (OSError, tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ConfigError(f"GL_ACCOUNTS_FILE {settings.gl_accounts_file}: {exc}") from None
+
+
+def all_projections(settings: Settings | None = None) -> dict[str, Projection]:
+    settings = settings or Settings()
+    projections: list[Projection] = [
+        OrdersProjection(),
+        ReconciliationProjection(),
+        GLProjection(settings.business_tz, gl_chart(settings)),
+    ]
     return {p.name: p for p in projections}

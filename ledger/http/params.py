@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 import msgspec
 
 from ledger.http.problems import Problem
+from ledger.money import MoneyError, exponent
 
 # One page of a list endpoint; large enough for a screen, small enough to stay fast.
 DEFAULT_LIMIT = 100
@@ -71,3 +72,28 @@ def decode_cursor(query: Mapping[str, str], types: type) -> object | None:
         )
     except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
         raise _bad("after", "is not a cursor this API returned") from None
+
+
+def day(query: Mapping[str, str], name: str, default: date | None = None) -> date:
+    value = query.get(name)
+    if value is None:
+        if default is None:
+            raise _bad(name, "is required (YYYY-MM-DD)")
+        return default
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _bad(name, "must be a date as YYYY-MM-DD") from None
+
+
+def currency(query: Mapping[str, str]) -> str | None:
+    value = query.get("currency")
+    if value is None:
+        return None
+    try:
+        exponent(value)
+    except MoneyError as exc:
+        raise _bad("currency", exc.reason) from None
+    return value

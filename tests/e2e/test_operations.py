@@ -21,7 +21,7 @@ async def test_readyz_checks_database_migrations_and_projection_lag(client):
     assert response.status == 200, body
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["pending_migrations"] == []
-    assert body["checks"]["projection_lag_events"] == {"orders": 0, "discrepancies": 0}
+    assert body["checks"]["projection_lag_events"] == {"orders": 0, "discrepancies": 0, "gl": 0}
 
 
 async def test_readyz_fails_while_a_projection_lags_beyond_the_threshold(database_url):
@@ -35,7 +35,7 @@ async def test_readyz_fails_while_a_projection_lags_beyond_the_threshold(databas
         response = await client.get("/readyz")
         assert response.status == 503
         lags = (await response.json())["checks"]["projection_lag_events"]
-        assert lags == {"orders": 3, "discrepancies": 3}
+        assert lags == {"orders": 3, "discrepancies": 3, "gl": 3}
 
 
 async def test_metrics_expose_appends_lag_and_route_latency(client):

@@ -46,7 +46,8 @@ def webhook(reference: str, status: str = "fulfilled", webhook_id: str = "evt_1"
 async def running(database_url, tmp_path):
     # The vendor finishes orders only after a long delay: they stay pending while we test hints.
     async with sandbox(fulfil_delay_ms=600_000) as (url, _):
-        settings = service_settings(url, tmp_path, sync_budget_s=1.0)
+        # The completer waits a minute: here only the confirmer asks the vendor.
+        settings = service_settings(url, tmp_path, sync_budget_s=1.0, completer_backoff_s=60.0)
         async with service(database_url, settings) as (client, headers):
             yield client, headers
 

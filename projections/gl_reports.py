@@ -1,0 +1,109 @@
+"""GL reports read from the projection's postings: daily totals, a day's journal, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from datetime import date
+
+import asyncpg
+
+from ledger import events as ev
+from ledger.money import format_minor
+from projections.gl import Entry, Movement, Posting, daily_totals, journal
+
+DAILY_COLUMNS = (
+    "business_date",
+    "currency",
+    "state",
+    "count",
+    "amount",
+    "adjustment_count",
+    "adjustment_amount",
+    "closing_balance",
+)
+JOURNAL_COLUMNS = (
+    "business_date",
+    "currency",
+    "account",
+    "debit",
+    "credit",
+    "memo",
+    "adjustment_of",
+)
+
+
+async def daily(
+    conn: asyncpg.Connection, start: date, end: date, currency: str | None
+) -> list[tuple[date, ev.GLTotal]]:
+    rows = await conn.fetch(
+        """SELECT posting_date, currency, from_state, to_state, count(*) AS count,
+                  sum(amount_minor)::bigint AS amount_minor,
+                  count(adjustment_of) AS adjustment_count,
+                  coalesce(sum(amount_minor) FILTER (WHERE adjustment_of IS NOT NULL), 0)::bigint
+                    AS adjustment_minor
+           FROM gl_postings
+           WHERE posting_date <= $1 AND ($2::text IS NULL OR currency = $2)
+           GROUP BY 1, 2, 3, 4""",
+        end,
+        currency,
+    )
+    return daily_totals([Movement(**dict(r)) for r in rows], start)
+
+
+async def day_journal(
+    conn: asyncpg.Connection, chart: Mapping[str, Entry | None], day: date, currency: str | None
+) -> list[ev.JournalLine]:
+    rows = await conn.fetch(
+        """SELECT id, posting_date, currency, from_state, to_state, amount_minor, adjustment_of
+           FROM gl_postings WHERE posting_date = $1 AND ($2::text IS NULL OR currency = $2)""",
+        day,
+        currency,
+    )
+    return journal([Posting(**dict(r)) for r in rows], chart)
+
+
+def _csv(header: tuple[str, ...], rows: list[tuple]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def daily_csv(rows: list[tuple[date, ev.GLTotal]]) -> str:
+    return _csv(
+        DAILY_COLUMNS,
+        [
+            (
+                day.isoformat(),
+                t.currency,
+                t.state,
+                t.count,
+                format_minor(t.amount_minor, t.currency),
+                t.adjustment_count,
+                format_minor(t.adjustment_minor, t.currency),
+                format_minor(t.closing_balance_minor, t.currency),
+            )
+            for day, t in rows
+        ],
+    )
+
+
+def journal_csv(day: date, lines: list[ev.JournalLine]) -> str:
+    return _csv(
+        JOURNAL_COLUMNS,
+        [
+            (
+                day.isoformat(),
+                line.currency,
+                line.account,
+                format_minor(line.debit_minor, line.currency),
+                format_minor(line.credit_minor, line.currency),
+                line.memo,
+                line.adjustment_of.isoformat() if line.adjustment_of else "",
+            )
+            for line in lines
+        ],
+    )

@@ -1,0 +1,94 @@
+"""Finance read routes: GL daily/journal (JSON and CSV), order listing, precise 400s."""
+
+from decimal import Decimal
+
+import pytest
+
+from ledger.auth import create_key
+from ledger.http.keys import POOL
+from tests.e2e.orders_harness import order_body, sandbox, service, service_settings
+
+
+@pytest.fixture
+async def running(database_url, tmp_path):
+    async with (
+        sandbox() as (url, _),
+        service(database_url, service_settings(url, tmp_path)) as (
+            client,
+            headers,
+        ),
+    ):
+        async with client.app[POOL].acquire() as conn:
+            _, key = await create_key(conn, name="acme", scopes=["finance:read"])
+        yield client, headers, {"Authorization": f"Bearer {key}"}
+
+
+async def test_orders_placed_today_show_in_the_gl_and_the_order_list(running):
+    client, writer, finance = running
+    for i in range(3):
+        body = order_body(f"finance-order-{i}", amount="10.00", currency="EUR")
+        assert (await client.post("/api/v1/orders", json=body, headers=writer)).status == 201
+    daily = None
+    for _ in range(100):
+        daily = await (await client.get("/api/v1/gl/daily?currency=EUR", headers=finance)).json()
+        if any(d["state"] == "fulfilled" and d["count"] == 3 for d in daily["days"]):
+            break
+    fulfilled = [d for d in daily["days"] if d["state"] == "fulfilled"]
+    assert fulfilled[-1]["amount"] == "30.00" and fulfilled[-1]["closing_balance"] == "30.00"
+    today = fulfilled[-1]["business_date"]
+    csv_text = await (
+        await client.get(f"/api/v1/gl/daily.csv?from={today}&to={today}", headers=finance)
+    ).text()
+    assert csv_text.splitlines()[0] == (
+        "business_date,currency,state,count,amount,adjustment_count,adjustment_amount,closing_balance"
+    )
+    assert f"{today},EUR,fulfilled,3,30.00,0,0.00,30.00" in csv_text.splitlines()
+    journal = await (await client.get(f"/api/v1/gl/journal?date={today}", headers=finance)).json()
+    debits = sum(Decimal(line["debit"]) for line in journal["lines"])
+    credits = sum(Decimal(line["credit"]) for line in journal["lines"])
+    assert journal["lines"] and debits == credits
+    journal_csv = await (
+        await client.get(f"/api/v1/gl/journal.csv?date={today}", headers=finance)
+    ).text()
+    assert journal_csv.startswith("business_date,currency,account,debit,credit,memo,adjustment_of")
+
+    first = await (
+        await client.get("/api/v1/orders?limit=2&status=fulfilled", headers=finance)
+    ).json()
+    assert len(first["items"]) == 2 and first["next"]
+    rest = await (
+        await client.get(f"/api/v1/orders?limit=2&after={first['next']}", headers=finance)
+    ).json()
+    keys = [o["idempotency_key"] for o in first["items"] + rest["items"]]
+    assert keys == [f"finance-order-{i}" for i in range(3)] and rest["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/v1/gl/daily?from=2026-03-10&to=2026-03-01", "from"),
+        ("/api/v1/gl/daily?from=2026-02-30", "from"),
+        ("/api/v1/gl/daily?to=yesterday", "to"),
+        ("/api/v1/gl/daily?currency=XXX", "currency"),
+        ("/api/v1/gl/daily?from=2020-01-01&to=2026-01-01", "to"),
+        ("/api/v1/gl/journal", "date"),
+        ("/api/v1/gl/journal.csv?date=2026-1-1", "date"),
+        ("/api/v1/orders?status=lost", "status"),
+        ("/api/v1/orders?limit=0", "limit"),
+        ("/api/v1/orders?after=not-a-cursor", "after"),
+        ("/api/v1/orders?from=2026-03-10&to=2026-03-01", "from"),
+        ("/api/v1/discrepancies?type=bogus", "type"),
+    ],
+)
+async def test_bad_query_parameters_get_a_400_naming_the_parameter(running, path, field):
+    client, _, finance = running
+    response = await client.get(path, headers=finance)
+    problem = await response.json()
+    assert response.status == 400, problem
+    assert problem["field"] == field
+
+
+async def test_finance_routes_need_the_finance_scope(running):
+    client, writer, _ = running
+    response = await client.get("/api/v1/gl/daily", headers=writer)
+    assert response.status == 403
