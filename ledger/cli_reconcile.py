@@ -24,7 +24,13 @@ import asyncpg
 
 from ledger.config import Settings
 from ledger.db import create_pool, migrate, resolve_database_url
-from ledger.reconciliation import PageUnavailable, RunInProgress, RunMismatch, run_reconciliation
+from ledger.reconciliation import (
+    OrderConflict,
+    PageUnavailable,
+    RunInProgress,
+    RunMismatch,
+    run_reconciliation,
+)
 from ledger.reconciliation_file import FileRejected, file_run_id, ingest_file
 from ledger.reconciliation_progress import RunSummary
 from ledger.reconciliation_window import (
@@ -130,7 +136,7 @@ async def _run_all(
                     window_end=end,
                     clock=_utcnow,
                 )
-            except (RunInProgress, PageUnavailable, RunMismatch) as exc:
+            except (RunInProgress, PageUnavailable, RunMismatch, OrderConflict) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 failed = True
                 continue

@@ -29,7 +29,7 @@ from ledger.reconciliation_progress import (
     load_progress,
     summary,
 )
-from ledger.reconciliation_record import Page, record_page, run_stream
+from ledger.reconciliation_record import OrderConflict, Page, record_page, run_stream
 from ledger.reconciliation_window import (
     DEFAULT_OVERLAP,
     check_window,
@@ -42,6 +42,7 @@ from ledger.vendors.client import VendorClient
 
 __all__ = [
     "DEFAULT_OVERLAP",
+    "OrderConflict",
     "PageUnavailable",
     "RunInProgress",
     "RunMismatch",
@@ -152,8 +153,9 @@ async def run_reconciliation(
     """Reconcile [window_start, window_end) with the client's vendor under run_id.
 
     Resumes the run if it exists; returns its summary at once if it completed. Raises
-    RunInProgress (another process has it), PageUnavailable (vendor down past the retries;
-    call again to resume) or RunMismatch (the run id names another run).
+    RunInProgress (another process has it), PageUnavailable (vendor down past the retries),
+    OrderConflict (a page's orders kept changing) or RunMismatch (the run id names another
+    run). After any of them but the last, calling again resumes from the last recorded page.
     """
     check_window(window_start, window_end)
     wanted = ev.ReconciliationStarted(
@@ -168,9 +170,7 @@ async def run_reconciliation(
             raise RunInProgress(run_id)
         try:
             return await _run(pool, client, wanted, clock, page_size, page_retries, sleep)
-        except ConcurrencyConflict as exc:
-            if exc.stream_id != run_stream(run_id):
-                raise  # an order kept changing under the page: retry the run later
+        except ConcurrencyConflict as exc:  # only the run stream's strict appends raise it
             raise RunInProgress(run_id) from exc
         finally:
             # A broken connection has dropped the lock with its session; nothing to undo.

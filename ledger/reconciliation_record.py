@@ -9,30 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 import asyncpg
+import msgspec
 
 from ledger import events as ev
 from ledger import store
-from ledger.orders import OrderState, decide_after_lookup, evolve
-from ledger.store import ConcurrencyConflict
+from ledger.metrics import METRICS
+from ledger.orders import OrderState, evolve
+from ledger.reconciliation_corrections import VendorRecord, observation, order_events
 
 # A writer appending to a page's order between our read and our append aborts the page, which is
 # replayed from a fresh read. Orders take a few events over seconds: this many collisions is a bug.
 PAGE_CONFLICT_ATTEMPTS = 5
 
 
-class VendorRecord(Protocol):
-    """A vendor's record of one order: a listing's VendorOrderView or a file's FileRecord."""
-
-    vendor_order_id: str
-    reference: str
-    status: str
-    amount_minor: int
-    currency: str
-    created_at: datetime
-    updated_at: datetime
+class OrderConflict(Exception):
+    """An order changed between our read and our append, on every attempt; retry the run."""
 
 
 class Page(NamedTuple):
@@ -49,61 +43,6 @@ class PageOutcome(NamedTuple):
 
 def run_stream(run_id: str) -> str:
     return f"reconciliation:{run_id}"
-
-
-def observation(
-    record: VendorRecord, run_id: str, vendor: str, page: int, now: datetime
-) -> ev.VendorRecordObserved:
-    return ev.VendorRecordObserved(
-        run_id=run_id,
-        vendor=vendor,
-        vendor_order_id=record.vendor_order_id,
-        reference=record.reference,
-        status=record.status,
-        amount_minor=record.amount_minor,
-        currency=record.currency,
-        vendor_created_at=record.created_at,
-        vendor_updated_at=record.updated_at,
-        observed_at=now,
-        page=page,
-    )
-
-
-def confirms(state: OrderState, record: VendorRecord) -> bool:
-    """Whether the record is our order as we placed it, so its status may settle ours.
-
-    A record with another amount or currency, or another vendor order id than the one the
-    vendor gave us, is a discrepancy for a person; a status copied from it could be wrong.
-    """
-    return (
-        record.amount_minor == state.amount_minor
-        and record.currency == state.currency
-        and state.vendor_order_id in (None, record.vendor_order_id)
-    )
-
-
-def order_events(
-    state: OrderState | None,
-    records: Sequence[VendorRecord],
-    *,
-    run_id: str,
-    vendor: str,
-    page: int,
-    now: datetime,
-) -> list[ev.Event]:
-    """Pure: the observations of one order's records, then any safe correction they confirm.
-
-    An order listed twice (a duplicate at the vendor) is never corrected automatically: which of
-    the vendor's orders is ours is a question for a person.
-    """
-    events: list[ev.Event] = [observation(r, run_id, vendor, page, now) for r in records]
-    if state is None or len(records) != 1 or not confirms(state, records[0]):
-        return events
-    record = records[0]
-    corrections = decide_after_lookup(
-        state, record.status, record.vendor_order_id, now, source="reconciliation"
-    )
-    return events + corrections
 
 
 async def _order_states(
@@ -162,7 +101,7 @@ async def _write_page(
     run_version = await store.append(
         conn, run_stream(run_id), run_events, run_version, metadata=metadata
     )
-    corrections = 0
+    corrections, appends = 0, []
     streams = sorted(by_stream)  # one lock order for every run: concurrent runs cannot deadlock
     states = await _order_states(conn, streams)
     for stream_id in streams:
@@ -170,8 +109,38 @@ async def _write_page(
         mine = by_stream[stream_id]
         events = order_events(state, mine, run_id=run_id, vendor=vendor, page=number, now=now)
         corrections += len(events) - len(mine)
-        await store.append(conn, stream_id, events, version, metadata=metadata)
+        appends.append((stream_id, version, events))
+    await _append_orders(conn, appends, metadata)
     return PageOutcome(run_version, len(unmatched), corrections)
+
+
+async def _append_orders(
+    conn: asyncpg.Connection,
+    appends: list[tuple[str, int, list[ev.Event]]],
+    metadata: dict[str, str],
+) -> None:
+    """Each order's events at its strict version, pipelined: store.append's statement, sent for
+    the whole page in one round trip instead of one per order (most of a page's cost)."""
+    meta = msgspec.json.encode(metadata).decode()
+    args = [
+        (
+            stream,
+            version,
+            [ev.type_name(e) for e in evs],
+            [ev.encode(e) for e in evs],
+            [meta] * len(evs),
+        )
+        for stream, version, evs in appends
+    ]
+    try:
+        await conn.executemany("SELECT append_events($1, $2, $3, $4, $5)", args)
+    except asyncpg.UniqueViolationError:
+        raise OrderConflict from None
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == "LD001":  # append_events: no such version (see store.append)
+            raise OrderConflict from None
+        raise
+    METRICS.appends.inc(sum(len(events) for _, _, events in appends))
 
 
 async def record_page(
@@ -191,10 +160,7 @@ async def record_page(
         try:
             async with conn.transaction():
                 return await _write_page(conn, run, run_version, page, now, after)
-        except ConcurrencyConflict as exc:
-            if exc.stream_id == run_stream(run.run_id) or attempt == PAGE_CONFLICT_ATTEMPTS:
-                raise
-        except asyncpg.DeadlockDetectedError:
+        except (OrderConflict, asyncpg.DeadlockDetectedError):
             if attempt == PAGE_CONFLICT_ATTEMPTS:
                 raise
     raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover

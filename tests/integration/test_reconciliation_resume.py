@@ -1,8 +1,7 @@
-"""Runs that meet trouble: vendor errors are retried, stopped runs resume, pages record once."""
+"""Runs that meet trouble: vendor errors are retried with backoff, stopped runs resume."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections import Counter
 
@@ -10,18 +9,14 @@ import pytest
 
 from ledger import events as ev
 from ledger import store
-from ledger.reconciliation import PageUnavailable, RunInProgress
-from ledger.reconciliation_record import Page, record_page
-from ledger.store import ConcurrencyConflict
+from ledger.reconciliation import PageUnavailable
 from ledger.vendors.base import VendorUnavailable
 from ledger.vendors.client import CircuitBreaker, VendorClient
 from tests.integration.test_reconciliation_runs import (
-    WINDOW,
     observations,
     reconcile,
     run_types,
     seed,
-    utcnow,
     vendor,
 )
 
@@ -100,41 +95,3 @@ async def test_an_interrupted_run_resumes_after_its_last_page_without_repeating_
     pages = [e.page for e in recorded if isinstance(e, ev.ReconciliationPageRecorded)]
     assert pages == [1, 2, 3, 4, 5] and summary.pages == 5 and summary.records_seen == 9
     assert_each_once(await observations(pool, "run-1"), expected)
-
-
-async def test_two_resumers_at_once_finish_the_run_once(pool):
-    async with vendor() as (url, client, session):
-        expected = await seed(pool, session, url, known=4, unknown=4)
-        with pytest.raises(Crash):
-            crashing = Unreliable(client.adapter, pages_before_crash=1)
-            await reconcile(pool, wrap(client, crashing), "run-1", page_size=2)
-        outcomes = await asyncio.gather(
-            reconcile(pool, client, "run-1", page_size=2),
-            reconcile(pool, client, "run-1", page_size=2),
-            return_exceptions=True,
-        )
-    finished = [o for o in outcomes if not isinstance(o, BaseException)]
-    assert len(finished) >= 1 and all(
-        isinstance(o, RunInProgress) for o in outcomes if isinstance(o, BaseException)
-    )
-    assert (await run_types(pool, "run-1")).count("ReconciliationCompleted") == 1
-    assert_each_once(await observations(pool, "run-1"), expected)
-
-
-async def test_a_page_recorded_twice_at_the_same_version_is_refused_and_appends_nothing(pool):
-    async with vendor() as (url, client, session):
-        await seed(pool, session, url, known=2, unknown=1)
-        listing = await client.adapter.list_transactions(*WINDOW, None, 10)
-    started = ev.ReconciliationStarted(
-        run_id="run-1", vendor="sandbox", window_start=WINDOW[0], window_end=WINDOW[1],
-        started_at=utcnow(),
-    )  # fmt: skip
-    version = await store.append(pool, "reconciliation:run-1", [started], 0)
-    page = Page(1, listing.records, listing.next_cursor)
-    async with pool.acquire() as conn:
-        await record_page(conn, started, version, page, utcnow())
-        count = await pool.fetchval("SELECT count(*) FROM events")
-        with pytest.raises(ConcurrencyConflict):
-            await record_page(conn, started, version, page, utcnow())
-    assert await pool.fetchval("SELECT count(*) FROM events") == count
-    assert len(await observations(pool, "run-1")) == 3

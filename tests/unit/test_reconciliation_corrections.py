@@ -6,8 +6,8 @@ import msgspec
 
 from ledger import events as ev
 from ledger.orders import OrderState, evolve
+from ledger.reconciliation_corrections import confirms, order_events
 from ledger.reconciliation_progress import progress_of, summary
-from ledger.reconciliation_record import confirms, order_events
 from ledger.store import RecordedEvent
 from ledger.vendors.base import VendorOrderView
 
