@@ -104,10 +104,11 @@ async def _run(
     sleep: Sleep,
 ) -> RunSummary:
     run_id = wanted.run_id
+    meta = {"actor": "reconciliation", "causation_id": run_id}
     progress = await load_progress(pool, run_id)
     if progress is None:
         try:
-            version = await store.append(pool, run_stream(run_id), [wanted], 0)
+            version = await store.append(pool, run_stream(run_id), [wanted], 0, metadata=meta)
         except ConcurrencyConflict:
             raise RunInProgress(run_id) from None
         progress = Progress(started=wanted, version=version)
@@ -133,7 +134,7 @@ async def _run(
     completed = ev.ReconciliationCompleted(
         run_id=run_id, records_seen=progress.records, pages=progress.pages, completed_at=clock()
     )
-    await store.append(pool, run_stream(run_id), [completed], progress.version)
+    await store.append(pool, run_stream(run_id), [completed], progress.version, metadata=meta)
     log.info("reconciliation_completed", run_id=run_id, records=progress.records)
     return summary(msgspec.structs.replace(progress, completed=completed), already_completed=False)
 
