@@ -1,0 +1,589 @@
+"""Ledger benchmarks, each against a baseline measured in the same run on the same database.
+
+    python bench/ledger.py [--events N] [--database-url URL]
+
+1. Append throughput with 1 and 8 writers through `ledger.store.append`, against plain
+   single-row INSERTs of the same payload bytes into a bare table.
+2. Rebuild throughput of the orders projection over N events of order streams, against fetching
+   the same rows in the same cursor order and batch size and decoding every payload.
+3. Peak memory of a rebuild at two log sizes: it must not grow with the number of events.
+
+A scratch database is created on the server (DATABASE_URL / --database-url, else the embedded
+PostgreSQL) and dropped at the end. Exit status 1 when any target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import resource
+import sys
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+# `python bench/ledger.py` puts bench/ first on sys.path, where this very file would shadow the
+# `ledger` package: the repository root takes its place before the project imports below.
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)
+
+import asyncpg  # noqa: E402
+
+from ledger import events as ev  # noqa: E402
+from ledger import store  # noqa: E402
+from ledger.db import migrate, resolve_database_url  # noqa: E402
+from projections import rebuild as rebuild_module  # noqa: E402
+from projections.orders import OrdersProjection  # noqa: E402
+from projections.runner import ensure_projection  # noqa: E402
+
+# Targets from the brief: appends may cost at most 40% over a bare INSERT at 8 writers; a
+# rebuild must replay 150k events/s and stay within 4x the cost of merely reading the log.
+APPEND_RATIO_TARGET = 0.60
+REBUILD_RATE_TARGET = 150_000
+REBUILD_RATIO_TARGET = 0.25
+# "Flat" memory: 4x the events may cost at most 25% more peak memory (linear growth is 300%).
+MEMORY_GROWTH_TARGET = 1.25
+
+WRITER_COUNTS = (1, 8)
+# Appends per writer before timing: every pooled connection has compiled append_events' plan.
+APPEND_WARMUP_PER_WRITER = 50
+# Orders whose lifetimes overlap in the log: an order's four events spread over ~12,000 events
+# (3 x this many slots of up to 4 events), i.e. across several rebuild batches, as concurrent
+# orders do in production; a rebuild has to carry rows from batch to batch.
+ORDERS_IN_FLIGHT = 1_000
+# Orders generated per INSERT ... SELECT: a few seconds of server work per statement.
+LOAD_CHUNK_ORDERS = 50_000
+T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+KEY = "@KEY@"  # stands for the idempotency key in the payload templates rendered in SQL
+GENESIS = bytes(32)
+
+
+def order_requested(key: str) -> ev.OrderRequested:
+    """The first event of an order, as the intake writes it (tests/factories.py's shape)."""
+    return ev.OrderRequested(
+        client_id="bench",
+        idempotency_key=key,
+        customer_id="cust-1",
+        brand_id="amazon-us",
+        amount_minor=2500,
+        currency="USD",
+        fingerprint="f" * 64,
+        vendor="sandbox",
+        vendor_reference=f"ref-{key}",
+        requested_at=T0,
+    )
+
+
+def order_history(key: str) -> list[ev.Event]:
+    """A typical order: requested, sent, fulfilled by the vendor, then replayed by the client."""
+    return [
+        order_requested(key),
+        ev.VendorRequestSent(
+            vendor="sandbox", vendor_reference=f"ref-{key}", attempt=1, sent_at=T0
+        ),
+        ev.VendorResponseReceived(
+            vendor="sandbox",
+            attempt=1,
+            outcome="fulfilled",
+            received_at=T0,
+            vendor_order_id=f"vo-{key}",
+            vendor_status="completed",
+            http_status=201,
+            card_stored=True,
+        ),
+        ev.RequestReplayed(fingerprint="f" * 64, replayed_at=T0),
+    ]
+
+
+def order_key(i: int) -> str:
+    return f"k{i}"  # must match the SQL in _LOAD_ORDERS
+
+
+def order_stream(key: str) -> str:
+    return f"order:bench:{key}"  # must match the SQL in _LOAD_ORDERS
+
+
+# Order streams i in [$1, $2), chained exactly as append_events does, in one statement. Event j
+# of order i lands at slot i + (j - 1) * ORDERS_IN_FLIGHT, which interleaves orders in the log.
+_LOAD_ORDERS = """
+WITH RECURSIVE chain (i, version, data, hash) AS (
+    SELECT i, 1, p.data,
+           event_hash($6::bytea, 'order:bench:k' || i, 1, ($3::text[])[1], p.data)
+    FROM generate_series($1::bigint, $2::bigint - 1) AS i,
+         LATERAL (SELECT convert_to(replace(($4::text[])[1], $5, 'k' || i), 'UTF8') AS data) p
+  UNION ALL
+    SELECT c.i, c.version + 1, p.data,
+           event_hash(c.hash, 'order:bench:k' || c.i, c.version + 1,
+                      ($3::text[])[c.version + 1], p.data)
+    FROM chain c,
+         LATERAL (SELECT convert_to(replace(($4::text[])[c.version + 1], $5, 'k' || c.i), 'UTF8')
+                  AS data) p
+    WHERE c.version < cardinality($3::text[])
+)
+INSERT INTO events (stream_id, version, type, data, hash)
+SELECT 'order:bench:k' || i, version, ($3::text[])[version], data, hash
+FROM chain
+ORDER BY i + (version - 1) * $7::bigint, version, i"""
+
+# The baseline reads exactly what store.read_range reads, with the same keyset pagination.
+_FETCH_RANGE = """
+    SELECT position, tx_id, stream_id, version, type, data, metadata, recorded_at FROM events
+    WHERE (tx_id, position) > ($1::xid8, $2::bigint)
+      AND (tx_id, position) <= ($3::xid8, $4::bigint)
+    ORDER BY tx_id, position
+    LIMIT $5"""
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+# --- 1. appends -----------------------------------------------------------------------------
+
+
+async def _timed_writers(
+    writers: int, per_writer: int, one: Callable[[int, int], Awaitable]
+) -> float:
+    async def writer(w: int) -> None:
+        for n in range(per_writer):
+            await one(w, n)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(writer(w) for w in range(writers)))
+    return writers * per_writer / (time.perf_counter() - started)
+
+
+async def append_rate(dsn: str, kind: str, writers: int, appends: int, tag: str) -> float:
+    """Appends/s through `kind` ("ledger" or "baseline"); each append is a new 1-event stream."""
+    pool = await asyncpg.create_pool(dsn, min_size=writers, max_size=writers)
+    assert pool is not None
+
+    def ledger(tag: str) -> Callable[[int, int], Awaitable]:
+        async def one(w: int, n: int) -> None:
+            key = f"{tag}-{w}-{n}"
+            await store.append(pool, order_stream(key), [order_requested(key)], 0)
+
+        return one
+
+    def baseline(tag: str) -> Callable[[int, int], Awaitable]:
+        async def one(w: int, n: int) -> None:
+            key = f"{tag}-{w}-{n}"
+            await pool.execute(
+                "INSERT INTO bench_baseline (stream_id, data) VALUES ($1, $2)",
+                order_stream(key),
+                ev.encode(order_requested(key)),
+            )
+
+        return one
+
+    writer = ledger if kind == "ledger" else baseline
+    try:
+        await _timed_writers(writers, APPEND_WARMUP_PER_WRITER, writer(f"{tag}-warm"))
+        return await _timed_writers(writers, appends // writers, writer(tag))
+    finally:
+        await pool.close()
+
+
+# --- 2. loading and rebuilding --------------------------------------------------------------
+
+
+async def load_orders(conn: asyncpg.Connection, first: int, last: int) -> None:
+    """Orders [first, last) as 4-event streams, bulk-inserted with the chain computed in SQL."""
+    templates = order_history(KEY)
+    types = [ev.type_name(e) for e in templates]
+    texts = [ev.encode(e).decode() for e in templates]
+    for start in range(first, last, LOAD_CHUNK_ORDERS):
+        end = min(start + LOAD_CHUNK_ORDERS, last)
+        await conn.execute(_LOAD_ORDERS, start, end, types, texts, KEY, GENESIS, ORDERS_IN_FLIGHT)
+
+
+async def check_loaded(conn: asyncpg.Connection, i: int) -> None:
+    """The generated rows are what append would have written: same bytes, same chain."""
+    key = order_key(i)
+    rows = await store.read_stream(conn, order_stream(key))
+    history = order_history(key)
+    assert [r.data for r in rows] == [ev.encode(e) for e in history], "payload bytes differ"
+    assert [r.type for r in rows] == [ev.type_name(e) for e in history], "types differ"
+    hashes = await conn.fetch(
+        "SELECT hash FROM events WHERE stream_id = $1 ORDER BY version", order_stream(key)
+    )
+    prev = GENESIS
+    for row, record in zip(hashes, rows, strict=True):
+        prev = await conn.fetchval(
+            "SELECT event_hash($1, $2, $3, $4, $5)",
+            prev,
+            record.stream_id,
+            record.version,
+            record.type,
+            record.data,
+        )
+        assert row["hash"] == prev, "hash chain differs from event_hash()"
+
+
+@dataclass
+class Measurement:
+    """One rebuild or fetch+decode pass, run in a fresh child process."""
+
+    events: int
+    seconds: float
+    rss_start: int  # bytes resident when the pass began
+    rss_peak: int  # bytes: the child's resident high-water (getrusage), i.e. during the pass
+    traced_peak: int | None  # bytes: Python heap peak during the pass (tracemalloc), if traced
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+    @property
+    def rss_growth(self) -> int:
+        return self.rss_peak - self.rss_start
+
+
+def rss_now() -> int:
+    """Resident bytes now (Linux), else the high-water so far."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize()
+    except OSError:
+        return rss_peak()
+
+
+def rss_peak() -> int:
+    # ru_maxrss is in kilobytes on Linux (bytes on macOS, where this overstates by 1024).
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+async def fetch_decode(conn: asyncpg.Connection) -> int:
+    """The floor under any rebuild: read the log in cursor order and decode every payload."""
+    decode = ev.decode
+    batch_size = rebuild_batch_size()
+    target = await store.head(conn)
+    tx_id, position, count = 0, 0, 0
+    while rows := await conn.fetch(_FETCH_RANGE, tx_id, position, *target, batch_size):
+        for row in rows:
+            decode(row[5])
+        last = rows[-1]
+        tx_id, position = last[1], last[0]
+        count += len(rows)
+    return count
+
+
+PASSES = ("rebuild", "fetch-decode")
+
+
+async def child(dsn: str, kind: str, trace: bool) -> None:
+    """Run one pass and print its Measurement as JSON (the parent reads the last line)."""
+    projection = OrdersProjection()
+    conn = await asyncpg.connect(dsn)
+    try:
+        events = await conn.fetchval("SELECT count(*) FROM events")
+        await ensure_projection(conn, projection)
+        gc.collect()
+        start = rss_now()
+        if trace:
+            tracemalloc.start()
+        started = time.perf_counter()
+        if kind == "rebuild":
+            assert await rebuild_module.rebuild(conn, projection) == []
+        else:
+            assert await fetch_decode(conn) == events
+        seconds = time.perf_counter() - started
+        traced = tracemalloc.get_traced_memory()[1] if trace else None
+        tracemalloc.stop()
+        if kind == "rebuild":
+            rows = await conn.fetchval("SELECT count(*) FROM orders_view")
+            streams = await conn.fetchval("SELECT count(DISTINCT stream_id) FROM events")
+            assert rows == streams, f"rebuild wrote {rows} rows for {streams} order streams"
+    finally:
+        await conn.close()
+    print(json.dumps(asdict(Measurement(events, seconds, start, rss_peak(), traced))))
+
+
+async def in_child(dsn: str, kind: str, *, trace: bool = False) -> Measurement:
+    """A fresh interpreter per pass: its high-water RSS belongs to that pass alone."""
+    args = [sys.executable, __file__, "--child", kind, "--database-url", dsn]
+    proc = await asyncio.create_subprocess_exec(
+        *args, *(["--child-trace"] if trace else []), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} pass failed with exit status {proc.returncode}")
+    return Measurement(**json.loads(out.decode().strip().splitlines()[-1]))
+
+
+def rebuild_batch_size() -> int:
+    """The batch the rebuild reads with, so the baseline reads the log the same way."""
+    for name in ("REBUILD_BATCH_SIZE", "BATCH_SIZE"):
+        if hasattr(rebuild_module, name):
+            return getattr(rebuild_module, name)
+    raise RuntimeError("projections.rebuild exposes no batch size")
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class AtSize:
+    """Rebuild figures at one log size."""
+
+    best: Measurement  # the fastest pass: the least disturbed by anything else on the machine
+    worst_rss_growth: int  # the largest RSS growth of any pass
+    rss_peak: int  # the largest child high-water of any pass
+    traced: Measurement | None
+
+
+@dataclass
+class Results:
+    appends: dict[int, tuple[float, float]]  # writers -> best (ledger, baseline) appends/s
+    appends_without_notify: float  # at the most writers; 0 when not diagnosed
+    small: AtSize
+    big: AtSize
+    fetch_decode: Measurement  # the fastest pass over the big log
+    batch_size: int
+
+
+async def settle(conn: asyncpg.Connection) -> None:
+    """Bring the database to a steady state after a bulk load, so no pass pays for the load.
+
+    VACUUM sets hint bits and statistics (otherwise the first reader writes every page), and
+    CHECKPOINT writes the dirty buffers out before timing starts rather than during it.
+    """
+    await conn.execute("VACUUM (ANALYZE) events")
+    try:
+        await conn.execute("CHECKPOINT")
+    except asyncpg.InsufficientPrivilegeError:
+        say("no privilege to CHECKPOINT; figures may include checkpoint I/O")
+
+
+def at_size(passes: list[Measurement], traced: Measurement | None) -> AtSize:
+    return AtSize(
+        best=min(passes, key=lambda m: m.seconds),
+        worst_rss_growth=max(m.rss_growth for m in passes),
+        rss_peak=max(m.rss_peak for m in passes),
+        traced=traced,
+    )
+
+
+async def run(args: argparse.Namespace, dsn: str) -> Results:
+    small_orders, orders = args.small_events // 4, args.events // 4
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            "CREATE TABLE bench_baseline (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+            " stream_id text NOT NULL, data bytea NOT NULL)"
+        )
+        # Rebuilds run on exactly sized logs, before the append benchmark adds to the log.
+        say(f"loading {small_orders * 4:,} events")
+        await load_orders(conn, 0, small_orders)
+        await check_loaded(conn, 0)
+        await settle(conn)
+        say(f"rebuilding {small_orders * 4:,} events")
+        passes = [await in_child(dsn, "rebuild") for _ in range(args.repeats)]
+        traced = await in_child(dsn, "rebuild", trace=True) if args.trace else None
+        small = at_size(passes, traced)
+
+        say(f"loading up to {orders * 4:,} events")
+        await load_orders(conn, small_orders, orders)
+        await check_loaded(conn, orders - 1)
+        await settle(conn)
+        say(f"rebuilding {orders * 4:,} events, alternating with the fetch+decode baseline")
+        fetches, passes = [], []
+        for _ in range(args.repeats):
+            fetches.append(await in_child(dsn, "fetch-decode"))
+            passes.append(await in_child(dsn, "rebuild"))
+        traced = await in_child(dsn, "rebuild", trace=True) if args.trace else None
+        big = at_size(passes, traced)
+        await settle(conn)
+    finally:
+        await conn.close()
+
+    # Best of alternating passes, so that a burst of load elsewhere cannot decide a ratio.
+    best = {(kind, w): 0.0 for kind in ("ledger", "baseline") for w in WRITER_COUNTS}
+    for repeat in range(args.repeats):
+        for writers in WRITER_COUNTS:
+            say(f"appends: {writers} writer(s), pass {repeat + 1}/{args.repeats}")
+            for kind in ("baseline", "ledger"):
+                rate = await append_rate(
+                    dsn, kind, writers, args.appends, f"{kind}{writers}r{repeat}"
+                )
+                best[kind, writers] = max(best[kind, writers], rate)
+    # Diagnosis, not a target: the same ledger appends without the statement-level NOTIFY
+    # trigger. A notifying transaction holds a cluster-wide lock from before its commit record
+    # until after its WAL flush, so such commits cannot share a flush (no group commit).
+    no_notify = 0.0
+    if args.diagnose_notify:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("ALTER TABLE events DISABLE TRIGGER events_notify")
+            try:
+                writers = max(WRITER_COUNTS)
+                for repeat in range(args.repeats):
+                    say(f"appends, NOTIFY off: {writers} writers, pass {repeat + 1}")
+                    rate = await append_rate(dsn, "ledger", writers, args.appends, f"q{repeat}")
+                    no_notify = max(no_notify, rate)
+            finally:
+                await conn.execute("ALTER TABLE events ENABLE ALWAYS TRIGGER events_notify")
+        finally:
+            await conn.close()
+    appends = {w: (best["ledger", w], best["baseline", w]) for w in WRITER_COUNTS}
+    fetch = min(fetches, key=lambda m: m.seconds)
+    return Results(appends, no_notify, small, big, fetch, rebuild_batch_size())
+
+
+def say(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def report(results: Results) -> bool:
+    """Print the figures and one PASS/MISS line per target; True when every target is met."""
+    small, big, fetch = results.small, results.big, results.fetch_decode
+    head = f"{'':<46}{'ledger':>13}{'baseline':>13}{'ratio':>8}"
+    lines = [head, "-" * len(head)]
+    for writers, (ledger, baseline) in results.appends.items():
+        label = f"append, {writers} writer{'s' if writers > 1 else ''} (events/s)"
+        lines.append(f"{label:<46}{ledger:>13,.0f}{baseline:>13,.0f}{ledger / baseline:>8.2f}")
+    if results.appends_without_notify:
+        writers = max(WRITER_COUNTS)
+        baseline = results.appends[writers][1]
+        label = f"  diagnosis: {writers} writers, NOTIFY trigger off"
+        rate = results.appends_without_notify
+        lines.append(f"{label:<46}{rate:>13,.0f}{baseline:>13,.0f}{rate / baseline:>8.2f}")
+    rebuild_ratio = big.best.rate / fetch.rate
+    lines.append(
+        f"{f'rebuild, {big.best.events:,} events (events/s)':<46}{big.best.rate:>13,.0f}"
+        f"{fetch.rate:>13,.0f}{rebuild_ratio:>8.2f}"
+    )
+    lines.append(f"{'  seconds':<46}{big.best.seconds:>13.2f}{fetch.seconds:>13.2f}")
+    lines.append(
+        f"{f'rebuild, {small.best.events:,} events (events/s)':<46}{small.best.rate:>13,.0f}"
+    )
+    lines.append(
+        f"  baseline: fetch the same rows in cursor order, {results.batch_size:,} per batch,"
+        " and decode every payload"
+    )
+    lines.append("")
+    head = f"{'rebuild peak memory (fresh process per pass)':<46}"
+    head += f"{small.best.events:>13,}{big.best.events:>13,}{'growth':>8}"
+    lines += [head, "-" * len(head)]
+    rss_ratio = big.worst_rss_growth / max(small.worst_rss_growth, 1)
+    lines.append(
+        f"{'  RSS high-water of the process (getrusage)':<46}{mib(small.rss_peak):>13}"
+        f"{mib(big.rss_peak):>13}{big.rss_peak / small.rss_peak:>8.2f}"
+    )
+    lines.append(
+        f"{'  RSS growth during the rebuild':<46}{mib(small.worst_rss_growth):>13}"
+        f"{mib(big.worst_rss_growth):>13}{rss_ratio:>8.2f}"
+    )
+    ratios = [rss_ratio]
+    if small.traced and big.traced:
+        small_peak, big_peak = small.traced.traced_peak or 0, big.traced.traced_peak or 0
+        ratios.append(big_peak / max(small_peak, 1))
+        lines.append(
+            f"{'  Python heap peak (tracemalloc)':<46}{mib(small_peak):>13}"
+            f"{mib(big_peak):>13}{ratios[-1]:>8.2f}"
+        )
+    print("\n".join(lines))
+    print()
+
+    ledger8, baseline8 = results.appends[max(WRITER_COUNTS)]
+    checks = [
+        (
+            ledger8 / baseline8 >= APPEND_RATIO_TARGET,
+            f"append at {max(WRITER_COUNTS)} writers is {ledger8 / baseline8:.0%} of plain "
+            f"INSERT (target >= {APPEND_RATIO_TARGET:.0%})",
+        ),
+        (
+            big.best.rate >= REBUILD_RATE_TARGET,
+            f"rebuild {big.best.rate:,.0f} events/s (target >= {REBUILD_RATE_TARGET:,})",
+        ),
+        (
+            rebuild_ratio >= REBUILD_RATIO_TARGET,
+            f"rebuild is {rebuild_ratio:.0%} of fetch+decode "
+            f"(target >= {REBUILD_RATIO_TARGET:.0%})",
+        ),
+        (
+            max(ratios) <= MEMORY_GROWTH_TARGET,
+            f"rebuild memory grows x{max(ratios):.2f} from {small.best.events:,} to "
+            f"{big.best.events:,} events (target <= x{MEMORY_GROWTH_TARGET})",
+        ),
+    ]
+    for ok, text in checks:
+        print(f"{'PASS' if ok else 'MISS'}  {text}")
+    return all(ok for ok, _ in checks)
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="log size for the rebuild")
+    parser.add_argument(
+        "--small-events",
+        type=int,
+        help="the smaller log size for the memory comparison (default: events / 4)",
+    )
+    parser.add_argument(
+        "--appends", type=int, default=10_000, help="appends per append measurement"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="passes per figure; the best one is reported"
+    )
+    parser.add_argument(
+        "--no-tracemalloc",
+        dest="trace",
+        action="store_false",
+        help="skip the traced rebuilds; memory is then judged by RSS alone",
+    )
+    parser.add_argument(
+        "--no-notify-diagnosis",
+        dest="diagnose_notify",
+        action="store_false",
+        help="skip the extra append passes with the events_notify trigger disabled",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="server to create the scratch database on (default: DATABASE_URL, else embedded)",
+    )
+    # Internal: one measured pass in a child process, against the scratch database.
+    parser.add_argument("--child", choices=PASSES, help=argparse.SUPPRESS)
+    parser.add_argument("--child-trace", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        await child(args.database_url, args.child, args.child_trace)
+        return 0
+    args.small_events = args.small_events or args.events // 4
+    if not 4 <= args.small_events < args.events or args.repeats < 1:
+        parser.error("need 4 <= --small-events < --events and --repeats >= 1")
+
+    server = await resolve_database_url(args.database_url, Path(".data"))
+    name = f"bench_ledger_{os.getpid()}"
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        results = await run(args, with_database(server, name))
+    finally:
+        admin = await asyncpg.connect(server)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+    return 0 if report(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
