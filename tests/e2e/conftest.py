@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ledger.config import Settings
 from ledger.http.app import create_app
+from tests.e2e.orders_harness import sandbox, service, service_settings
 
 
 @pytest.fixture
@@ -21,3 +22,16 @@ async def client(database_url: str, settings: Settings) -> AsyncIterator[TestCli
     app = create_app(settings, database_url)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def running(database_url: str, tmp_path) -> AsyncIterator[tuple[TestClient, dict, str]]:
+    """The service and the sandbox vendor over loopback: (client, orders:write headers, url)."""
+    async with (
+        sandbox() as (url, _),
+        service(database_url, service_settings(url, tmp_path)) as (
+            client,
+            headers,
+        ),
+    ):
+        yield client, headers, url

@@ -6,25 +6,20 @@ import pytest
 
 from ledger.auth import create_key
 from ledger.http.keys import POOL
-from tests.e2e.orders_harness import order_body, sandbox, service, service_settings
+from tests.e2e.orders_harness import order_body
 
 
 @pytest.fixture
-async def running(database_url, tmp_path):
-    async with (
-        sandbox() as (url, _),
-        service(database_url, service_settings(url, tmp_path)) as (
-            client,
-            headers,
-        ),
-    ):
-        async with client.app[POOL].acquire() as conn:
-            _, key = await create_key(conn, name="acme", scopes=["finance:read"])
-        yield client, headers, {"Authorization": f"Bearer {key}"}
+async def finance_api(running):
+    """The running service, its orders:write headers, and headers with finance:read."""
+    client, headers, _ = running
+    async with client.app[POOL].acquire() as conn:
+        _, key = await create_key(conn, name="acme", scopes=["finance:read"])
+    return client, headers, {"Authorization": f"Bearer {key}"}
 
 
-async def test_orders_placed_today_show_in_the_gl_and_the_order_list(running):
-    client, writer, finance = running
+async def test_orders_placed_today_show_in_the_gl_and_the_order_list(finance_api):
+    client, writer, finance = finance_api
     for i in range(3):
         body = order_body(f"finance-order-{i}", amount="10.00", currency="EUR")
         assert (await client.post("/api/v1/orders", json=body, headers=writer)).status == 201
@@ -80,15 +75,15 @@ async def test_orders_placed_today_show_in_the_gl_and_the_order_list(running):
         ("/api/v1/discrepancies?type=bogus", "type"),
     ],
 )
-async def test_bad_query_parameters_get_a_400_naming_the_parameter(running, path, field):
-    client, _, finance = running
+async def test_bad_query_parameters_get_a_400_naming_the_parameter(finance_api, path, field):
+    client, _, finance = finance_api
     response = await client.get(path, headers=finance)
     problem = await response.json()
     assert response.status == 400, problem
     assert problem["field"] == field
 
 
-async def test_finance_routes_need_the_finance_scope(running):
-    client, writer, _ = running
+async def test_finance_routes_need_the_finance_scope(finance_api):
+    client, writer, _ = finance_api
     response = await client.get("/api/v1/gl/daily", headers=writer)
     assert response.status == 403

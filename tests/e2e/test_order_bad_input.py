@@ -1,9 +1,7 @@
 """Every malformed request gets a precise 4xx naming the field, and writes nothing."""
 
-import pytest
-
 from ledger.http.keys import POOL
-from tests.e2e.orders_harness import order_body, sandbox, sandbox_stats, service, service_settings
+from tests.e2e.orders_harness import order_body, sandbox_stats
 
 GOOD = order_body("bad-input-ok-1")
 CASES = [
@@ -85,18 +83,6 @@ CASES = [
         "Content-Type",
     ),
 ]
-
-
-@pytest.fixture
-async def running(database_url, tmp_path):
-    async with (
-        sandbox() as (url, _),
-        service(database_url, service_settings(url, tmp_path)) as (
-            client,
-            headers,
-        ),
-    ):
-        yield client, headers, url
 
 
 async def test_each_kind_of_bad_input_gets_a_precise_problem_and_writes_nothing(running):

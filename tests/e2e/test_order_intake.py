@@ -2,8 +2,6 @@
 
 import asyncio
 
-import pytest
-
 from tests.e2e.orders_harness import (
     order_body,
     sandbox,
@@ -12,18 +10,6 @@ from tests.e2e.orders_harness import (
     service_settings,
     wait_until_terminal,
 )
-
-
-@pytest.fixture
-async def running(database_url, tmp_path):
-    async with (
-        sandbox() as (url, _),
-        service(database_url, service_settings(url, tmp_path)) as (
-            client,
-            headers,
-        ),
-    ):
-        yield client, headers, url
 
 
 async def test_a_new_order_is_fulfilled_within_the_budget_and_shows_its_card(running):
