@@ -12,6 +12,7 @@ from aiohttp import web
 from ledger import seals
 from ledger.cli_apikey import add_apikey_parser
 from ledger.cli_apikey import cmd_apikey as apikey_command
+from ledger.cli_bulk import add_bulk_parser, cmd_bulk_upload
 from ledger.cli_reconcile import add_reconcile_parser, cmd_reconcile
 from ledger.config import ConfigError, Settings, load_settings
 from ledger.db import MigrationError, migrate, resolve_database_url
@@ -153,6 +154,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("verify", help="recompute every hash chain and seal; exit 1 on tampering")
     sub.add_parser("seal", help="seal events appended since the last seal")
     add_apikey_parser(sub)
+    add_bulk_parser(sub)
     add_reconcile_parser(sub)
     sandbox = sub.add_parser("sandbox", help="run the sandbox vendor alone (SANDBOX_FAULTS apply)")
     sandbox.add_argument("--port", type=int, help="listen port (default SANDBOX_PORT)")
@@ -165,6 +167,7 @@ COMMANDS = {
     "verify": cmd_verify,
     "seal": cmd_seal,
     "apikey": cmd_apikey,
+    "bulk-upload": cmd_bulk_upload,
     "sandbox": cmd_sandbox,
     "reconcile": cmd_reconcile,
 }

@@ -47,6 +47,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Largest order amount in minor units, per order (guards against fat-finger amounts).
     max_amount_minor: int = 1_000_000_00
     secrets_key: str | None = None
+    # Largest bulk CSV file: BULK_MAX_ROWS rows of 400 bytes (long ids and keys) fit. The file
+    # is held in memory while it is validated, so this also bounds an upload's memory.
+    bulk_max_bytes: int = 8 * 1024 * 1024
+    # Most rows per bulk file. Every row is recorded before the upload is answered: 20,000 is
+    # about 8 s on an idle node and under a minute on a busy one (README "Bulk orders"), within
+    # a client's patience, and it bounds a 422 that lists every bad row. Split bigger campaigns.
+    bulk_max_rows: int = 20_000
     # Seals bound how much history an undetected rewrite could cover; a minute is cheap.
     seal_interval_s: float = 60.0
 

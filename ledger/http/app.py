@@ -21,6 +21,7 @@ from ledger.config import Settings
 from ledger.confirmer import Confirmer
 from ledger.db import create_pool, migrate
 from ledger.fulfilment import Fulfilment
+from ledger.http import bulk as bulk_routes
 from ledger.http import discrepancies, openapi, ops, orders, reconciliations
 from ledger.http import webhooks as webhook_routes
 from ledger.http.keys import DSN, INTAKE, POOL, PROJECTIONS, SETTINGS, VAULT, VENDORS, WEBHOOKS
@@ -156,6 +157,7 @@ def create_app(settings: Settings, dsn: str, *, background: bool = True) -> web.
         app.cleanup_ctx.append(background_ctx(workers))
     app.add_routes(ops.routes)
     app.add_routes(orders.routes)
+    app.add_routes(bulk_routes.routes)
     app.add_routes(openapi.routes)
     app.add_routes(webhook_routes.routes)
     app.add_routes(discrepancies.routes)

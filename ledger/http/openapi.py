@@ -12,6 +12,8 @@ from typing import Any, NamedTuple
 import msgspec
 from aiohttp import web
 
+from ledger.bulk_batches import BatchProgress
+from ledger.http.bulk import BulkUploaded
 from ledger.http.reconciliations import RunAccepted, StartReconciliation
 from ledger.http.schemas import CreateOrder, Order, OrderEvents, ProblemBody
 from ledger.reconciliation_progress import RunSummary
@@ -59,6 +61,29 @@ OPERATIONS = (
         "/api/v1/orders/{idempotency_key}/events",
         "An order's full audit trail",
         {200: OrderEvents, **_PROBLEMS, 404: ProblemBody},
+        scope="orders:write",
+    ),
+    Operation(
+        "post",
+        "/api/v1/bulk-orders",
+        "Upload a CSV of orders (text/csv body or multipart field `file`; ?partial=true orders"
+        " the valid rows of a file with bad ones); 422 lists every bad row in `errors`"
+        " ({row, column, reason}); 200 + Idempotent-Replayed when the file was accepted before",
+        {
+            200: BulkUploaded,
+            202: BulkUploaded,
+            **_PROBLEMS,
+            413: ProblemBody,
+            415: ProblemBody,
+            422: ProblemBody,
+        },
+        scope="orders:write",
+    ),
+    Operation(
+        "get",
+        "/api/v1/bulk-orders/{batch_id}",
+        "A bulk batch's progress: its orders counted per status",
+        {200: BatchProgress, **_PROBLEMS, 404: ProblemBody},
         scope="orders:write",
     ),
     Operation(

@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 import structlog
 
 from ledger.vendors.base import Outcome, Unknown, VendorAdapter, VendorOrderRequest
+from ledger.vendors.ratelimit import TokenBucket
 
 log = structlog.get_logger(__name__)
 
@@ -112,6 +113,7 @@ class VendorClient:
         breaker: CircuitBreaker,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         rng: random.Random,
+        limiter: TokenBucket | None = None,
     ) -> None:
         if max_attempts < 1 or base_delay <= 0 or max_delay < base_delay:
             raise ValueError("need max_attempts >= 1 and 0 < base_delay <= max_delay")
@@ -122,6 +124,7 @@ class VendorClient:
         self._max_delay = max_delay
         self._sleep = sleep
         self._rng = rng
+        self._limiter = limiter
 
     def backoff(self, retry: int) -> float:
         """Full jitter (AWS architecture blog): uniform over [0, min(cap, base * 2**retry)],
@@ -142,6 +145,9 @@ class VendorClient:
                 if last is not None:
                     return last
                 return Unknown("circuit_open", f"{self.adapter.name} circuit is open")
+            if self._limiter is not None:
+                # Before the journal, so the recorded send time is when it really went out.
+                await self._limiter.acquire()
             await journal.before_attempt(attempt)
             try:
                 outcome = await self.adapter.create_order(req)

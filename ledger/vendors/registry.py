@@ -8,7 +8,7 @@ import secrets
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import aiohttp
 import msgspec
@@ -16,6 +16,7 @@ import msgspec
 from ledger.config import ConfigError, Settings
 from ledger.private_files import read_or_create_private
 from ledger.vendors.client import CircuitBreaker, VendorClient
+from ledger.vendors.ratelimit import TokenBucket
 from ledger.vendors.rest import RestVendorAdapter
 from ledger.webhooks import WebhookConfig
 
@@ -33,6 +34,9 @@ class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_attempts: int = 4
     breaker_threshold: int = 5
     breaker_reset_s: float = 30.0
+    # Order attempts per second the vendor allows (its published limit); unset: no limit
+    # beyond the completer's concurrency. Bulk batches are what reach it.
+    rate_limit_per_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     webhook_scheme: Literal["standard", "hex"] = "standard"
     # Every secret listed is accepted: add the new one, deploy, then drop the old one.
     webhook_secrets: list[str] = []
@@ -107,7 +111,8 @@ def build_clients(
         breaker = CircuitBreaker(
             failure_threshold=config.breaker_threshold, reset_after=config.breaker_reset_s
         )
+        limiter = TokenBucket(config.rate_limit_per_s) if config.rate_limit_per_s else None
         clients[name] = VendorClient(
-            adapter, max_attempts=config.max_attempts, breaker=breaker, rng=rng
+            adapter, max_attempts=config.max_attempts, breaker=breaker, rng=rng, limiter=limiter
         )
     return clients
