@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import UTC, date, datetime
 
 import asyncpg
 from aiohttp import web
@@ -16,8 +17,10 @@ from ledger.cli_bulk import add_bulk_parser, cmd_bulk_upload
 from ledger.cli_reconcile import add_reconcile_parser, cmd_reconcile
 from ledger.config import ConfigError, Settings, load_settings
 from ledger.db import MigrationError, migrate, resolve_database_url
+from ledger.gl_close import CloseRefused, close_day
 from ledger.http.app import create_app
 from ledger.logs import configure_logging
+from ledger.money import format_minor
 from ledger.vendors.sandbox import SandboxConfig, run_sandbox
 from ledger.vendors.sandbox_faults import parse_faults
 from projections.rebuild import RebuildBusy, rebuild
@@ -67,7 +70,7 @@ def _progress(name: str):
 
 
 async def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
-    projections = all_projections()
+    projections = all_projections(settings)
     unknown = [n for n in args.names if n not in projections]
     if unknown:
         print(
@@ -130,6 +133,32 @@ async def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_gl(settings: Settings, args: argparse.Namespace) -> int:
+    projection = all_projections(settings)["gl"]
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError:
+        print(f"gl close: {args.date!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    conn = await _connect(settings)
+    try:
+        await migrate(conn)
+        await ensure_projection(conn, projection)
+        closed = await close_day(conn, projection, day, datetime.now(UTC))
+    except CloseRefused as exc:
+        print(f"gl close: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await conn.close()
+    for total in closed.totals:
+        print(
+            f"{day} {total.currency} {total.state}: {total.count} orders, "
+            f"{format_minor(total.amount_minor, total.currency)}"
+        )
+    print(f"closed {day}: {len(closed.journal)} journal lines")
+    return 0
+
+
 async def cmd_seal(settings: Settings, _args: argparse.Namespace) -> int:
     conn = await _connect(settings)
     try:
@@ -155,6 +184,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("seal", help="seal events appended since the last seal")
     add_apikey_parser(sub)
     add_bulk_parser(sub)
+    gl = sub.add_parser("gl", help="general ledger: close a business day")
+    gl_sub = gl.add_subparsers(dest="gl_command", required=True)
+    close = gl_sub.add_parser("close", help="append GLDayClosed for DATE (its totals never change)")
+    close.add_argument("date", help="business date, YYYY-MM-DD")
     add_reconcile_parser(sub)
     sandbox = sub.add_parser("sandbox", help="run the sandbox vendor alone (SANDBOX_FAULTS apply)")
     sandbox.add_argument("--port", type=int, help="listen port (default SANDBOX_PORT)")
@@ -166,6 +199,7 @@ COMMANDS = {
     "rebuild": cmd_rebuild,
     "verify": cmd_verify,
     "seal": cmd_seal,
+    "gl": cmd_gl,
     "apikey": cmd_apikey,
     "bulk-upload": cmd_bulk_upload,
     "sandbox": cmd_sandbox,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import time
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -20,6 +22,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None
     data_dir: Path = Path(".data")
     business_tz: str = "UTC"
+    # TOML chart of accounts per GL state ([pending] debit = "...", credit = "..."); unset: the
+    # defaults in projections/gl.py.
+    gl_accounts_file: Path | None = None
+    # Run the nightly reconciliation and GL close in this process. Any number of nodes may
+    # (they agree through run ids and events); off for nodes that only serve or for tests.
+    schedules: bool = True
+    # Local time (BUSINESS_TZ) of the nightly reconciliation of the previous business day.
+    reconcile_at: str = "02:00"
+    # Each nightly window reaches this far into its neighbours, so late-listed records are seen.
+    reconcile_overlap_s: float = 3600.0
+    # Local time (BUSINESS_TZ) at which yesterday's GL day closes: after the nightly
+    # reconciliation, so its corrections land in the day they belong to.
+    gl_close_at: str = "04:00"
     # 0 disables the in-process sandbox vendor.
     sandbox_port: int = 8081
     sandbox_faults: str = ""
@@ -58,6 +73,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     seal_interval_s: float = 60.0
 
 
+_BOOLEANS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+
+
 def _parse(name: str, raw: str, kind: type) -> object:
     try:
         if kind is int:
@@ -79,7 +106,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             continue
         default = field.default
         if isinstance(default, bool):
-            values[field.name] = raw.lower() in {"1", "true", "yes"}
+            if raw.lower() not in _BOOLEANS:
+                raise ConfigError(f"{field.name.upper()}={raw!r} is not true or false")
+            values[field.name] = _BOOLEANS[raw.lower()]
         elif isinstance(default, int):
             values[field.name] = _parse(field.name.upper(), raw, int)
         elif isinstance(default, float):
@@ -91,4 +120,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     if not 0 <= settings.port <= 65535 or not 0 <= settings.sandbox_port <= 65535:
         raise ConfigError("PORT and SANDBOX_PORT must be between 0 and 65535")
+    for name in ("gl_close_at", "reconcile_at"):
+        try:
+            time.fromisoformat(getattr(settings, name))
+        except ValueError:
+            value = getattr(settings, name)
+            raise ConfigError(f"{name.upper()}={value!r} is not a time (HH:MM)") from None
+    try:
+        ZoneInfo(settings.business_tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"BUSINESS_TZ={settings.business_tz!r} is not an IANA time zone"
+        ) from None
     return settings

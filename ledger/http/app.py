@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import aiohttp
@@ -21,6 +21,7 @@ from ledger.config import Settings
 from ledger.confirmer import Confirmer
 from ledger.db import create_pool, migrate
 from ledger.fulfilment import Fulfilment
+from ledger.gl_close import run_close_schedule
 from ledger.http import bulk as bulk_routes
 from ledger.http import discrepancies, openapi, ops, orders, reconciliations
 from ledger.http import webhooks as webhook_routes
@@ -38,7 +39,9 @@ from ledger.vendors.registry import (
 )
 from ledger.vendors.sandbox import SandboxConfig, create_sandbox_app
 from ledger.vendors.sandbox_faults import parse_faults
+from projections import gl_http as gl_routes
 from projections import http as finance
+from projections.gl_projection import GLProjection
 from projections.registry import all_projections
 from projections.runner import ensure_projection, run_projection
 
@@ -126,6 +129,13 @@ async def _completer_worker(app: web.Application, stop: asyncio.Event) -> None:
     await app[COMPLETER].run(stop, app[SETTINGS].poll_interval_s)
 
 
+async def _gl_close_worker(app: web.Application, stop: asyncio.Event) -> None:
+    projection = app[PROJECTIONS]["gl"]
+    assert isinstance(projection, GLProjection)
+    at = time.fromisoformat(app[SETTINGS].gl_close_at)
+    await run_close_schedule(app[DSN], projection, at, stop, utcnow)
+
+
 async def _confirmer_worker(app: web.Application, stop: asyncio.Event) -> None:
     await app[CONFIRMER].run(app[DSN], stop, app[SETTINGS].poll_interval_s)
 
@@ -149,11 +159,17 @@ def create_app(settings: Settings, dsn: str, *, background: bool = True) -> web.
     app = web.Application(middlewares=[canonical_request], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[DSN] = dsn
-    app[PROJECTIONS] = all_projections()
+    app[PROJECTIONS] = all_projections(settings)
     app.cleanup_ctx.extend([_pool_ctx, _sandbox_ctx, _orders_ctx])
     if background:
         workers = [_projection_worker(name) for name in app[PROJECTIONS]]
         workers += [_seal_worker, _completer_worker, _confirmer_worker]
+        if settings.schedules:
+            reconcile = reconciliations.schedule_worker(
+                time.fromisoformat(settings.reconcile_at),
+                timedelta(seconds=settings.reconcile_overlap_s),
+            )
+            workers += [reconcile, _gl_close_worker]
         app.cleanup_ctx.append(background_ctx(workers))
     app.add_routes(ops.routes)
     app.add_routes(orders.routes)
@@ -162,5 +178,7 @@ def create_app(settings: Settings, dsn: str, *, background: bool = True) -> web.
     app.add_routes(webhook_routes.routes)
     app.add_routes(discrepancies.routes)
     app.add_routes(finance.routes)
+    app.add_routes(gl_routes.routes)
     app.add_routes(reconciliations.routes)
+    app.on_shutdown.append(reconciliations.cancel_runs)
     return app

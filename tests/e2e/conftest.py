@@ -14,7 +14,7 @@ from tests.e2e.orders_harness import sandbox, service, service_settings
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(poll_interval_s=0.05, sandbox_port=0)
+    return Settings(poll_interval_s=0.05, sandbox_port=0, schedules=False)
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ def service_settings(sandbox_url: str, data_dir, **overrides) -> Settings:
         "sync_budget_s": 3.0,
         "vendor_attempt_timeout_s": 1.0,
         "completer_backoff_s": 0.05,
+        "schedules": False,  # no nightly run writing events in the middle of a test
         "sandbox_webhook_secret": TEST_WEBHOOK_SECRET,
     }
     values.update(overrides)
