@@ -39,6 +39,7 @@ import asyncpg  # noqa: E402
 from ledger import events as ev  # noqa: E402
 from ledger import store  # noqa: E402
 from ledger.db import migrate, resolve_database_url  # noqa: E402
+from ledger.notifier import AppendNotifier  # noqa: E402
 from projections import rebuild as rebuild_module  # noqa: E402
 from projections.orders import OrdersProjection  # noqa: E402
 from projections.runner import BATCH_SIZE, ensure_projection  # noqa: E402
@@ -185,10 +186,16 @@ async def append_rate(dsn: str, kind: str, writers: int, appends: int, tag: str)
         return one
 
     writer = ledger if kind == "ledger" else baseline
+    # The ledger's appends run with the service's notifier waking followers, as in serve.
+    stop = asyncio.Event()
+    notifier = asyncio.create_task(AppendNotifier(dsn).run(stop)) if kind == "ledger" else None
     try:
         await _timed_writers(writers, APPEND_WARMUP_PER_WRITER, writer(f"{tag}-warm"))
         return await _timed_writers(writers, appends // writers, writer(tag))
     finally:
+        stop.set()
+        if notifier is not None:
+            await notifier
         await pool.close()
 
 
@@ -345,7 +352,6 @@ class AtSize:
 @dataclass
 class Results:
     appends: dict[int, tuple[float, float]]  # writers -> best (ledger, baseline) appends/s
-    appends_without_notify: float  # at the most writers; 0 when not diagnosed
     small: AtSize
     big: AtSize
     fetch_decode: Measurement  # the fastest pass over the big log
@@ -420,28 +426,10 @@ async def run(args: argparse.Namespace, dsn: str) -> Results:
                     dsn, kind, writers, args.appends, f"{kind}{writers}r{repeat}"
                 )
                 best[kind, writers] = max(best[kind, writers], rate)
-    # Diagnosis, not a target: the same ledger appends without the statement-level NOTIFY
-    # trigger. A notifying transaction holds a cluster-wide lock from before its commit record
-    # until after its WAL flush, so such commits cannot share a flush (no group commit).
-    no_notify = 0.0
-    if args.diagnose_notify:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute("ALTER TABLE events DISABLE TRIGGER events_notify")
-            try:
-                writers = max(WRITER_COUNTS)
-                for repeat in range(args.repeats):
-                    say(f"appends, NOTIFY off: {writers} writers, pass {repeat + 1}")
-                    rate = await append_rate(dsn, "ledger", writers, args.appends, f"q{repeat}")
-                    no_notify = max(no_notify, rate)
-            finally:
-                await conn.execute("ALTER TABLE events ENABLE ALWAYS TRIGGER events_notify")
-        finally:
-            await conn.close()
     appends = {w: (best["ledger", w], best["baseline", w]) for w in WRITER_COUNTS}
     fetch = min(fetches, key=lambda m: m.seconds)
     runner_fetch = min(runner_fetches, key=lambda m: m.seconds)
-    return Results(appends, no_notify, small, big, fetch, runner_fetch, rebuild_batch_size())
+    return Results(appends, small, big, fetch, runner_fetch, rebuild_batch_size())
 
 
 def say(message: str) -> None:
@@ -460,12 +448,6 @@ def report(results: Results) -> bool:
     for writers, (ledger, baseline) in results.appends.items():
         label = f"append, {writers} writer{'s' if writers > 1 else ''} (events/s)"
         lines.append(f"{label:<46}{ledger:>13,.0f}{baseline:>13,.0f}{ledger / baseline:>8.2f}")
-    if results.appends_without_notify:
-        writers = max(WRITER_COUNTS)
-        baseline = results.appends[writers][1]
-        label = f"  diagnosis: {writers} writers, NOTIFY trigger off"
-        rate = results.appends_without_notify
-        lines.append(f"{label:<46}{rate:>13,.0f}{baseline:>13,.0f}{rate / baseline:>8.2f}")
     rebuild_ratio = big.best.rate / fetch.rate
     lines.append(
         f"{f'rebuild, {big.best.events:,} events (events/s)':<46}{big.best.rate:>13,.0f}"
@@ -554,12 +536,6 @@ async def main() -> int:
         dest="trace",
         action="store_false",
         help="skip the traced rebuilds; memory is then judged by RSS alone",
-    )
-    parser.add_argument(
-        "--no-notify-diagnosis",
-        dest="diagnose_notify",
-        action="store_false",
-        help="skip the extra append passes with the events_notify trigger disabled",
     )
     parser.add_argument(
         "--database-url",

@@ -14,8 +14,12 @@ from typing import Literal
 import msgspec
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, omit_defaults=True):
-    """Base of every event; the JSON "type" field names the subclass."""
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, omit_defaults=True, gc=False):
+    """Base of every event; the JSON "type" field names the subclass.
+
+    gc=False: events are immutable values that never form reference cycles, so the cycle
+    collector need not track them (a rebuild decodes millions).
+    """
 
 
 # --- orders -------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from ledger.http.keys import DSN, INTAKE, POOL, PROJECTIONS, SETTINGS, VAULT, VE
 from ledger.http.middleware import canonical_request
 from ledger.intake import Intake
 from ledger.leases import OrderLeases
+from ledger.notifier import AppendNotifier
 from ledger.secrets import CardVault, load_or_create_key
 from ledger.vendors.registry import (
     SANDBOX,
@@ -125,6 +126,10 @@ async def _seal_worker(app: web.Application, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), app[SETTINGS].seal_interval_s)
 
 
+async def _notifier_worker(app: web.Application, stop: asyncio.Event) -> None:
+    await AppendNotifier(app[DSN]).run(stop)
+
+
 async def _completer_worker(app: web.Application, stop: asyncio.Event) -> None:
     await app[COMPLETER].run(stop, app[SETTINGS].poll_interval_s)
 
@@ -163,7 +168,7 @@ def create_app(settings: Settings, dsn: str, *, background: bool = True) -> web.
     app.cleanup_ctx.extend([_pool_ctx, _sandbox_ctx, _orders_ctx])
     if background:
         workers = [_projection_worker(name) for name in app[PROJECTIONS]]
-        workers += [_seal_worker, _completer_worker, _confirmer_worker]
+        workers += [_notifier_worker, _seal_worker, _completer_worker, _confirmer_worker]
         if settings.schedules:
             reconcile = reconciliations.schedule_worker(
                 time.fromisoformat(settings.reconcile_at),

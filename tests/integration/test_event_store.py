@@ -72,17 +72,3 @@ async def test_the_database_refuses_to_change_or_remove_events(pool, statement):
             await conn.execute(statement)
         await conn.execute("RESET session_replication_role")
     assert len(await store.read_stream(pool, "s")) == 1
-
-
-async def test_appends_notify_listeners(pool):
-    got = asyncio.Event()
-    async with pool.acquire() as listener:
-
-        def on_notify(*_):
-            got.set()
-
-        await listener.add_listener(store.NOTIFY_CHANNEL, on_notify)
-        await store.append(pool, "s", [order_requested("a")], 0)
-        await asyncio.wait_for(got.wait(), 5)
-        await listener.remove_listener(store.NOTIFY_CHANNEL, on_notify)
-    assert got.is_set()
