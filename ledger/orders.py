@@ -243,11 +243,30 @@ def _refund_if(status: str, state: OrderState, now: datetime, source: ev.Source)
     return [ev.OrderRefunded(amount_minor=state.amount_minor, source=source, refunded_at=now)]
 
 
+# Events that never change an order's fields, only its version: a fold need not decode them.
+UNCHANGING = frozenset(
+    {
+        "RequestReplayed",
+        "IdempotencyConflict",
+        "WebhookReceived",
+        "VendorStatusObserved",
+        "VendorRecordObserved",
+        "DiscrepancyResolved",
+    }
+)
+
+
+def evolve_recorded(state: OrderState | None, recorded) -> OrderState | None:
+    """evolve() for a stored event (store.RecordedEvent), skipping the decode when it can."""
+    if state is not None and recorded.type in UNCHANGING:
+        return msgspec.structs.replace(state, version=recorded.version)
+    event = recorded.decode()
+    return evolve(state, event, recorded.stream_id, recorded.version, recorded.recorded_at)
+
+
 def fold(events: list) -> OrderState | None:
     """An order's state from its recorded events (store.RecordedEvent), in version order."""
     state = None
     for recorded in events:
-        state = evolve(
-            state, recorded.decode(), recorded.stream_id, recorded.version, recorded.recorded_at
-        )
+        state = evolve_recorded(state, recorded)
     return state

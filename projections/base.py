@@ -7,7 +7,7 @@ events to rows. `KeyedProjection` covers the common shape (one row per key, a pu
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Protocol
@@ -91,8 +91,16 @@ class KeyedProjection:
     def key_of(self, event: RecordedEvent) -> str | None:
         raise NotImplementedError
 
-    def fold(self, row: Row | None, event: RecordedEvent) -> Row | None:
+    def fold(self, row: Any, event: RecordedEvent) -> Any:
+        """The pure fold over whatever `from_row` gives (a row tuple unless overridden)."""
         raise NotImplementedError
+
+    def from_row(self, row: Row) -> Any:
+        """The value `fold` works on, from a stored row; a rebuild converts each row once."""
+        return row
+
+    def to_row(self, value: Any) -> Row:
+        return value
 
     async def apply(
         self, conn: asyncpg.Connection, names: Mapping[str, str], events: Sequence[RecordedEvent]
@@ -103,10 +111,10 @@ class KeyedProjection:
         if not wanted:
             return
         found = await conn.fetch(self.table.select_sql(physical), list(wanted))
-        rows: dict[str, Row | None] = {r[0]: tuple(r) for r in found}
+        rows: dict[str, Any] = {r[0]: self.from_row(tuple(r)) for r in found}
         changed = self._fold_into(rows, keys, events)
         if changed:
-            columns = list(zip(*(rows[k] for k in changed), strict=True))
+            columns = list(zip(*(self.to_row(rows[k]) for k in changed), strict=True))
             await conn.execute(self.table.upsert_sql(physical), *columns)
 
     async def apply_cached(
@@ -191,9 +199,19 @@ class RowCache:
     neither cached nor ever evicted has no row, so only evicted keys are looked up.
     """
 
-    def __init__(self, table: Table, physical: str, capacity: int = REBUILD_CACHE_ROWS) -> None:
+    def __init__(
+        self,
+        table: Table,
+        physical: str,
+        capacity: int = REBUILD_CACHE_ROWS,
+        *,
+        from_row: Callable[[Row], Any] = lambda row: row,
+        to_row: Callable[[Any], Row] = lambda value: value,
+    ) -> None:
         self.table = table
         self.physical = physical
+        # Rows stay in the projection's own form while cached: converted once in, once out.
+        self.from_row, self.to_row = from_row, to_row
         self.capacity = capacity
         self.rows: dict[str, Row | None] = {}  # in arrival order; None: the table has no row
         self.stored: set[str] = set()  # cached keys whose row the table already holds
@@ -211,7 +229,7 @@ class RowCache:
                     lookup.append(key)
         if lookup:
             for record in await conn.fetch(self.table.select_sql(self.physical), lookup):
-                rows[record[0]] = tuple(record)
+                rows[record[0]] = self.from_row(tuple(record))
                 self.stored.add(record[0])
 
     async def evict(self, conn: asyncpg.Connection) -> None:
@@ -239,7 +257,7 @@ class RowCache:
             if key in self.dirty:
                 row = self.rows[key]
                 assert row is not None  # only a fold result marks a key dirty
-                (updated if key in self.stored else new).append(row)
+                (updated if key in self.stored else new).append(self.to_row(row))
         async with conn.transaction():
             if new:
                 names = [name for name, _ in self.table.columns]

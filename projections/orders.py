@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from ledger.orders import OrderState, evolve
+from ledger.orders import OrderState, evolve_recorded
 from ledger.store import RecordedEvent
 from projections.base import KeyedProjection, Row, Table
 
@@ -45,7 +45,11 @@ class OrdersProjection(KeyedProjection):
     def key_of(self, event: RecordedEvent) -> str | None:
         return event.stream_id if event.stream_id.startswith("order:") else None
 
-    def fold(self, row: Row | None, event: RecordedEvent) -> Row | None:
-        state = OrderState(*row) if row is not None else None
-        new = evolve(state, event.decode(), event.stream_id, event.version, event.recorded_at)
-        return None if new is None else msgspec.structs.astuple(new)
+    def fold(self, state: OrderState | None, event: RecordedEvent) -> OrderState | None:
+        return evolve_recorded(state, event)
+
+    def from_row(self, row: Row) -> OrderState:
+        return OrderState(*row)
+
+    def to_row(self, value: OrderState) -> Row:
+        return msgspec.structs.astuple(value)

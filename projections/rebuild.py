@@ -86,7 +86,11 @@ async def _fill_shadow(
     # A keyed projection keeps its rows in memory across batches and writes each row about
     # once; nothing else touches the shadow tables, so its batches need no transaction.
     keyed = projection if isinstance(projection, KeyedProjection) else None
-    cache = RowCache(keyed.table, names[keyed.table.name]) if keyed else None
+    cache = None
+    if keyed is not None:
+        cache = RowCache(
+            keyed.table, names[keyed.table.name], from_row=keyed.from_row, to_row=keyed.to_row
+        )
     cursor, done, started = CURSOR_ZERO, 0, time.monotonic()
     async with _custom_plans(conn):
         while batch := await store.read_range(conn, cursor, target, REBUILD_BATCH_SIZE):

@@ -6,14 +6,18 @@ import pytest
 
 from ledger import events as ev
 from ledger.orders import (
+    UNCHANGING,
     SubmitOrder,
     decide_after_lookup,
     decide_submission,
     evolve,
+    evolve_recorded,
     next_vendor_step,
     vendor_reference,
 )
+from ledger.store import RecordedEvent
 from tests.factories import T0
+from tests.unit.test_events import FIXTURES
 
 CMD = SubmitOrder(
     client_id="acme",
@@ -155,3 +159,13 @@ def test_a_lookup_confirms_terminal_states_and_settles_nothing_else():
     ]
     assert decide_after_lookup(state, "pending", "v", T0) == []
     assert decide_after_lookup(state, "not_found", None, T0) == []
+
+
+@pytest.mark.parametrize("type_name", sorted(UNCHANGING))
+def test_events_the_fold_skips_decoding_would_change_nothing_but_the_version(type_name):
+    stored = (FIXTURES / f"{type_name}.json").read_bytes()
+    state = created()
+    recorded = RecordedEvent(9, 1, state.stream_id, 2, type_name, stored, None, T0)
+    assert evolve_recorded(state, recorded) == evolve(
+        state, ev.decode(stored), state.stream_id, 2, T0
+    )
