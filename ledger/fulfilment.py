@@ -34,46 +34,42 @@ Clock = Callable[[], datetime]
 
 
 def outcome_event(vendor: str, attempt: int, outcome: Outcome, now: datetime) -> ev.Event:
+    if isinstance(outcome, Unknown):
+        return ev.VendorCallFailed(
+            vendor=vendor,
+            attempt=attempt,
+            reason=outcome.reason,
+            detail=outcome.detail,
+            failed_at=now,
+            http_status=outcome.http_status,
+            retry_after=outcome.retry_after,
+        )
+    answered = {
+        "vendor": vendor,
+        "attempt": attempt,
+        "received_at": now,
+        "vendor_order_id": outcome.vendor_order_id,
+    }
     match outcome:
         case Fulfilled():
+            card_stored = outcome.card is not None
             return ev.VendorResponseReceived(
-                vendor=vendor,
-                attempt=attempt,
+                **answered,
                 outcome="fulfilled",
-                received_at=now,
-                vendor_order_id=outcome.vendor_order_id,
                 vendor_status=outcome.vendor_status,
-                card_stored=outcome.card is not None,
+                card_stored=card_stored,
             )
         case Accepted():
             return ev.VendorResponseReceived(
-                vendor=vendor,
-                attempt=attempt,
-                outcome="accepted",
-                received_at=now,
-                vendor_order_id=outcome.vendor_order_id,
-                vendor_status=outcome.vendor_status,
+                **answered, outcome="accepted", vendor_status=outcome.vendor_status
             )
         case Rejected():
             return ev.VendorResponseReceived(
-                vendor=vendor,
-                attempt=attempt,
+                **answered,
                 outcome="rejected",
-                received_at=now,
-                vendor_order_id=outcome.vendor_order_id,
                 http_status=outcome.http_status,
                 code=outcome.code,
                 message=outcome.message,
-            )
-        case Unknown():
-            return ev.VendorCallFailed(
-                vendor=vendor,
-                attempt=attempt,
-                reason=outcome.reason,
-                detail=outcome.detail,
-                failed_at=now,
-                http_status=outcome.http_status,
-                retry_after=outcome.retry_after,
             )
 
 

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import msgspec
 import pytest
 
 from ledger import events as ev
@@ -53,15 +54,7 @@ def test_a_first_submission_creates_a_pending_order_with_a_stable_vendor_referen
 def test_the_same_payload_replays_and_a_different_payload_conflicts():
     state = created()
     assert decide_submission(state, CMD, in_flight=False, now=T0)[0] == "replay"
-    changed = SubmitOrder(
-        client_id="acme",
-        idempotency_key="order-0001",
-        customer_id="cust-1",
-        brand_id="amazon-us",
-        amount_minor=2501,
-        currency="USD",
-        vendor="sandbox",
-    )
+    changed = msgspec.structs.replace(CMD, amount_minor=2501)
     outcome, (conflict,) = decide_submission(state, changed, in_flight=False, now=T0)
     assert outcome == "mismatch" and conflict.reason == "payload_mismatch"
 
@@ -72,16 +65,7 @@ def test_a_submission_while_another_is_in_flight_is_recorded_as_such():
 
 
 def test_the_fingerprint_ignores_which_vendor_and_source_serve_the_order():
-    bulk = SubmitOrder(
-        client_id="acme",
-        idempotency_key="order-0001",
-        customer_id="cust-1",
-        brand_id="amazon-us",
-        amount_minor=2500,
-        currency="USD",
-        vendor="other",
-        source="bulk",
-    )
+    bulk = msgspec.structs.replace(CMD, vendor="other", source="bulk")
     assert bulk.fingerprint == CMD.fingerprint
 
 
