@@ -95,9 +95,6 @@ class OrderLeases:
                 await release(self._conn, LeaseKind.ORDER, stream_id)
             self._held.discard(stream_id)
 
-    def holds(self, stream_id: str) -> bool:
-        return stream_id in self._held
-
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()

@@ -7,7 +7,14 @@ from ledger.events import OrderRequested
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 
-def order_requested(key: str, *, amount_minor: int = 2500, currency: str = "USD", client="c"):
+def order_requested(
+    key: str,
+    *,
+    amount_minor: int = 2500,
+    currency: str = "USD",
+    client: str = "c",
+    requested_at: datetime = T0,
+):
     return OrderRequested(
         client_id=client,
         idempotency_key=key,
@@ -18,5 +25,5 @@ def order_requested(key: str, *, amount_minor: int = 2500, currency: str = "USD"
         fingerprint="f" * 64,
         vendor="sandbox",
         vendor_reference=f"ref-{key}",
-        requested_at=T0,
+        requested_at=requested_at,
     )

@@ -9,6 +9,7 @@ from ledger import store
 from projections.gl_projection import GLProjection
 from projections.gl_reports import daily, day_journal
 from projections.runner import ensure_projection
+from tests.factories import order_requested
 from tests.waiting import caught_up
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -19,16 +20,10 @@ async def random_orders(pool, rng: random.Random, count: int) -> None:
         when = START + timedelta(minutes=rng.randint(0, 60 * 24 * 10))
         currency = rng.choice(["USD", "JPY", "KWD"])
         events: list[ev.Event] = [
-            ev.OrderRequested(
-                client_id="c",
-                idempotency_key=f"k{i}",
-                customer_id="c",
-                brand_id="b",
+            order_requested(
+                f"k{i}",
                 amount_minor=rng.randint(1, 100_000),
                 currency=currency,
-                fingerprint="f",
-                vendor="sandbox",
-                vendor_reference=f"r{i}",
                 requested_at=when,
             )
         ]

@@ -12,6 +12,7 @@ from projections.gl_projection import GLProjection
 from projections.gl_reports import daily, daily_csv, day_journal
 from projections.rebuild import rebuild
 from projections.runner import ensure_projection
+from tests.factories import order_requested
 from tests.waiting import caught_up
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -23,17 +24,8 @@ def at(text: str) -> datetime:
 
 
 def requested(key: str, amount: int, currency: str, when: str) -> ev.OrderRequested:
-    return ev.OrderRequested(
-        client_id="acme",
-        idempotency_key=key,
-        customer_id="c",
-        brand_id="b",
-        amount_minor=amount,
-        currency=currency,
-        fingerprint="f" * 64,
-        vendor="sandbox",
-        vendor_reference=f"ref-{key}",
-        requested_at=at(when),
+    return order_requested(
+        key, amount_minor=amount, currency=currency, client="acme", requested_at=at(when)
     )
 
 
