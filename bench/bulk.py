@@ -30,16 +30,18 @@ sys.path[0] = str(ROOT)
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 
-from ledger import bulk_batches, completer  # noqa: E402
-from ledger.bulk import parse_file  # noqa: E402
+from ledger.bulk import batches as bulk_batches  # noqa: E402
+from ledger.bulk.parsing import parse_file  # noqa: E402
 from ledger.db import create_pool, migrate, resolve_database_url  # noqa: E402
-from ledger.fulfilment import Fulfilment  # noqa: E402
-from ledger.intake import Intake  # noqa: E402
-from ledger.leases import OrderLeases  # noqa: E402
-from ledger.secrets import CardVault  # noqa: E402
+from ledger.log.leases import OrderLeases  # noqa: E402
+from ledger.orders import completer  # noqa: E402
+from ledger.orders.fulfilment import Fulfilment  # noqa: E402
+from ledger.orders.intake import Intake  # noqa: E402
+from ledger.orders.vault import CardVault  # noqa: E402
 from ledger.vendors.registry import VendorConfig, build_clients  # noqa: E402
+from projections.checkpoints import ensure_projection  # noqa: E402
 from projections.orders import OrdersProjection  # noqa: E402
-from projections.runner import ensure_projection, run_projection  # noqa: E402
+from projections.runner import run_projection  # noqa: E402
 
 # Big enough to breach a vendor's burst; the completer's 30 s breaker is tuned down so that a
 # burst of faults measures throughput, not the breaker's reset time.

@@ -58,7 +58,7 @@ from ledger.http.app import create_app  # noqa: E402
 from ledger.http.keys import POOL, PROJECTIONS  # noqa: E402
 from ledger.http.schemas import CreateOrder  # noqa: E402
 from ledger.logs import configure_logging  # noqa: E402
-from ledger.vendors.sandbox import SandboxConfig, create_sandbox_app  # noqa: E402
+from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app  # noqa: E402
 from projections.runner import lag  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -2,7 +2,7 @@
 
     python bench/ledger.py [--events N] [--database-url URL]
 
-1. Append throughput with 1 and 8 writers through `ledger.store.append`, against plain
+1. Append throughput with 1 and 8 writers through `ledger.log.store.append`, against plain
    single-row INSERTs of the same payload bytes into a bare table.
 2. Rebuild throughput of the orders projection over N events of order streams, against fetching
    the same rows in the same cursor order and batch size and decoding every payload.
@@ -36,13 +36,13 @@ sys.path[0] = str(ROOT)
 
 import asyncpg  # noqa: E402
 
-from ledger import events as ev  # noqa: E402
-from ledger import store  # noqa: E402
 from ledger.db import migrate, resolve_database_url  # noqa: E402
-from ledger.notifier import AppendNotifier  # noqa: E402
+from ledger.log import events as ev  # noqa: E402
+from ledger.log import store  # noqa: E402
+from ledger.log.notifier import AppendNotifier  # noqa: E402
 from projections import rebuild as rebuild_module  # noqa: E402
+from projections.checkpoints import BATCH_SIZE, ensure_projection  # noqa: E402
 from projections.orders import OrdersProjection  # noqa: E402
-from projections.runner import BATCH_SIZE, ensure_projection  # noqa: E402
 
 # Targets from the brief: appends may cost at most 40% over a bare INSERT at 8 writers; a
 # rebuild must replay 150k events/s and stay within 4x the cost of merely reading the log.

@@ -33,13 +33,13 @@ import asyncpg  # noqa: E402
 import msgspec  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from ledger import events as ev  # noqa: E402
 from ledger.db import migrate, resolve_database_url  # noqa: E402
+from ledger.log import events as ev  # noqa: E402
 from ledger.logs import configure_logging  # noqa: E402
-from ledger.orders import order_stream, vendor_reference  # noqa: E402
-from ledger.reconciliation import run_reconciliation  # noqa: E402
+from ledger.orders.model import order_stream, vendor_reference  # noqa: E402
+from ledger.reconciliation.runs import run_reconciliation  # noqa: E402
 from ledger.vendors.registry import VendorConfig, build_clients  # noqa: E402
-from ledger.vendors.sandbox import SANDBOX_STORE, SandboxConfig, create_sandbox_app  # noqa: E402
+from ledger.vendors.sandbox.server import SANDBOX_STORE, SandboxConfig, create_sandbox_app  # noqa: E402
 
 # Orders per pipelined executemany when seeding our log: large enough to amortise round trips,
 # small enough that one failed batch is cheap to diagnose.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +23,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: Path = Path(".data")
     business_tz: str = "UTC"
     # TOML chart of accounts per GL state ([pending] debit = "...", credit = "..."); unset: the
-    # defaults in projections/gl.py.
+    # defaults in projections/gl/postings.py.
     gl_accounts_file: Path | None = None
     # Run the nightly reconciliation and GL close in this process. Any number of nodes may
     # (they agree through run ids and events); off for nodes that only serve or for tests.
@@ -133,3 +133,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"BUSINESS_TZ={settings.business_tz!r} is not an IANA time zone"
         ) from None
     return settings
+
+
+# Secrets generated on first run into DATA_DIR: created once, readable by the owner only.
+def read_or_create_private(path: Path, generate: Callable[[], str]) -> str:
+    """The file's content, writing `generate()` first if the file does not exist yet.
+
+    O_CREAT|O_EXCL with mode 0600: never readable by others, even for a moment, and two
+    processes starting at once agree on one value (the loser reads the winner's file).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(generate())
+    return path.read_text().strip()

@@ -14,7 +14,7 @@ log = structlog.get_logger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Any fixed 64-bit number works; it only has to differ from the other advisory locks we take
-# (projection and order leases hash their names into a different key space, see ledger/leases.py).
+# (projection and order leases hash their names into another key space: ledger/log/leases.py).
 MIGRATION_LOCK_KEY = 0x4C45_4447_4552_0001
 
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from ledger.store import RecordedEvent
+from ledger.log.store import RecordedEvent
 
 Row = tuple[Any, ...]
 

@@ -1,11 +1,11 @@
-"""The order read model: one row per order stream, the fold of ledger.orders.evolve."""
+"""The order read model: one row per order stream, the fold of ledger.orders.model.evolve."""
 
 from __future__ import annotations
 
 import msgspec
 
-from ledger.orders import OrderState, evolve_recorded
-from ledger.store import RecordedEvent
+from ledger.log.store import RecordedEvent
+from ledger.orders.model import OrderState, evolve_recorded
 from projections.base import KeyedProjection, Row, Table
 
 ORDERS_TABLE = Table(

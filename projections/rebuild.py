@@ -13,11 +13,11 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from ledger import store
-from ledger.leases import LeaseKind, release, try_lease
-from ledger.store import CURSOR_ZERO, Cursor
+from ledger.log import store
+from ledger.log.leases import LeaseKind, release, try_lease
+from ledger.log.store import CURSOR_ZERO, Cursor
 from projections.base import KeyedProjection, Projection, RowCache, Table, schema_fingerprint
-from projections.runner import BATCH_SIZE, live_names, locked_checkpoint, save_checkpoint
+from projections.checkpoints import BATCH_SIZE, live_names, locked_checkpoint, save_checkpoint
 
 SHADOW_SUFFIX = "__shadow"
 # Events per read while filling the shadow. Rows stay cached across batches, so the batch size

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 from ledger.config import ConfigError, Settings
 from projections.base import Projection
-from projections.gl import DEFAULT_CHART, Entry, load_chart
-from projections.gl_projection import GLProjection
+from projections.discrepancies.projection import ReconciliationProjection
+from projections.gl.postings import DEFAULT_CHART, Entry, load_chart
+from projections.gl.projection import GLProjection
 from projections.orders import OrdersProjection
-from projections.reconciliation import ReconciliationProjection
 
 
 def gl_chart(settings: Settings) -> Mapping[str, Entry | None]:

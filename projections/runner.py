@@ -8,60 +8,19 @@ from collections.abc import Sequence
 import asyncpg
 import structlog
 
-from ledger import store
-from ledger.followers import follow_with_lease
-from ledger.store import Cursor
-from projections.base import Projection, schema_fingerprint
+from ledger.log import store
+from ledger.log.followers import follow_with_lease
+from projections.base import Projection
+from projections.checkpoints import (
+    BATCH_SIZE,
+    ensure_projection,
+    live_names,
+    locked_checkpoint,
+    save_checkpoint,
+)
+from projections.rebuild import rebuild
 
 log = structlog.get_logger(__name__)
-
-# Events per transaction: large enough to amortise the round trips, small enough that a
-# batch commits in well under a second and a rebuild's final catch-up lock stays short.
-BATCH_SIZE = 5000
-
-
-def live_names(projection: Projection) -> dict[str, str]:
-    return {t.name: t.name for t in projection.tables}
-
-
-async def ensure_projection(conn: asyncpg.Connection, projection: Projection) -> bool:
-    """Create missing tables and the checkpoint row; True when stored rows have a stale shape."""
-    async with conn.transaction():
-        for table in projection.tables:
-            for statement in table.create_sql(table.name):
-                await conn.execute(statement)
-        await conn.execute(
-            "INSERT INTO projection_checkpoints (name, schema_hash) VALUES ($1, $2) "
-            "ON CONFLICT (name) DO NOTHING",
-            projection.name,
-            schema_fingerprint(projection),
-        )
-        stored = await conn.fetchval(
-            "SELECT schema_hash FROM projection_checkpoints WHERE name = $1", projection.name
-        )
-    return stored != schema_fingerprint(projection)
-
-
-async def locked_checkpoint(conn: asyncpg.Connection, name: str) -> Cursor:
-    """The checkpoint, row-locked until the caller's transaction ends.
-
-    The lock serialises the runner's batches with a rebuild's final swap: whoever holds it
-    owns the read model for that moment.
-    """
-    row = await conn.fetchrow(
-        "SELECT tx_id, position FROM projection_checkpoints WHERE name = $1 FOR UPDATE", name
-    )
-    return Cursor(row["tx_id"], row["position"])
-
-
-async def save_checkpoint(conn: asyncpg.Connection, name: str, cursor: Cursor) -> None:
-    await conn.execute(
-        "UPDATE projection_checkpoints"
-        " SET tx_id = $2, position = $3, updated_at = clock_timestamp() WHERE name = $1",
-        name,
-        cursor.tx_id,
-        cursor.position,
-    )
 
 
 async def catch_up_once(
@@ -88,7 +47,6 @@ async def run_projection(
     dsn: str, projection: Projection, stop: asyncio.Event, poll_interval: float = 1.0
 ) -> None:
     """Hold the projection's lease and keep it caught up until stop is set."""
-    from projections.rebuild import rebuild  # rebuild uses this module's helpers
 
     async def start(conn: asyncpg.Connection) -> None:
         if await ensure_projection(conn, projection):

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from ledger.events import OrderRequested
+from ledger.log.events import OrderRequested
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 

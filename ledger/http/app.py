@@ -14,23 +14,23 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from ledger import seals
 from ledger.auth import ensure_admin_key
-from ledger.completer import Completer
 from ledger.config import Settings
-from ledger.confirmer import Confirmer
 from ledger.db import create_pool, migrate
-from ledger.fulfilment import Fulfilment
-from ledger.gl_close import run_close_schedule
-from ledger.http import bulk as bulk_routes
-from ledger.http import discrepancies, openapi, ops, orders, reconciliations
-from ledger.http import webhooks as webhook_routes
+from ledger.gl.close import run_close_schedule
+from ledger.http import openapi
 from ledger.http.keys import DSN, INTAKE, POOL, PROJECTIONS, SETTINGS, VAULT, VENDORS, WEBHOOKS
 from ledger.http.middleware import canonical_request
-from ledger.intake import Intake
-from ledger.leases import OrderLeases
-from ledger.notifier import AppendNotifier
-from ledger.secrets import CardVault, load_or_create_key
+from ledger.http.routes import bulk as bulk_routes
+from ledger.http.routes import discrepancies, ops, orders, reconciliations
+from ledger.http.routes import webhooks as webhook_routes
+from ledger.log import seals
+from ledger.log.leases import OrderLeases
+from ledger.log.notifier import AppendNotifier
+from ledger.orders.completer import Completer
+from ledger.orders.fulfilment import Fulfilment
+from ledger.orders.intake import Intake
+from ledger.orders.vault import CardVault, load_or_create_key
 from ledger.vendors.registry import (
     SANDBOX,
     build_clients,
@@ -38,13 +38,15 @@ from ledger.vendors.registry import (
     vendor_configs,
     webhook_configs,
 )
-from ledger.vendors.sandbox import SandboxConfig, create_sandbox_app
-from ledger.vendors.sandbox_faults import parse_faults
-from projections import gl_http as gl_routes
-from projections import http as finance
-from projections.gl_projection import GLProjection
+from ledger.vendors.sandbox.faults import parse_faults
+from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app
+from ledger.webhooks.confirmer import Confirmer
+from projections.checkpoints import ensure_projection
+from projections.discrepancies import http as finance
+from projections.gl import GLProjection
+from projections.gl import http as gl_routes
 from projections.registry import all_projections
-from projections.runner import ensure_projection, run_projection
+from projections.runner import run_projection
 
 log = structlog.get_logger(__name__)
 Worker = Callable[[web.Application, asyncio.Event], Coroutine[Any, Any, None]]

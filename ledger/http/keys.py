@@ -6,10 +6,10 @@ import asyncpg
 from aiohttp import web
 
 from ledger.config import Settings
-from ledger.intake import Intake
-from ledger.secrets import CardVault
+from ledger.orders.intake import Intake
+from ledger.orders.vault import CardVault
 from ledger.vendors.client import VendorClient
-from ledger.webhooks import WebhookConfig
+from ledger.webhooks.signatures import WebhookConfig
 from projections.base import Projection
 
 SETTINGS = web.AppKey("settings", Settings)

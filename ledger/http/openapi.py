@@ -12,11 +12,11 @@ from typing import Any, NamedTuple
 import msgspec
 from aiohttp import web
 
-from ledger.bulk_batches import BatchProgress
-from ledger.http.bulk import BulkUploaded
-from ledger.http.reconciliations import RunAccepted, StartReconciliation
+from ledger.bulk.batches import BatchProgress
+from ledger.http.routes.bulk import BulkUploaded
+from ledger.http.routes.reconciliations import RunAccepted, StartReconciliation
 from ledger.http.schemas import CreateOrder, Order, OrderEvents, ProblemBody
-from ledger.reconciliation_progress import RunSummary
+from ledger.reconciliation.progress import RunSummary
 
 routes = web.RouteTableDef()
 

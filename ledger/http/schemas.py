@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-# Printable, no control characters; long enough for any merchant's ids, short enough to index.
-Identifier = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+from ledger.orders.identifiers import Identifier
+
 CurrencyCode = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 Amount = Annotated[
     msgspec.Raw,

@@ -13,12 +13,11 @@ from typing import Annotated, Literal
 import aiohttp
 import msgspec
 
-from ledger.config import ConfigError, Settings
-from ledger.private_files import read_or_create_private
+from ledger.config import ConfigError, Settings, read_or_create_private
 from ledger.vendors.client import CircuitBreaker, VendorClient
 from ledger.vendors.ratelimit import TokenBucket
 from ledger.vendors.rest import RestVendorAdapter
-from ledger.webhooks import WebhookConfig
+from ledger.webhooks.signatures import WebhookConfig
 
 SANDBOX = "sandbox"
 SANDBOX_SIGNING_KEY_FILE = "sandbox-webhook-secret"

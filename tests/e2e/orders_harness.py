@@ -14,8 +14,8 @@ from ledger.auth import create_key
 from ledger.config import Settings
 from ledger.http.app import create_app
 from ledger.http.keys import POOL
-from ledger.vendors.sandbox import SandboxConfig, create_sandbox_app
-from ledger.vendors.sandbox_faults import parse_faults
+from ledger.vendors.sandbox.faults import parse_faults
+from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app
 
 TEST_SECRETS_KEY = base64.b64encode(bytes(range(32))).decode()
 TEST_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"sandbox-webhook-test-secret-32by").decode()

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ledger import store
+from ledger.log import store
 from tests.factories import order_requested
 
 ROOT = Path(__file__).resolve().parents[2]

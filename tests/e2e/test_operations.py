@@ -3,9 +3,9 @@ import asyncio
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from ledger import store
 from ledger.config import Settings
 from ledger.http.app import create_app
+from ledger.log import store
 from tests.factories import order_requested
 
 

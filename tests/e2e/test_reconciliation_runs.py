@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from ledger.auth import create_key
 from ledger.http.app import create_app
 from ledger.http.keys import POOL
-from ledger.reconciliation_progress import load_progress
+from ledger.reconciliation.progress import load_progress
 from tests.e2e.orders_harness import order_body, sandbox, service_settings
 from tests.integration.test_reconciliation_runs import observations
 

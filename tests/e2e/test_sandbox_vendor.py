@@ -21,8 +21,8 @@ from ledger.vendors.base import (
 )
 from ledger.vendors.client import CircuitBreaker, VendorClient
 from ledger.vendors.rest import RestVendorAdapter
-from ledger.vendors.sandbox import SandboxConfig, create_sandbox_app
-from ledger.vendors.sandbox_faults import parse_faults
+from ledger.vendors.sandbox.faults import parse_faults
+from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app
 
 REQ = VendorOrderRequest("ord-2026-0001", 5000, "USD", "amazon-us", "cust-9")
 # Long enough for a loopback round trip on a loaded CI box, short enough to keep tests quick.

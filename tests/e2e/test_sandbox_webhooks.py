@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
-from ledger.signatures import SignatureError, verify_standard
-from ledger.vendors.sandbox import SandboxConfig, create_sandbox_app
-from ledger.vendors.sandbox_faults import FaultInjector, WebhookFaultInjector, parse_faults
+from ledger.vendors.sandbox.faults import FaultInjector, WebhookFaultInjector, parse_faults
+from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app
+from ledger.webhooks.signatures import SignatureError, verify_standard
 
 SECRET = "whsec_" + base64.b64encode(b"sandbox-webhooks-e2e-key-0123456").decode()
 # Generous for a loaded CI box; deliveries on loopback take milliseconds.

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from ledger.http.keys import POOL
-from ledger.signatures import sign_standard
+from ledger.webhooks.signatures import sign_standard
 from tests.e2e.orders_harness import (
     TEST_WEBHOOK_SECRET,
     order_body,

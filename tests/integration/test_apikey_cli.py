@@ -3,7 +3,7 @@
 import argparse
 
 from ledger.auth import authenticate
-from ledger.cli_apikey import add_apikey_parser, cmd_apikey
+from ledger.cli.apikey import add_apikey_parser, apikey_action
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -15,7 +15,7 @@ def _args(*argv: str) -> argparse.Namespace:
 async def test_create_prints_the_key_alone_on_the_last_line_and_it_authenticates(pool, capsys):
     args = _args("create", "--name", "shop", "--scopes", "orders:write, finance:read")
     async with pool.acquire() as conn:
-        assert await cmd_apikey(conn, args) == 0
+        assert await apikey_action(conn, args) == 0
         out = capsys.readouterr().out
         key = out.rstrip("\n").splitlines()[-1]
         principal = await authenticate(conn, f"Bearer {key}")
@@ -28,7 +28,7 @@ async def test_create_prints_the_key_alone_on_the_last_line_and_it_authenticates
 async def test_create_with_a_client_sets_the_client_id(pool, capsys):
     args = _args("create", "--name", "shop-eu", "--scopes", "orders:write", "--client", "acme")
     async with pool.acquire() as conn:
-        assert await cmd_apikey(conn, args) == 0
+        assert await apikey_action(conn, args) == 0
         key = capsys.readouterr().out.splitlines()[-1]
         assert (await authenticate(conn, f"Bearer {key}")).client_id == "acme"
 
@@ -36,7 +36,7 @@ async def test_create_with_a_client_sets_the_client_id(pool, capsys):
 async def test_an_unknown_scope_is_refused_on_stderr_with_exit_2_and_nothing_stored(pool, capsys):
     args = _args("create", "--name", "shop", "--scopes", "orders:write,orders:delete")
     async with pool.acquire() as conn:
-        assert await cmd_apikey(conn, args) == 2
+        assert await apikey_action(conn, args) == 2
         assert await conn.fetchval("SELECT count(*) FROM api_keys") == 0
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -45,18 +45,18 @@ async def test_an_unknown_scope_is_refused_on_stderr_with_exit_2_and_nothing_sto
 
 async def test_empty_scopes_are_refused_with_exit_2(pool, capsys):
     async with pool.acquire() as conn:
-        assert await cmd_apikey(conn, _args("create", "--name", "shop", "--scopes", ",")) == 2
+        assert await apikey_action(conn, _args("create", "--name", "shop", "--scopes", ",")) == 2
     assert "at least one scope" in capsys.readouterr().err
 
 
 async def test_list_shows_keys_and_revoke_marks_them_revoked(pool, capsys):
     async with pool.acquire() as conn:
-        await cmd_apikey(conn, _args("create", "--name", "shop", "--scopes", "admin"))
+        await apikey_action(conn, _args("create", "--name", "shop", "--scopes", "admin"))
         key = capsys.readouterr().out.splitlines()[-1]
         key_id = key.split("_")[1]
-        assert await cmd_apikey(conn, _args("revoke", key_id)) == 0
+        assert await apikey_action(conn, _args("revoke", key_id)) == 0
         assert f"revoked API key {key_id}" in capsys.readouterr().out
-        assert await cmd_apikey(conn, _args("list")) == 0
+        assert await apikey_action(conn, _args("list")) == 0
     listing = capsys.readouterr().out
     row = next(line for line in listing.splitlines() if line.startswith(key_id))
     assert "admin" in row and "revoked" in row
@@ -65,11 +65,11 @@ async def test_list_shows_keys_and_revoke_marks_them_revoked(pool, capsys):
 
 async def test_revoking_an_unknown_key_fails_with_exit_1(pool, capsys):
     async with pool.acquire() as conn:
-        assert await cmd_apikey(conn, _args("revoke", "0123456789abcdef")) == 1
+        assert await apikey_action(conn, _args("revoke", "0123456789abcdef")) == 1
     assert "no API key with id '0123456789abcdef'" in capsys.readouterr().err
 
 
 async def test_listing_an_empty_table_says_so(pool, capsys):
     async with pool.acquire() as conn:
-        assert await cmd_apikey(conn, _args("list")) == 0
+        assert await apikey_action(conn, _args("list")) == 0
     assert capsys.readouterr().out == "no API keys\n"

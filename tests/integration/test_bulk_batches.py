@@ -4,17 +4,18 @@ import asyncio
 
 import pytest
 
-from ledger import bulk_batches, store
-from ledger import events as ev
-from ledger.bulk import RowError, parse_file
-from ledger.bulk_batches import batch_progress, stream_of, submit_batch
-from ledger.fulfilment import Fulfilment
-from ledger.intake import Intake
-from ledger.leases import OrderLeases
-from ledger.orders import SubmitOrder
-from ledger.secrets import CardVault
+from ledger.bulk import batches as bulk_batches
+from ledger.bulk.batches import batch_progress, stream_of, submit_batch
+from ledger.bulk.parsing import RowError, parse_file
+from ledger.log import events as ev
+from ledger.log import store
+from ledger.log.leases import OrderLeases
+from ledger.orders.fulfilment import Fulfilment
+from ledger.orders.intake import Intake
+from ledger.orders.model import SubmitOrder
+from ledger.orders.vault import CardVault
+from projections.checkpoints import ensure_projection
 from projections.orders import OrdersProjection
-from projections.runner import ensure_projection
 from tests.factories import T0
 from tests.waiting import caught_up
 

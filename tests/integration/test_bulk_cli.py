@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ledger.auth import create_key
-from ledger.cli_bulk import add_bulk_parser, cmd_bulk_upload
+from ledger.cli.bulk import add_bulk_parser, cmd_bulk_upload
 from ledger.config import Settings
 from tests.e2e.orders_harness import TEST_SECRETS_KEY
 

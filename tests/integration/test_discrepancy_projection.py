@@ -2,11 +2,11 @@
 
 from datetime import UTC, datetime, timedelta
 
-from ledger import events as ev
-from ledger import store
+from ledger.log import events as ev
+from ledger.log import store
+from projections.checkpoints import ensure_projection
+from projections.discrepancies.projection import ReconciliationProjection
 from projections.rebuild import rebuild
-from projections.reconciliation import ReconciliationProjection
-from projections.runner import ensure_projection
 from tests.factories import T0, order_requested
 from tests.waiting import caught_up
 

@@ -3,8 +3,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from ledger import store
-from ledger.events import OrderFailed, OrderRequested, encode
+from ledger.log import store
+from ledger.log.events import OrderFailed, OrderRequested, encode
 from tests.factories import order_requested
 
 

@@ -3,7 +3,7 @@
 import asyncio
 import random
 
-from ledger import store
+from ledger.log import store
 from tests.factories import order_requested
 
 WRITERS = 16

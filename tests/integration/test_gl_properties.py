@@ -4,11 +4,11 @@ import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-from ledger import events as ev
-from ledger import store
-from projections.gl_projection import GLProjection
-from projections.gl_reports import daily, day_journal
-from projections.runner import ensure_projection
+from ledger.log import events as ev
+from ledger.log import store
+from projections.checkpoints import ensure_projection
+from projections.gl.projection import GLProjection
+from projections.gl.reports import daily, day_journal
 from tests.factories import order_requested
 from tests.waiting import caught_up
 

@@ -5,13 +5,13 @@ Every figure below is worked out by hand from the orders listed in the test.
 
 from datetime import UTC, date, datetime
 
-from ledger import events as ev
-from ledger import store
-from ledger.gl_close import close_day
-from projections.gl_projection import GLProjection
-from projections.gl_reports import daily, daily_csv, day_journal
+from ledger.gl.close import close_day
+from ledger.log import events as ev
+from ledger.log import store
+from projections.checkpoints import ensure_projection
+from projections.gl.projection import GLProjection
+from projections.gl.reports import daily, daily_csv, day_journal
 from projections.rebuild import rebuild
-from projections.runner import ensure_projection
 from tests.factories import order_requested
 from tests.waiting import caught_up
 

@@ -2,8 +2,8 @@
 
 import asyncio
 
-from ledger import store
-from ledger.notifier import AppendNotifier
+from ledger.log import store
+from ledger.log.notifier import AppendNotifier
 from tests.factories import order_requested
 
 

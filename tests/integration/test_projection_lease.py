@@ -2,9 +2,10 @@
 
 import asyncio
 
-from ledger import store
+from ledger.log import store
+from projections.checkpoints import ensure_projection
 from projections.orders import OrdersProjection
-from projections.runner import ensure_projection, run_projection
+from projections.runner import run_projection
 from tests.factories import order_requested
 
 

@@ -3,17 +3,18 @@ import random
 
 import asyncpg
 
-from ledger import store
-from ledger.events import (
+from ledger.log import store
+from ledger.log.events import (
     OrderFulfilled,
     OrderRefunded,
     VendorCallFailed,
     VendorRequestSent,
     VendorResponseReceived,
 )
+from projections.checkpoints import ensure_projection
 from projections.orders import OrdersProjection
 from projections.rebuild import rebuild
-from projections.runner import catch_up, ensure_projection, run_projection
+from projections.runner import catch_up, run_projection
 from tests.factories import T0, order_requested
 from tests.waiting import caught_up
 

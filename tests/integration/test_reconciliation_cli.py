@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from ledger.reconciliation_progress import load_progress
+from ledger.reconciliation.progress import load_progress
 from tests.e2e.orders_harness import TEST_WEBHOOK_SECRET, sandbox
 from tests.integration.test_reconciliation_runs import observations
 

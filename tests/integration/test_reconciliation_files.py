@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from ledger import events as ev
-from ledger import store
-from ledger.orders import fold
-from ledger.reconciliation_file import FileRejected, file_run_id, ingest_file
-from ledger.reconciliation_progress import RunMismatch
+from ledger.log import events as ev
+from ledger.log import store
+from ledger.orders.model import fold
+from ledger.reconciliation.files import FileRejected, file_run_id, ingest_file
+from ledger.reconciliation.progress import RunMismatch
 from tests.integration.test_reconciliation_runs import observations, our_order, utcnow
 
 HEADER = "vendor_order_id,reference,status,amount,currency,created_at,updated_at"

@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from ledger import events as ev
-from ledger import reconciliation_record as record_module
-from ledger import store
-from ledger.leases import LeaseKind, try_lease
-from ledger.reconciliation import OrderConflict, RunInProgress, RunMismatch, run_reconciliation
-from ledger.reconciliation_record import Page, record_page
-from ledger.store import ConcurrencyConflict
+from ledger.log import events as ev
+from ledger.log import store
+from ledger.log.leases import LeaseKind, try_lease
+from ledger.log.store import ConcurrencyConflict
+from ledger.reconciliation import record as record_module
+from ledger.reconciliation.record import Page, record_page
+from ledger.reconciliation.runs import OrderConflict, RunInProgress, RunMismatch, run_reconciliation
 from tests.integration.test_reconciliation_resume import Crash, Unreliable, assert_each_once, wrap
 from tests.integration.test_reconciliation_runs import (
     WINDOW,

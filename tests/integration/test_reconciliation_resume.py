@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from ledger import events as ev
-from ledger import store
-from ledger.reconciliation import PageUnavailable
+from ledger.log import events as ev
+from ledger.log import store
+from ledger.reconciliation.runs import PageUnavailable
 from ledger.vendors.base import VendorUnavailable
 from ledger.vendors.client import CircuitBreaker, VendorClient
 from tests.integration.test_reconciliation_runs import (

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import asyncpg
 
-from ledger import events as ev
-from ledger import store
-from ledger.orders import fold, order_stream, vendor_reference
-from ledger.reconciliation import run_reconciliation
+from ledger.log import events as ev
+from ledger.log import store
+from ledger.orders.model import fold, order_stream, vendor_reference
+from ledger.reconciliation.runs import run_reconciliation
 from ledger.vendors.client import VendorClient
 from ledger.vendors.registry import VendorConfig, build_clients
 from tests.e2e.orders_harness import sandbox

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, time, timedelta
 
-from ledger import store
-from ledger.reconciliation_progress import load_progress
-from ledger.reconciliation_schedule import reconcile_day, run_schedule
+from ledger.log import store
+from ledger.reconciliation.progress import load_progress
+from ledger.reconciliation.schedule import reconcile_day, run_schedule
 from tests.integration.test_reconciliation_runs import observations, seed, vendor
 
 # The sandbox stamps records with the real clock, so "today" is the business day under test and

@@ -2,8 +2,8 @@
 
 import asyncio
 
-from ledger import seals, store
-from ledger.events import OrderFailed
+from ledger.log import seals, store
+from ledger.log.events import OrderFailed
 from tests.factories import T0, order_requested
 
 

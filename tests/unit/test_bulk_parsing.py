@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from ledger.bulk import BulkLimitExceeded, RowError, batch_id, derive_key, parse_file
+from ledger.bulk.parsing import BulkLimitExceeded, RowError, batch_id, derive_key, parse_file
 
 HEADER = b"customer_id,brand_id,amount,currency\n"
 

@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import pytest
 
-from ledger import events as ev
-from ledger.resolutions import ResolutionRefused, decide_resolution
-from projections.discrepancies import OrderFacts, discrepancy_id, match, settle, touch
+from ledger.log import events as ev
+from ledger.reconciliation.resolutions import ResolutionRefused, decide_resolution
+from projections.discrepancies.matching import OrderFacts, discrepancy_id, match, settle, touch
 from tests.factories import T0
 
 ORDER = OrderFacts(

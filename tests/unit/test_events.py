@@ -5,7 +5,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from ledger import events as ev
+from ledger.log import events as ev
 
 FIXTURES = Path(__file__).parent / "fixtures" / "events"
 FIXTURE_FILES = sorted(FIXTURES.glob("*.json"))

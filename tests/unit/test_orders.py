@@ -5,8 +5,9 @@ from datetime import timedelta
 import msgspec
 import pytest
 
-from ledger import events as ev
-from ledger.orders import (
+from ledger.log import events as ev
+from ledger.log.store import RecordedEvent
+from ledger.orders.model import (
     UNCHANGING,
     SubmitOrder,
     decide_after_lookup,
@@ -16,7 +17,6 @@ from ledger.orders import (
     next_vendor_step,
     vendor_reference,
 )
-from ledger.store import RecordedEvent
 from tests.factories import T0
 from tests.unit.test_events import FIXTURES
 

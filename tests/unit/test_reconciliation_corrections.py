@@ -4,11 +4,11 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from ledger import events as ev
-from ledger.orders import OrderState, evolve
-from ledger.reconciliation_corrections import confirms, order_events
-from ledger.reconciliation_progress import progress_of, summary
-from ledger.store import RecordedEvent
+from ledger.log import events as ev
+from ledger.log.store import RecordedEvent
+from ledger.orders.model import OrderState, evolve
+from ledger.reconciliation.corrections import confirms, order_events
+from ledger.reconciliation.progress import progress_of, summary
 from ledger.vendors.base import VendorOrderView
 
 T0 = datetime(2024, 5, 1, 10, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from ledger.reconciliation_file import (
+from ledger.reconciliation.files import (
     COLUMNS,
     FileRecord,
     RowError,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ledger.reconciliation_file import RowError, parse_reconciliation_csv
+from ledger.reconciliation.files import RowError, parse_reconciliation_csv
 from tests.unit.test_reconciliation_csv import GOOD, HEADER, csv_of, errors_of
 
 

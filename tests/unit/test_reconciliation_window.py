@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ledger.reconciliation import DEFAULT_OVERLAP, scheduled_window
-from ledger.reconciliation_window import (
+from ledger.reconciliation.runs import DEFAULT_OVERLAP, scheduled_window
+from ledger.reconciliation.window import (
     PAGE_BACKOFF_MAX_S,
     WindowError,
     check_window,

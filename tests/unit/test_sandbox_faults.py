@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.vendors.sandbox_faults import (
+from ledger.vendors.sandbox.faults import (
     DEFAULT_HANG_MS,
     FaultInjector,
     SandboxFaults,

@@ -8,7 +8,7 @@ import json
 import pytest
 from multidict import CIMultiDict
 
-from ledger.signatures import (
+from ledger.webhooks.signatures import (
     SignatureError,
     parse_whsec,
     sign_hex,

@@ -1,0 +1,108 @@
+"""`run.py apikey create | list | revoke`: operator commands for API keys.
+
+`create` prints a description, then the new key alone on the last line of its output, so a
+script can capture it with `tail -1` (DESIGN "HTTP API"). Errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC
+
+import asyncpg
+
+from ledger.auth import SCOPES, create_key, list_keys, revoke_key, validate_scopes
+from ledger.cli.database import connect
+from ledger.config import Settings
+from ledger.db import migrate
+
+# Exit codes: 2 is argparse's own for bad usage, so a bad scope reads the same to scripts.
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 1
+
+
+def add_apikey_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("apikey", help="create, list and revoke API keys")
+    actions = parser.add_subparsers(dest="apikey_command", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create", help="create a key; prints it alone on the last line, shown only once"
+    )
+    create.add_argument("--name", required=True, help="what the key is for, e.g. shop-backend")
+    create.add_argument(
+        "--scopes",
+        required=True,
+        help=f"comma-separated scopes from: {','.join(SCOPES)} (admin implies all)",
+    )
+    create.add_argument(
+        "--client", dest="client_id", default=None, help="client id (default: the name)"
+    )
+    actions.add_parser("list", help="list keys (ids, clients, scopes, status; never secrets)")
+    revoke = actions.add_parser("revoke", help="revoke a key; takes effect on the next request")
+    revoke.add_argument("key_id", help="the key id, as shown by `apikey list`")
+    return parser
+
+
+async def _create(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
+    try:
+        scopes = validate_scopes(s.strip() for s in args.scopes.split(",") if s.strip())
+        principal, plaintext = await create_key(
+            conn, name=args.name, scopes=scopes, client_id=args.client_id
+        )
+    except ValueError as exc:
+        print(f"apikey create: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"created API key {principal.key_id} for client {principal.client_id!r} "
+        f"(name {principal.name!r}, scopes {','.join(scopes)})"
+    )
+    print("store it now: only its hash is kept, it cannot be shown again")
+    print(plaintext)
+    return 0
+
+
+async def _list(conn: asyncpg.Connection) -> int:
+    keys = await list_keys(conn)
+    if not keys:
+        print("no API keys")
+        return 0
+    print(f"{'KEY_ID':<16}  {'CLIENT':<20}  {'NAME':<20}  {'SCOPES':<32}  {'CREATED':<20}  STATUS")
+    for key in keys:
+        created = key.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        status = "active"
+        if key.revoked_at is not None:
+            status = "revoked " + key.revoked_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        print(
+            f"{key.key_id:<16}  {key.client_id:<20}  {key.name:<20}  "
+            f"{','.join(key.scopes):<32}  {created:<20}  {status}"
+        )
+    return 0
+
+
+async def _revoke(conn: asyncpg.Connection, key_id: str) -> int:
+    revoked_at = await revoke_key(conn, key_id)
+    if revoked_at is None:
+        print(f"apikey revoke: no API key with id {key_id!r}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    print(f"revoked API key {key_id} (at {revoked_at.isoformat()})")
+    return 0
+
+
+async def apikey_action(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
+    """Run one `apikey` action on an open connection; returns the process exit code."""
+    if args.apikey_command == "create":
+        return await _create(conn, args)
+    if args.apikey_command == "list":
+        return await _list(conn)
+    if args.apikey_command == "revoke":
+        return await _revoke(conn, args.key_id)
+    raise ValueError(f"unknown apikey action {args.apikey_command!r}")
+
+
+async def cmd_apikey(settings: Settings, args: argparse.Namespace) -> int:
+    conn = await connect(settings)
+    try:
+        await migrate(conn)
+        return await apikey_action(conn, args)
+    finally:
+        await conn.close()

@@ -1,0 +1,67 @@
+"""The command table: every `run.py` subcommand, its parser and the function that runs it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+
+from ledger.cli.apikey import add_apikey_parser, cmd_apikey
+from ledger.cli.audit import add_audit_parsers, cmd_seal, cmd_verify
+from ledger.cli.bulk import add_bulk_parser, cmd_bulk_upload
+from ledger.cli.database import add_migrate_parser, cmd_migrate
+from ledger.cli.gl import add_gl_parser, cmd_gl
+from ledger.cli.rebuild import add_rebuild_parser, cmd_rebuild
+from ledger.cli.reconcile import add_reconcile_parser, cmd_reconcile
+from ledger.cli.serve import add_serve_parsers, cmd_sandbox, cmd_serve
+from ledger.config import ConfigError, Settings, load_settings
+from ledger.db import MigrationError
+from ledger.logs import configure_logging
+from projections.rebuild import RebuildBusy
+
+Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+
+COMMANDS: dict[str, Command] = {
+    "migrate": cmd_migrate,
+    "rebuild": cmd_rebuild,
+    "verify": cmd_verify,
+    "seal": cmd_seal,
+    "gl": cmd_gl,
+    "apikey": cmd_apikey,
+    "bulk-upload": cmd_bulk_upload,
+    "sandbox": cmd_sandbox,
+    "reconcile": cmd_reconcile,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run.py", description="Gift card vendor integration ledger")
+    sub = p.add_subparsers(dest="command")
+    add_serve_parsers(sub)
+    add_migrate_parser(sub)
+    add_rebuild_parser(sub)
+    add_audit_parsers(sub)
+    add_apikey_parser(sub)
+    add_bulk_parser(sub)
+    add_gl_parser(sub)
+    add_reconcile_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    command = args.command or "serve"
+    try:
+        if command == "serve":
+            return cmd_serve(settings, args)
+        return asyncio.run(COMMANDS[command](settings, args))
+    except (MigrationError, RebuildBusy, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

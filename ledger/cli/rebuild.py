@@ -1,0 +1,72 @@
+"""`run.py rebuild [NAMES] [--verify]`: rebuild read models from the log, or diff them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from ledger.cli.database import connect
+from ledger.config import Settings
+from ledger.db import migrate
+from projections.checkpoints import ensure_projection
+from projections.rebuild import rebuild
+from projections.registry import all_projections
+
+
+def add_rebuild_parser(subparsers: argparse._SubParsersAction) -> None:
+    rb = subparsers.add_parser("rebuild", help="rebuild projections from the log and swap them in")
+    rb.add_argument("names", nargs="*", help="projections to rebuild (default: all)")
+    rb.add_argument(
+        "--verify",
+        action="store_true",
+        help="rebuild into shadow tables and diff against live; exit 1 on any difference",
+    )
+
+
+def _progress(name: str) -> Callable[[int, int, float], None] | None:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int, elapsed: float) -> None:
+        rate = done / elapsed if elapsed > 0 else 0.0
+        percent = 100.0 * done / total if total else 100.0
+        print(
+            f"\r{name}: {percent:5.1f}% {done:,}/{total:,} events {rate:,.0f} ev/s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
+async def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    projections = all_projections(settings)
+    unknown = [n for n in args.names if n not in projections]
+    if unknown:
+        print(
+            f"unknown projection(s): {', '.join(unknown)}; known: {', '.join(projections)}",
+            file=sys.stderr,
+        )
+        return 2
+    conn = await connect(settings)
+    failed = False
+    try:
+        await migrate(conn)
+        for name in args.names or list(projections):
+            await ensure_projection(conn, projections[name])
+            differences = await rebuild(
+                conn, projections[name], verify_only=args.verify, progress=_progress(name)
+            )
+            if sys.stderr.isatty():
+                print(file=sys.stderr)
+            for line in differences:
+                print(line)
+            failed = failed or bool(differences)
+            verb = "verified" if args.verify else "rebuilt"
+            outcome = f"{len(differences)} difference(s)" if differences else "no differences"
+            print(f"{name}: {verb}, {outcome}" if args.verify else f"{name}: {verb}")
+    finally:
+        await conn.close()
+    return 1 if failed else 0

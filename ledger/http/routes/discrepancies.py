@@ -1,0 +1,75 @@
+"""POST /api/v1/discrepancies/{id}/resolve: a person's decision, recorded as events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import msgspec
+from aiohttp import web
+from msgspec import Meta
+
+from ledger.http.auth import authorize
+from ledger.http.keys import POOL, REQUEST_ID
+from ledger.http.problems import Problem, from_validation_error
+from ledger.log import store
+from ledger.log.leases import LeaseKind
+from ledger.reconciliation.resolutions import Action, ResolutionRefused, decide_resolution
+
+routes = web.RouteTableDef()
+
+
+class Resolve(msgspec.Struct, forbid_unknown_fields=True):
+    action: Action
+    # Auditors read it later: say what was checked and with whom.
+    note: Annotated[str, Meta(min_length=3, max_length=2000)]
+
+
+_decoder = msgspec.json.Decoder(Resolve)
+RESOLVE_LOCK = int(LeaseKind.RESOLUTION)
+_ALREADY_RESOLVED = """
+    SELECT true FROM events
+    WHERE stream_id = $1 AND type = 'DiscrepancyResolved'
+      AND convert_from(data, 'UTF8')::jsonb ->> 'discrepancy_id' = $2
+    LIMIT 1"""
+
+
+@routes.post("/api/v1/discrepancies/{discrepancy_id}/resolve")
+async def resolve(request: web.Request) -> web.Response:
+    principal = await authorize(request, "admin")
+    try:
+        body = _decoder.decode(await request.read())
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise from_validation_error(exc) from None
+    pool = request.app[POOL]
+    row = await pool.fetchrow(
+        "SELECT * FROM discrepancies WHERE id = $1", request.match_info["discrepancy_id"]
+    )
+    if row is None:
+        raise Problem(404, "discrepancy_not_found", "no such discrepancy", field="discrepancy_id")
+    try:
+        events = decide_resolution(
+            discrepancy_id=row["id"],
+            kind=row["kind"],
+            state=row["state"],
+            vendor_status=row["vendor_status"],
+            amount_minor=row["our_amount_minor"],
+            action=body.action,
+            note=body.note,
+            actor=f"{principal.client_id}/{principal.key_id}",
+            now=datetime.now(UTC),
+        )
+    except ResolutionRefused as exc:
+        raise Problem(exc.status, exc.code, exc.detail, field="action") from None
+    stream_id = row["stream_id"] or f"reconciliation:{row['first_seen_run']}"
+    metadata = {"request_id": request[REQUEST_ID], "actor": principal.key_id}
+    async with pool.acquire() as conn, conn.transaction():
+        # Serialise resolutions of one discrepancy; the projection may not show the last one
+        # yet, so the log itself is checked: a correction must never be appended twice.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))", RESOLVE_LOCK, row["id"]
+        )
+        if await conn.fetchval(_ALREADY_RESOLVED, stream_id, row["id"]):
+            raise Problem(409, "already_resolved", f"{row['id']} is already resolved")
+        await store.append_observed(conn, stream_id, events, metadata=metadata)
+    return web.json_response({"id": row["id"], "state": "resolved", "action": body.action})

@@ -1,0 +1,50 @@
+"""The loop every log follower shares: hold a lease, wake on NOTIFY or poll, survive errors.
+
+Lease, LISTEN and work share one connection: if it dies the lease goes with it, and the next
+step fails rather than running without the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import structlog
+
+from ledger.log.leases import LeaseKind, wait_for_lease
+from ledger.log.wakeup import listen_for_appends, sleep_until_woken
+
+log = structlog.get_logger(__name__)
+Step = Callable[[asyncpg.Connection], Awaitable[bool]]
+
+
+async def follow_with_lease(
+    dsn: str,
+    name: str,
+    stop: asyncio.Event,
+    poll_interval: float,
+    step: Step,
+    on_lease: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+) -> None:
+    """Run `step` until stop; it returns True while it has more work, so no sleep is needed."""
+    while not stop.is_set():
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(dsn)
+            if not await wait_for_lease(conn, LeaseKind.PROJECTION, name, stop, poll_interval):
+                return
+            log.info("lease acquired", follower=name)
+            if on_lease is not None:
+                await on_lease(conn)
+            woken = await listen_for_appends(conn)
+            while not stop.is_set():
+                woken.clear()
+                if not await step(conn):
+                    await sleep_until_woken(woken, stop, poll_interval)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("follower error, retrying", follower=name, error=str(exc))
+            await asyncio.sleep(poll_interval)
+        finally:
+            if conn is not None:
+                await conn.close()

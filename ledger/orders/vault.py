@@ -1,0 +1,77 @@
+"""Encryption of card secrets at rest (AES-256-GCM, the stream id as associated data)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from pathlib import Path
+
+import asyncpg
+import msgspec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ledger.config import read_or_create_private
+from ledger.vendors.base import CardSecret
+
+KEY_FILE = "secrets.key"
+# 96-bit nonces are GCM's native size; random ones are safe far beyond our volume (2^32 cards).
+NONCE_BYTES = 12
+
+
+class SecretsKeyError(ValueError):
+    """SECRETS_KEY is not a base64-encoded 32-byte key."""
+
+
+def load_or_create_key(configured: str | None, data_dir: Path) -> bytes:
+    """The configured key, or (embedded default) one generated once into a 0600 file."""
+    if configured:
+        try:
+            key = base64.b64decode(configured, validate=True)
+        except binascii.Error:
+            raise SecretsKeyError("SECRETS_KEY must be base64") from None
+        if len(key) != 32:
+            raise SecretsKeyError("SECRETS_KEY must decode to 32 bytes (AES-256)")
+        return key
+    encoded = read_or_create_private(
+        data_dir / KEY_FILE, lambda: base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
+    )
+    return base64.b64decode(encoded)
+
+
+class CardVault:
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+        # Names the key a ciphertext was made with, so a future rotation can tell them apart.
+        self.key_id = hashlib.sha256(key).hexdigest()[:16]
+
+    def seal(self, stream_id: str, card: CardSecret) -> tuple[bytes, bytes]:
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce, self._aead.encrypt(nonce, msgspec.json.encode(card), stream_id.encode())
+
+    def open(self, stream_id: str, nonce: bytes, ciphertext: bytes) -> CardSecret:
+        plaintext = self._aead.decrypt(nonce, ciphertext, stream_id.encode())
+        return msgspec.json.decode(plaintext, type=CardSecret)
+
+    async def store(
+        self, conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, card: CardSecret
+    ) -> None:
+        """Keep the first card the vendor gave for an order; a replayed answer changes nothing."""
+        nonce, ciphertext = self.seal(stream_id, card)
+        await conn.execute(
+            "INSERT INTO card_secrets (stream_id, key_id, nonce, ciphertext)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO NOTHING",
+            stream_id,
+            self.key_id,
+            nonce,
+            ciphertext,
+        )
+
+    async def load(
+        self, conn: asyncpg.Connection | asyncpg.Pool, stream_id: str
+    ) -> CardSecret | None:
+        row = await conn.fetchrow(
+            "SELECT nonce, ciphertext FROM card_secrets WHERE stream_id = $1", stream_id
+        )
+        return None if row is None else self.open(stream_id, row["nonce"], row["ciphertext"])

@@ -1,0 +1,179 @@
+"""Reconciliation runs: page through a vendor's transaction listing into the log, resumably.
+
+A run is the stream `reconciliation:{run_id}`: ReconciliationStarted, one
+ReconciliationPageRecorded per page (each page's observations commit with it, see
+reconciliation_record), then ReconciliationCompleted. A run that stops anywhere resumes after
+its last recorded page; one process works a run at a time (an advisory lease on the run id).
+No transaction is open while the vendor is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import asyncpg
+import msgspec
+import structlog
+
+from ledger.log import events as ev
+from ledger.log import store
+from ledger.log.leases import LeaseKind, release, try_lease
+from ledger.log.store import ConcurrencyConflict
+from ledger.reconciliation.progress import (
+    Progress,
+    RunMismatch,
+    RunSummary,
+    check_same,
+    load_progress,
+    summary,
+)
+from ledger.reconciliation.record import OrderConflict, Page, record_page, run_stream
+from ledger.reconciliation.window import (
+    DEFAULT_OVERLAP,
+    check_window,
+    page_backoff,
+    scheduled_window,
+)
+from ledger.vendors.base import TransactionPage, VendorUnavailable
+from ledger.vendors.client import VendorClient
+
+__all__ = [
+    "DEFAULT_OVERLAP",
+    "OrderConflict",
+    "PageUnavailable",
+    "RunInProgress",
+    "RunMismatch",
+    "RunSummary",
+    "run_reconciliation",
+    "scheduled_window",
+]
+log = structlog.get_logger(__name__)
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[object]]
+
+
+class RunInProgress(Exception):
+    """Another process holds this run (or recorded its page first); try again later."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"reconciliation run {run_id!r} is being worked by another process")
+        self.run_id = run_id
+
+
+class PageUnavailable(Exception):
+    """The vendor could not list a page within the retries; the run resumes from this page."""
+
+    def __init__(self, run_id: str, page: int, reason: str) -> None:
+        super().__init__(f"run {run_id!r} stopped at page {page}: {reason}")
+        self.run_id, self.page, self.reason = run_id, page, reason
+
+
+async def _list_page(
+    client: VendorClient, progress: Progress, page_size: int, retries: int, sleep: Sleep
+) -> TransactionPage:
+    run, page = progress.started, progress.pages + 1
+    for retry in range(retries + 1):
+        try:
+            listing = await client.adapter.list_transactions(
+                run.window_start, run.window_end, progress.cursor, page_size
+            )
+        except VendorUnavailable as exc:
+            if retry == retries:
+                raise PageUnavailable(run.run_id, page, str(exc)) from exc
+            delay = page_backoff(retry, exc.retry_after)
+            log.info("reconciliation_page_retry", run_id=run.run_id, page=page, delay=delay)
+            await sleep(delay)
+            continue
+        if listing.next_cursor is not None and listing.next_cursor == progress.cursor:
+            # A cursor that does not move would list the same page forever.
+            raise PageUnavailable(run.run_id, page, "the vendor repeated the cursor")
+        return listing
+    raise AssertionError("unreachable: the last retry returns or raises")  # pragma: no cover
+
+
+async def _run(
+    pool: asyncpg.Pool,
+    client: VendorClient,
+    wanted: ev.ReconciliationStarted,
+    clock: Clock,
+    page_size: int,
+    retries: int,
+    sleep: Sleep,
+) -> RunSummary:
+    run_id = wanted.run_id
+    meta = {"actor": "reconciliation", "causation_id": run_id}
+    progress = await load_progress(pool, run_id)
+    if progress is None:
+        try:
+            version = await store.append(pool, run_stream(run_id), [wanted], 0, metadata=meta)
+        except ConcurrencyConflict:
+            raise RunInProgress(run_id) from None
+        progress = Progress(started=wanted, version=version)
+    check_same(progress.started, wanted)
+    if progress.completed is not None:
+        return summary(progress, already_completed=True)
+    while not progress.listed:
+        listing = await _list_page(client, progress, page_size, retries, sleep)
+        page = progress.pages + 1
+        async with pool.acquire() as conn:
+            listed = Page(page, listing.records, listing.next_cursor)
+            outcome = await record_page(conn, progress.started, progress.version, listed, clock())
+        progress = msgspec.structs.replace(
+            progress,
+            version=outcome.run_version,
+            pages=page,
+            records=progress.records + len(listing.records),
+            unmatched=progress.unmatched + outcome.unmatched,
+            cursor=listing.next_cursor,
+            listed=listing.next_cursor is None,
+        )
+        log.debug("reconciliation_page", run_id=run_id, page=page, corrected=outcome.corrections)
+    completed = ev.ReconciliationCompleted(
+        run_id=run_id, records_seen=progress.records, pages=progress.pages, completed_at=clock()
+    )
+    await store.append(pool, run_stream(run_id), [completed], progress.version, metadata=meta)
+    log.info("reconciliation_completed", run_id=run_id, records=progress.records)
+    return summary(msgspec.structs.replace(progress, completed=completed), already_completed=False)
+
+
+async def run_reconciliation(
+    pool: asyncpg.Pool,
+    client: VendorClient,
+    *,
+    run_id: str,
+    window_start: datetime,
+    window_end: datetime,
+    clock: Clock,
+    page_size: int = 500,
+    page_retries: int = 5,
+    sleep: Sleep = asyncio.sleep,
+) -> RunSummary:
+    """Reconcile [window_start, window_end) with the client's vendor under run_id.
+
+    Resumes the run if it exists; returns its summary at once if it completed. Raises
+    RunInProgress (another process has it), PageUnavailable (vendor down past the retries),
+    OrderConflict (a page's orders kept changing) or RunMismatch (the run id names another
+    run). After any of them but the last, calling again resumes from the last recorded page.
+    """
+    check_window(window_start, window_end)
+    wanted = ev.ReconciliationStarted(
+        run_id=run_id,
+        vendor=client.adapter.name,
+        window_start=window_start,
+        window_end=window_end,
+        started_at=clock(),
+    )
+    async with pool.acquire() as lease_conn:
+        if not await try_lease(lease_conn, LeaseKind.RECONCILIATION, run_id):
+            raise RunInProgress(run_id)
+        try:
+            return await _run(pool, client, wanted, clock, page_size, page_retries, sleep)
+        except ConcurrencyConflict as exc:  # only the run stream's strict appends raise it
+            raise RunInProgress(run_id) from exc
+        finally:
+            # A broken connection has dropped the lock with its session; nothing to undo.
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await release(lease_conn, LeaseKind.RECONCILIATION, run_id)

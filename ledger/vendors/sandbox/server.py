@@ -1,0 +1,237 @@
+"""The sandbox vendor: a real HTTP gift card API with an in-memory store.
+
+It behaves like the vendors we integrate with, including their sharp edges: idempotency keys are
+forgotten after `key_retention`, so a late resubmission creates a second order, and injected
+faults (see `faults`) can commit an order and then never answer. With a webhook URL and
+secret, its own state changes go out as signed webhooks (`webhooks`). The state lives in
+`store`. Routes and formats: docs/sandbox.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from ledger.vendors.rest import WireCreateOrder
+from ledger.vendors.sandbox.faults import (
+    FaultInjector,
+    Handler,
+    Middleware,
+    SandboxFaults,
+    fault_middleware,
+)
+from ledger.vendors.sandbox.store import Conflict, NotFound, SandboxStore, Window
+from ledger.vendors.sandbox.webhooks import WebhookSender
+
+log = structlog.get_logger(__name__)
+
+# Most vendors (and Stripe, whose semantics they copy) keep idempotency keys for a day.
+DEFAULT_KEY_RETENTION = timedelta(hours=24)
+# Page sizes for /v1/transactions: a default that keeps replies small, a ceiling that stops one
+# request from serialising the whole store.
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+# Idempotency keys longer than this are refused, as the IETF draft and real vendors bound them.
+MAX_KEY_LENGTH = 255
+# Shape only, like a vendor that does not list every currency: the ledger's money module owns
+# the real ISO 4217 table, and the sandbox must not hide a bug there by agreeing with it.
+CURRENCY_SHAPE = re.compile(r"[A-Z]{3}")
+# Brand ids with this prefix do not exist, so tests can provoke a vendor validation error.
+UNKNOWN_BRAND_PREFIX = "invalid"
+# Handlers hung by the timeout_after_commit fault answer nobody; shutdown should not wait the
+# full hang for them, only long enough for ordinary in-flight requests to finish.
+SHUTDOWN_TIMEOUT_S = 2.0
+
+
+class SandboxConfig(msgspec.Struct, frozen=True):
+    faults: SandboxFaults = msgspec.field(default_factory=SandboxFaults)
+    key_retention: timedelta = DEFAULT_KEY_RETENTION
+    fulfil_delay_ms: int = 0
+    api_key: str | None = None
+    # Signed webhooks (Standard Webhooks, a `whsec_` secret) go out only when both are set.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+
+
+_encoder = msgspec.json.Encoder()
+SANDBOX_STORE = web.AppKey("sandbox_store", SandboxStore)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json(status: int, payload: object, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=_encoder.encode(payload),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return _json(status, {"error": {"code": code, "message": message}})
+
+
+def _validate(order: WireCreateOrder) -> web.Response | None:
+    if order.amount_minor <= 0:
+        return _error(422, "invalid_amount", "amount_minor must be a positive integer")
+    if not CURRENCY_SHAPE.fullmatch(order.currency):
+        return _error(422, "invalid_currency", "currency must be an ISO 4217 code like USD")
+    if order.brand_id.startswith(UNKNOWN_BRAND_PREFIX):
+        return _error(422, "brand_not_found", f"no brand {order.brand_id!r}")
+    return None
+
+
+def _auth_middleware(api_key: str) -> Middleware:
+    expected = f"Bearer {api_key}".encode()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Admin routes stay open: they are the test harness, not part of the vendor's API.
+        if request.path.startswith("/v1/"):
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return _error(401, "unauthorized", "missing or wrong API key")
+        return await handler(request)
+
+    return middleware
+
+
+class _Api:
+    def __init__(self, store: SandboxStore) -> None:
+        self.store = store
+
+    async def create_order(self, request: web.Request) -> web.Response:
+        key = request.headers.get("Idempotency-Key", "")
+        if not key or len(key) > MAX_KEY_LENGTH:
+            return _error(400, "idempotency_key_required", "send an Idempotency-Key header")
+        try:
+            body = msgspec.json.decode(await request.read(), type=WireCreateOrder)
+        except msgspec.DecodeError as exc:
+            return _error(400, "invalid_request", str(exc))
+        if (invalid := _validate(body)) is not None:
+            return invalid
+        try:
+            order, replayed = self.store.create(key, body)
+        except Conflict:
+            return _error(422, "idempotency_key_mismatch", "key already used with another body")
+        if replayed:
+            return _json(200, order, {"Idempotent-Replayed": "true"})
+        return _json(201, order)
+
+    async def find_orders(self, request: web.Request) -> web.Response:
+        reference = request.query.get("reference")
+        if not reference:
+            return _error(400, "reference_required", "filter by ?reference=")
+        return _json(200, self.store.by_reference(reference))
+
+    async def get_order(self, request: web.Request) -> web.Response:
+        try:
+            return _json(200, self.store.get(request.match_info["order_id"]))
+        except NotFound:
+            return _error(404, "order_not_found", "no such order")
+
+    async def transactions(self, request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            start = datetime.fromisoformat(query["from"])
+            end = datetime.fromisoformat(query["to"])
+            limit = int(query.get("limit", DEFAULT_PAGE_SIZE))
+        except (KeyError, ValueError):
+            return _error(400, "invalid_window", "need ISO 8601 from and to, integer limit")
+        if start.tzinfo is None or end.tzinfo is None or not 1 <= limit <= MAX_PAGE_SIZE:
+            return _error(400, "invalid_window", f"need zoned times, 1 <= limit <= {MAX_PAGE_SIZE}")
+        try:
+            page = self.store.transactions(Window(start, end), query.get("cursor"), limit)
+        except ValueError:
+            return _error(400, "invalid_cursor", "cursor was not issued by this listing")
+        return _json(200, page)
+
+
+class _Admin:
+    def __init__(self, store: SandboxStore) -> None:
+        self.store = store
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return _json(200, self.store.stats())
+
+    async def create(self, request: web.Request) -> web.Response:
+        try:
+            return _json(201, self.store.admin_create(await request.read()))
+        except msgspec.DecodeError as exc:
+            return _error(422, "invalid_request", str(exc))
+
+    async def patch(self, request: web.Request) -> web.Response:
+        try:
+            order = self.store.admin_patch(request.match_info["order_id"], await request.read())
+        except msgspec.DecodeError as exc:
+            return _error(422, "invalid_request", str(exc))
+        except NotFound:
+            return _error(404, "order_not_found", "no such order")
+        return _json(200, order)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        try:
+            self.store.delete(request.match_info["order_id"])
+        except NotFound:
+            return _error(404, "order_not_found", "no such order")
+        return web.Response(status=204)
+
+
+def create_sandbox_app(
+    config: SandboxConfig, *, clock: Callable[[], datetime] = _utcnow
+) -> web.Application:
+    """The sandbox as an aiohttp app. `clock` is injectable so tests can outlive key retention
+    and fulfilment delays without waiting for them."""
+    webhooks = None
+    if config.webhook_url and config.webhook_secret:
+        webhooks = WebhookSender(config.webhook_url, config.webhook_secret, config.faults, clock)
+    elif config.webhook_url:
+        log.warning("sandbox_webhooks_off", reason="webhook_url set without webhook_secret")
+    store = SandboxStore(
+        clock=clock,
+        key_retention=config.key_retention,
+        fulfil_delay=timedelta(milliseconds=config.fulfil_delay_ms),
+        webhooks=webhooks,
+    )
+    # Faults first: an injected 503 or 429 comes "before doing anything", auth included.
+    middlewares = [fault_middleware(FaultInjector(config.faults))]
+    if config.api_key:
+        middlewares.append(_auth_middleware(config.api_key))
+    app = web.Application(middlewares=middlewares)
+    app[SANDBOX_STORE] = store
+    if webhooks is not None:
+        app.cleanup_ctx.append(webhooks.run)
+    api, admin = _Api(store), _Admin(store)
+    app.router.add_post("/v1/orders", api.create_order)
+    app.router.add_get("/v1/orders", api.find_orders)
+    app.router.add_get("/v1/orders/{order_id}", api.get_order)
+    app.router.add_get("/v1/transactions", api.transactions)
+    app.router.add_get("/_admin/stats", admin.stats)
+    app.router.add_post("/_admin/orders", admin.create)
+    app.router.add_patch("/_admin/orders/{order_id}", admin.patch)
+    app.router.add_delete("/_admin/orders/{order_id}", admin.delete)
+    return app
+
+
+async def run_sandbox(host: str, port: int, config: SandboxConfig) -> None:
+    """Serve the sandbox until cancelled (`python run.py sandbox`)."""
+    runner = web.AppRunner(
+        create_sandbox_app(config), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        log.info("sandbox_listening", addresses=[str(a) for a in runner.addresses])
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

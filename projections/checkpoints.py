@@ -1,0 +1,57 @@
+"""Projection checkpoints: the cursor each read model has applied, kept in the same
+transaction as its rows, and the tables a projection needs before its first batch."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from ledger.log.store import Cursor
+from projections.base import Projection, schema_fingerprint
+
+# Events per transaction: large enough to amortise the round trips, small enough that a
+# batch commits in well under a second and a rebuild's final catch-up lock stays short.
+BATCH_SIZE = 5000
+
+
+def live_names(projection: Projection) -> dict[str, str]:
+    return {t.name: t.name for t in projection.tables}
+
+
+async def ensure_projection(conn: asyncpg.Connection, projection: Projection) -> bool:
+    """Create missing tables and the checkpoint row; True when stored rows have a stale shape."""
+    async with conn.transaction():
+        for table in projection.tables:
+            for statement in table.create_sql(table.name):
+                await conn.execute(statement)
+        await conn.execute(
+            "INSERT INTO projection_checkpoints (name, schema_hash) VALUES ($1, $2) "
+            "ON CONFLICT (name) DO NOTHING",
+            projection.name,
+            schema_fingerprint(projection),
+        )
+        stored = await conn.fetchval(
+            "SELECT schema_hash FROM projection_checkpoints WHERE name = $1", projection.name
+        )
+    return stored != schema_fingerprint(projection)
+
+
+async def locked_checkpoint(conn: asyncpg.Connection, name: str) -> Cursor:
+    """The checkpoint, row-locked until the caller's transaction ends.
+
+    The lock serialises the runner's batches with a rebuild's final swap: whoever holds it
+    owns the read model for that moment.
+    """
+    row = await conn.fetchrow(
+        "SELECT tx_id, position FROM projection_checkpoints WHERE name = $1 FOR UPDATE", name
+    )
+    return Cursor(row["tx_id"], row["position"])
+
+
+async def save_checkpoint(conn: asyncpg.Connection, name: str, cursor: Cursor) -> None:
+    await conn.execute(
+        "UPDATE projection_checkpoints"
+        " SET tx_id = $2, position = $3, updated_at = clock_timestamp() WHERE name = $1",
+        name,
+        cursor.tx_id,
+        cursor.position,
+    )

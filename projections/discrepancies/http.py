@@ -1,0 +1,85 @@
+"""Finance read routes over the projections (scope finance:read)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from aiohttp import web
+
+from ledger.http import params
+from ledger.http.auth import authorize
+from ledger.http.keys import POOL
+from ledger.http.problems import Problem
+from projections.discrepancies.matching import KINDS
+from projections.discrepancies.tables import COUNTERS
+
+routes = web.RouteTableDef()
+STATES = ("open", "auto_resolved", "resolved")
+_encoder = msgspec.json.Encoder()
+
+
+def _json(body: object) -> web.Response:
+    return web.Response(body=_encoder.encode(body), content_type="application/json")
+
+
+@routes.get("/api/v1/discrepancies")
+async def list_discrepancies(request: web.Request) -> web.Response:
+    await authorize(request, "finance:read")
+    query = request.query
+    state = params.choice(query, "state", STATES)
+    kind = params.choice(query, "type", KINDS)
+    start, end = params.window(query)
+    limit = params.limit(query)
+    after = params.decode_cursor(query, tuple[datetime, str])
+    rows = await request.app[POOL].fetch(
+        """SELECT * FROM discrepancies
+           WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)
+             AND ($3::timestamptz IS NULL OR opened_at >= $3)
+             AND ($4::timestamptz IS NULL OR opened_at < $4)
+             AND ($5::timestamptz IS NULL OR (opened_at, id) > ($5, $6))
+           ORDER BY opened_at, id LIMIT $7""",
+        state,
+        kind,
+        start,
+        end,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit + 1,
+    )
+    page = rows[:limit]
+    items = [
+        dict(r) | {"history": msgspec.json.decode(r["history"]), "type": r["kind"]} for r in page
+    ]
+    for item in items:
+        del item["kind"]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = params.encode_cursor([page[-1]["opened_at"], page[-1]["id"]])
+    return _json({"items": items, "next": next_cursor})
+
+
+@routes.get("/api/v1/reconciliations/{run_id}")
+async def get_run(request: web.Request) -> web.Response:
+    await authorize(request, "finance:read")
+    row = await request.app[POOL].fetchrow(
+        "SELECT * FROM reconciliation_runs WHERE run_id = $1", request.match_info["run_id"]
+    )
+    if row is None:
+        raise Problem(404, "run_not_found", "no reconciliation run with this id", field="run_id")
+    run = dict(row)
+    done = run["completed_at"]
+    return _json(
+        {
+            "run_id": run["run_id"],
+            "vendor": run["vendor"],
+            "source": run["source"],
+            "window": {"from": run["window_start"], "to": run["window_end"]},
+            "status": "completed" if done else "running",
+            "started_at": run["started_at"],
+            "completed_at": done,
+            "duration_s": (done - run["started_at"]).total_seconds() if done else None,
+            "pages": run["pages"],
+            "counts": {name: run[name] for name in COUNTERS},
+        }
+    )

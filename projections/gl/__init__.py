@@ -1,0 +1,8 @@
+"""The GL read model: `postings` (pure moves, chart of accounts, journals), `projection` (the
+fold into postings tables), `reports` (daily totals and journals), `http` (finance routes).
+"""
+
+from projections.gl.projection import GLProjection
+from projections.gl.reports import DayFigures, closing_figures, open_days_before
+
+__all__ = ["DayFigures", "GLProjection", "closing_figures", "open_days_before"]

@@ -1,0 +1,170 @@
+"""Finance routes for the GL and the order list (scope finance:read)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import msgspec
+from aiohttp import web
+
+from ledger.http import params
+from ledger.http.auth import authorize
+from ledger.http.keys import POOL, PROJECTIONS
+from ledger.http.problems import Problem
+from ledger.money import format_minor
+from ledger.orders.model import OrderState
+from projections.gl.projection import GLProjection
+from projections.gl.reports import daily, daily_csv, day_journal, journal_csv
+
+routes = web.RouteTableDef()
+_encoder = msgspec.json.Encoder()
+# A report spans at most a year: enough for any close, bounded for the database.
+MAX_RANGE_DAYS = 366
+# Without from/to, the daily report shows the last month.
+DEFAULT_RANGE_DAYS = 30
+ORDER_STATUSES = ("pending", "fulfilled", "failed", "refunded")
+
+
+def _gl(request: web.Request) -> GLProjection:
+    projection = request.app[PROJECTIONS]["gl"]
+    assert isinstance(projection, GLProjection)
+    return projection
+
+
+def _range(request: web.Request) -> tuple[date, date]:
+    today = datetime.now(UTC).astimezone(_gl(request).tz).date()
+    end = params.day(request.query, "to", today)
+    start = params.day(request.query, "from", end - timedelta(days=DEFAULT_RANGE_DAYS))
+    if start > end:
+        raise Problem(400, "invalid_parameter", "from: must not be after to", field="from")
+    if (end - start).days > MAX_RANGE_DAYS:
+        raise Problem(
+            400, "invalid_parameter", f"to: a range spans at most {MAX_RANGE_DAYS} days", field="to"
+        )
+    return start, end
+
+
+def _text(body: str, kind: str) -> web.Response:
+    return web.Response(text=body, content_type=kind, charset="utf-8")
+
+
+async def _daily_rows(request: web.Request):
+    await authorize(request, "finance:read")
+    start, end = _range(request)
+    currency = params.currency(request.query)
+    async with request.app[POOL].acquire() as conn:
+        return await daily(conn, start, end, currency)
+
+
+@routes.get("/api/v1/gl/daily")
+async def gl_daily(request: web.Request) -> web.Response:
+    rows = await _daily_rows(request)
+    days = [
+        {
+            "business_date": d,
+            "currency": t.currency,
+            "state": t.state,
+            "count": t.count,
+            "amount": format_minor(t.amount_minor, t.currency),
+            "adjustment_count": t.adjustment_count,
+            "adjustment_amount": format_minor(t.adjustment_minor, t.currency),
+            "closing_balance": format_minor(t.closing_balance_minor, t.currency),
+        }
+        for d, t in rows
+    ]
+    return web.Response(body=_encoder.encode({"days": days}), content_type="application/json")
+
+
+@routes.get("/api/v1/gl/daily.csv")
+async def gl_daily_csv(request: web.Request) -> web.Response:
+    return _text(daily_csv(await _daily_rows(request)), "text/csv")
+
+
+async def _journal(request: web.Request):
+    await authorize(request, "finance:read")
+    day = params.day(request.query, "date")
+    currency = params.currency(request.query)
+    async with request.app[POOL].acquire() as conn:
+        lines = await day_journal(conn, _gl(request).chart, day, currency)
+        closed = await conn.fetchval(
+            "SELECT true FROM gl_closed_days WHERE business_date = $1", day
+        )
+    return day, lines, bool(closed)
+
+
+@routes.get("/api/v1/gl/journal")
+async def gl_journal(request: web.Request) -> web.Response:
+    day, lines, closed = await _journal(request)
+    body = {
+        "business_date": day,
+        "closed": closed,
+        "lines": [
+            {
+                "currency": line.currency,
+                "account": line.account,
+                "debit": format_minor(line.debit_minor, line.currency),
+                "credit": format_minor(line.credit_minor, line.currency),
+                "memo": line.memo,
+                "adjustment_of": line.adjustment_of,
+            }
+            for line in lines
+        ],
+    }
+    return web.Response(body=_encoder.encode(body), content_type="application/json")
+
+
+@routes.get("/api/v1/gl/journal.csv")
+async def gl_journal_csv(request: web.Request) -> web.Response:
+    day, lines, _ = await _journal(request)
+    return _text(journal_csv(day, lines), "text/csv")
+
+
+@routes.get("/api/v1/orders")
+async def list_orders(request: web.Request) -> web.Response:
+    """All of the caller's orders, filtered, in creation order, keyset-paged."""
+    principal = await authorize(request, "finance:read")
+    query = request.query
+    status = params.choice(query, "status", ORDER_STATUSES)
+    start, end = params.window(query)
+    limit = params.limit(query)
+    after = params.decode_cursor(query, tuple[datetime, str])
+    rows = await request.app[POOL].fetch(
+        """SELECT * FROM orders_view
+           WHERE client_id = $1 AND ($2::text IS NULL OR status = $2)
+             AND ($3::timestamptz IS NULL OR created_at >= $3)
+             AND ($4::timestamptz IS NULL OR created_at < $4)
+             AND ($5::text IS NULL OR customer_id = $5)
+             AND ($6::timestamptz IS NULL OR (created_at, stream_id) > ($6, $7))
+           ORDER BY created_at, stream_id LIMIT $8""",
+        principal.client_id,
+        status,
+        start,
+        end,
+        query.get("customer_id"),
+        after[0] if after else None,
+        after[1] if after else None,
+        limit + 1,
+    )
+    page = [OrderState(*r) for r in rows[:limit]]
+    items = [
+        {
+            "idempotency_key": o.idempotency_key,
+            "status": o.status,
+            "currency": o.currency,
+            "amount": format_minor(o.amount_minor, o.currency),
+            "customer_id": o.customer_id,
+            "brand_id": o.brand_id,
+            "vendor_order_id": o.vendor_order_id,
+            "created_at": o.created_at,
+            "updated_at": o.updated_at,
+            "source": o.source,
+            "batch_id": o.batch_id,
+        }
+        for o in page
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = params.encode_cursor([page[-1].created_at, page[-1].stream_id])
+    return web.Response(
+        body=_encoder.encode({"items": items, "next": next_cursor}), content_type="application/json"
+    )

@@ -1,0 +1,150 @@
+"""GL reports read from the projection's postings: daily totals, a day's journal, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import NamedTuple
+
+import asyncpg
+
+from ledger.log import events as ev
+from ledger.log.store import Cursor
+from ledger.money import format_minor
+from projections.checkpoints import locked_checkpoint
+from projections.gl.postings import Entry, Movement, Posting, daily_totals, journal
+from projections.gl.projection import GLProjection
+from projections.runner import catch_up
+
+DAILY_COLUMNS = (
+    "business_date",
+    "currency",
+    "state",
+    "count",
+    "amount",
+    "adjustment_count",
+    "adjustment_amount",
+    "closing_balance",
+)
+JOURNAL_COLUMNS = (
+    "business_date",
+    "currency",
+    "account",
+    "debit",
+    "credit",
+    "memo",
+    "adjustment_of",
+)
+
+
+async def daily(
+    conn: asyncpg.Connection, start: date, end: date, currency: str | None
+) -> list[tuple[date, ev.GLTotal]]:
+    rows = await conn.fetch(
+        """SELECT posting_date, currency, from_state, to_state, count(*) AS count,
+                  sum(amount_minor)::bigint AS amount_minor,
+                  count(adjustment_of) AS adjustment_count,
+                  coalesce(sum(amount_minor) FILTER (WHERE adjustment_of IS NOT NULL), 0)::bigint
+                    AS adjustment_minor
+           FROM gl_postings
+           WHERE posting_date <= $1 AND ($2::text IS NULL OR currency = $2)
+           GROUP BY 1, 2, 3, 4""",
+        end,
+        currency,
+    )
+    return daily_totals([Movement(**dict(r)) for r in rows], start)
+
+
+async def day_journal(
+    conn: asyncpg.Connection, chart: Mapping[str, Entry | None], day: date, currency: str | None
+) -> list[ev.JournalLine]:
+    rows = await conn.fetch(
+        """SELECT id, posting_date, currency, from_state, to_state, amount_minor, adjustment_of
+           FROM gl_postings WHERE posting_date = $1 AND ($2::text IS NULL OR currency = $2)""",
+        day,
+        currency,
+    )
+    return journal([Posting(**dict(r)) for r in rows], chart)
+
+
+def _csv(header: tuple[str, ...], rows: list[tuple]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def daily_csv(rows: list[tuple[date, ev.GLTotal]]) -> str:
+    return _csv(
+        DAILY_COLUMNS,
+        [
+            (
+                day.isoformat(),
+                t.currency,
+                t.state,
+                t.count,
+                format_minor(t.amount_minor, t.currency),
+                t.adjustment_count,
+                format_minor(t.adjustment_minor, t.currency),
+                format_minor(t.closing_balance_minor, t.currency),
+            )
+            for day, t in rows
+        ],
+    )
+
+
+def journal_csv(day: date, lines: list[ev.JournalLine]) -> str:
+    return _csv(
+        JOURNAL_COLUMNS,
+        [
+            (
+                day.isoformat(),
+                line.currency,
+                line.account,
+                format_minor(line.debit_minor, line.currency),
+                format_minor(line.credit_minor, line.currency),
+                line.memo,
+                line.adjustment_of.isoformat() if line.adjustment_of else "",
+            )
+            for line in lines
+        ],
+    )
+
+
+class DayFigures(NamedTuple):
+    cursor: Cursor  # the GL checkpoint the figures were read at
+    totals: list[ev.GLTotal]
+    journal: list[ev.JournalLine]
+
+
+@asynccontextmanager
+async def closing_figures(
+    conn: asyncpg.Connection, projection: GLProjection, day: date
+) -> AsyncIterator[DayFigures]:
+    """The day's totals and journal, caught up, inside a transaction the caller appends in.
+
+    The checkpoint row stays locked until that transaction ends, so no batch can move the day
+    between these figures and the caller's GLDayClosed, and the event can name that cursor:
+    moves applied after it post to the next open day on every replay.
+    """
+    await catch_up(conn, projection)
+    async with conn.transaction():
+        cursor = await locked_checkpoint(conn, projection.name)
+        totals = [t for d, t in await daily(conn, day, day, None) if d == day]
+        yield DayFigures(cursor, totals, await day_journal(conn, projection.chart, day, None))
+
+
+async def open_days_before(conn: asyncpg.Connection, today: date) -> list[date]:
+    """Days with postings before today that are not closed yet, oldest first."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT posting_date FROM gl_postings p
+           WHERE posting_date < $1
+             AND NOT EXISTS (SELECT 1 FROM gl_closed_days c WHERE c.business_date = p.posting_date)
+           ORDER BY 1""",
+        today,
+    )
+    return [r["posting_date"] for r in rows]
