@@ -2,7 +2,8 @@
 
 from datetime import UTC, datetime
 
-from ledger.log.events import OrderRequested
+from ledger.log.events import OrderRequested, VendorRecordObserved
+from ledger.orders.model import SubmitOrder
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -27,3 +28,34 @@ def order_requested(
         vendor_reference=f"ref-{key}",
         requested_at=requested_at,
     )
+
+
+def submit_order(**changes: object) -> SubmitOrder:
+    """The order command a client sends, with any field changed."""
+    fields: dict[str, object] = dict(
+        client_id="acme",
+        idempotency_key="order-0001",
+        customer_id="cust-1",
+        brand_id="amazon-us",
+        amount_minor=2500,
+        currency="USD",
+        vendor="sandbox",
+    )
+    return SubmitOrder(**(fields | changes))  # type: ignore[arg-type]
+
+
+def vendor_record(**changes: object) -> VendorRecordObserved:
+    """A vendor's record of order `gcl-1` as a reconciliation run observed it."""
+    fields: dict[str, object] = dict(
+        run_id="run_1",
+        vendor="sandbox",
+        vendor_order_id="vo_1",
+        reference="gcl-1",
+        status="fulfilled",
+        amount_minor=2500,
+        currency="USD",
+        vendor_created_at=T0,
+        vendor_updated_at=T0,
+        observed_at=T0,
+    )
+    return VendorRecordObserved(**(fields | changes))  # type: ignore[arg-type]

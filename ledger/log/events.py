@@ -2,7 +2,7 @@
 
 Rules: names are past tense; fields are only ever added, at the end and with a default; never
 retyped or renamed. `omit_defaults` keeps an old event's bytes identical after a field is added.
-tests/unit/fixtures/events holds one stored payload per type; a change that cannot decode them
+tests/unit/log/fixtures/events holds one stored payload per type; a change that cannot decode them
 fails the suite.
 """
 

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ledger.config import Settings
 from ledger.http.app import create_app
-from tests.e2e.orders_harness import sandbox, service, service_settings
+from tests.harness import sandbox, service, service_settings
 
 
 @pytest.fixture

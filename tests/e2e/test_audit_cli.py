@@ -2,25 +2,14 @@
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 from ledger.log import store
+from tests.cli import run_cli
 from tests.factories import order_requested
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(database_url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "warning"}
-    return subprocess.run(
-        [sys.executable, "run.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(*args, env={**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "warning"})
 
 
 async def test_verify_passes_a_clean_log_and_names_the_first_altered_event(pool, database_url):

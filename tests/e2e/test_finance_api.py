@@ -6,7 +6,7 @@ import pytest
 
 from ledger.auth import create_key
 from ledger.http.keys import POOL
-from tests.e2e.orders_harness import order_body
+from tests.harness import order_body
 
 
 @pytest.fixture

@@ -1,16 +1,13 @@
 """A new user's first run: `serve` with no PostgreSQL and no vendor configured."""
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli import start_cli, without_database_url
 
 
 def free_port() -> int:
@@ -21,16 +18,9 @@ def free_port() -> int:
 
 async def test_serve_with_defaults_takes_an_order_from_the_in_process_sandbox(tmp_path):
     port, sandbox_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL"}}
+    env = without_database_url()
     env.update(DATA_DIR=str(tmp_path), PORT=str(port), SANDBOX_PORT=str(sandbox_port))
-    server = subprocess.Popen(
-        [sys.executable, "run.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = start_cli(env=env, stderr=subprocess.PIPE)
     try:
         key_file = tmp_path / "admin-api-key"
         async with aiohttp.ClientSession() as session:

@@ -1,0 +1,82 @@
+"""Importing a vendor's reconciliation file: all rows in one transaction, or none at all."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ledger.log import events as ev
+from ledger.log import store
+from ledger.orders.model import fold
+from ledger.reconciliation.files import FileRejected, file_run_id, ingest_file
+from ledger.reconciliation.progress import RunMismatch
+from tests.integration.reconciliation.test_runs import observations, our_order, utcnow
+
+HEADER = "vendor_order_id,reference,status,amount,currency,created_at,updated_at"
+STAMP = "2024-05-01T10:00:00Z,2024-05-01T11:00:00Z"
+
+
+def row(vendor_order_id: str, reference: str, status="fulfilled", amount="25.00") -> str:
+    return f"{vendor_order_id},{reference},{status},{amount},USD,{STAMP}"
+
+
+async def test_a_good_file_is_one_run_with_source_file_that_heals_pending_orders(pool):
+    stream_id, reference = await our_order(pool, "from-file")
+    text = "\r\n".join([HEADER, row("vo_1", reference), row("vo_2", "not-ours")]) + "\r\n"
+    summary = await ingest_file(pool, "sandbox", "file-run", text, utcnow)
+    assert (summary.source, summary.records_seen, summary.pages, summary.unmatched) == (
+        "file",
+        2,
+        1,
+        1,
+    )
+    run = [e.decode() for e in await store.read_stream(pool, "reconciliation:file-run")]
+    assert [type(e).__name__ for e in run] == [
+        "ReconciliationStarted",
+        "VendorRecordObserved",
+        "ReconciliationPageRecorded",
+        "ReconciliationCompleted",
+    ]
+    assert run[0].source == "file" and run[0].window_start < run[0].window_end
+    order = [e.decode() for e in await store.read_stream(pool, stream_id)]
+    assert isinstance(order[-1], ev.OrderFulfilled) and order[-1].source == "reconciliation"
+    assert fold(await store.read_stream(pool, stream_id)).status == "fulfilled"
+
+
+async def test_a_file_with_one_bad_row_is_refused_whole_and_records_nothing(pool):
+    _, reference = await our_order(pool, "untouched")
+    before = await pool.fetchval("SELECT count(*) FROM events")
+    text = "\n".join([HEADER, row("vo_1", reference), row("vo_2", "x", amount="2.5.0")])
+    with pytest.raises(FileRejected) as rejected:
+        await ingest_file(pool, "sandbox", "bad-file", text, utcnow)
+    assert [(e.row, e.column) for e in rejected.value.errors] == [(3, "amount")]
+    assert await pool.fetchval("SELECT count(*) FROM events") == before
+
+
+async def test_the_same_file_imported_twice_even_at_once_is_recorded_once(pool):
+    _, reference = await our_order(pool, "twice")
+    text = "\n".join([HEADER, row("vo_1", reference), row("vo_2", "stranger")])
+    run_id = file_run_id("sandbox", text)
+    first, second = await asyncio.gather(
+        ingest_file(pool, "sandbox", run_id, text, utcnow),
+        ingest_file(pool, "sandbox", run_id, text, utcnow),
+    )
+    third = await ingest_file(pool, "sandbox", run_id, text, utcnow)
+    assert sorted([first.already_completed, second.already_completed]) == [False, True]
+    assert third.already_completed and third.records_seen == 2 and third.unmatched == 1
+    assert len(await observations(pool, run_id)) == 2
+
+
+async def test_a_file_run_id_taken_by_another_vendor_is_refused(pool):
+    text = "\n".join([HEADER, row("vo_1", "stranger")])
+    await ingest_file(pool, "sandbox", "file-run", text, utcnow)
+    with pytest.raises(RunMismatch) as mismatch:
+        await ingest_file(pool, "other-vendor", "file-run", text, utcnow)
+    assert mismatch.value.field == "vendor"
+
+
+async def test_a_header_only_file_is_a_completed_run_of_nothing(pool):
+    summary = await ingest_file(pool, "sandbox", "empty", HEADER + "\n", utcnow)
+    assert (summary.records_seen, summary.pages, summary.unmatched) == (0, 1, 0)
+    assert summary.window_start == summary.window_end

@@ -1,0 +1,96 @@
+"""Pure matching of vendor records against our orders."""
+
+from datetime import timedelta
+
+import pytest
+
+from ledger.reconciliation.resolutions import ResolutionRefused, decide_resolution
+from projections.discrepancies.matching import OrderFacts, discrepancy_id, match, settle, touch
+from tests.factories import T0
+from tests.factories import vendor_record as record
+
+ORDER = OrderFacts(
+    stream_id="order:acme:k1",
+    vendor="sandbox",
+    reference="gcl-1",
+    status="fulfilled",
+    amount_minor=2500,
+    currency="USD",
+    created_at=T0,
+    webhook_statuses=("fulfilled",),
+    vendor_order_ids=("vo_1",),
+)
+
+
+def kinds(findings):
+    return sorted(f.kind for f in findings)
+
+
+def test_a_matching_record_finds_nothing_and_marks_the_order_seen():
+    seen, findings, missed = match(ORDER, record(), T0)
+    assert findings == [] and not missed
+    assert seen.last_run_id == "run_1"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"amount_minor": 2400}, ["amount_mismatch"]),
+        ({"currency": "EUR"}, ["currency_mismatch"]),
+        ({"status": "refunded"}, ["status_mismatch"]),
+        ({"vendor_order_id": "vo_2"}, ["duplicate_at_vendor"]),
+        (
+            {"vendor_order_id": "vo_2", "amount_minor": 1},
+            ["amount_mismatch", "duplicate_at_vendor"],
+        ),
+    ],
+)
+def test_each_difference_is_its_own_finding(changes, expected):
+    assert kinds(match(ORDER, record(**changes), T0)[1]) == expected
+
+
+def test_a_record_nobody_ordered_is_missing_internally():
+    seen, findings, _ = match(None, record(reference="gcl-unknown"), T0)
+    assert seen is None and kinds(findings) == ["missing_internally"]
+    assert findings[0].id == discrepancy_id("missing_internally", "sandbox", "vo_1")
+
+
+def test_a_vendor_status_no_webhook_announced_counts_as_a_missed_webhook():
+    quiet = OrderFacts(
+        **{**{f: getattr(ORDER, f) for f in ORDER.__struct_fields__}, "webhook_statuses": ()}
+    )
+    assert match(quiet, record(), T0)[2] is True
+    assert match(quiet, record(status="pending"), T0)[2] is False
+
+
+def test_the_same_discrepancy_seen_again_is_updated_not_duplicated():
+    _, (first,) = match(ORDER, record(amount_minor=1), T0)[:2]
+    opened = touch(None, first, "run_1", "seen")
+    _, (again,) = match(ORDER, record(amount_minor=1, run_id="run_2"), T0 + timedelta(days=1))[:2]
+    updated = touch(opened, again, "run_2", "seen")
+    assert updated.id == opened.id and updated.first_seen_run == "run_1"
+    assert updated.last_seen_run == "run_2" and len(updated.history) == 2
+    closed = settle(updated, "resolved", T0, "checked")
+    assert touch(closed, again, "run_3", "seen").state == "resolved"
+
+
+def test_only_a_status_mismatch_can_be_corrected_by_accepting_the_vendor_status():
+    common = dict(
+        discrepancy_id="d_1", state="open", amount_minor=2500, note="checked", actor="ops", now=T0
+    )
+    events = decide_resolution(
+        kind="status_mismatch", vendor_status="fulfilled", action="accept_vendor_status", **common
+    )
+    assert [type(e).__name__ for e in events] == ["OrderFulfilled", "DiscrepancyResolved"]
+    with pytest.raises(ResolutionRefused):
+        decide_resolution(
+            kind="amount_mismatch", vendor_status=None, action="accept_vendor_status", **common
+        )
+    with pytest.raises(ResolutionRefused) as refused:
+        decide_resolution(
+            kind="amount_mismatch",
+            vendor_status=None,
+            action="acknowledge",
+            **{**common, "state": "resolved"},
+        )
+    assert refused.value.status == 409

@@ -1,0 +1,153 @@
+"""RestVendorAdapter: how each vendor answer is classified, against aioresponses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import aiohttp
+import msgspec
+import pytest
+
+from ledger.vendors.base import (
+    Accepted,
+    CardSecret,
+    Fulfilled,
+    Rejected,
+    Unknown,
+    VendorUnavailable,
+)
+from tests.unit.vendors.rest_doubles import (
+    BASE,
+    NOW,
+    ORDERS,
+    REQ,
+    error_json,
+    order_json,
+    sent,
+)
+
+# --- classification of one attempt ---------------------------------------------------------
+
+
+async def test_a_timeout_is_an_unknown_timeout(vendor, adapter):
+    vendor.post(ORDERS, exception=TimeoutError())
+    outcome = await adapter.create_order(REQ)
+    assert isinstance(outcome, Unknown) and outcome.reason == "timeout"
+
+
+async def test_aiohttp_server_timeouts_count_as_timeouts_not_connection_errors(vendor, adapter):
+    vendor.post(ORDERS, exception=aiohttp.ServerTimeoutError("read timed out"))
+    outcome = await adapter.create_order(REQ)
+    assert isinstance(outcome, Unknown) and outcome.reason == "timeout"
+
+
+@pytest.mark.parametrize(
+    "exc", [aiohttp.ClientConnectionError("refused"), aiohttp.ServerDisconnectedError()]
+)
+async def test_connection_failures_are_unknown_connection(vendor, adapter, exc):
+    vendor.post(ORDERS, exception=exc)
+    outcome = await adapter.create_order(REQ)
+    assert isinstance(outcome, Unknown) and outcome.reason == "connection"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_server_errors_are_unknown_with_the_status(vendor, adapter, status):
+    vendor.post(ORDERS, status=status, payload=error_json("internal"))
+    assert await adapter.create_order(REQ) == Unknown("server_error", "internal", status)
+
+
+async def test_a_429_carries_retry_after_in_seconds(vendor, adapter):
+    vendor.post(ORDERS, status=429, payload=error_json("slow_down"), headers={"Retry-After": "3"})
+    assert await adapter.create_order(REQ) == Unknown("rate_limited", "slow_down", 429, 3.0)
+
+
+async def test_a_429_retry_after_http_date_is_converted_to_seconds_from_now(vendor, adapter):
+    headers = {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}
+    vendor.post(ORDERS, status=429, body="busy", content_type="text/plain", headers=headers)
+    outcome = await adapter.create_order(REQ)
+    assert outcome == Unknown("rate_limited", "http_429", 429, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(422, "brand_not_found"), (400, "invalid_request"), (409, "duplicate_reference")],
+)
+async def test_vendor_validation_errors_are_terminal_rejections(vendor, adapter, status, code):
+    vendor.post(ORDERS, status=status, payload=error_json(code))
+    assert await adapter.create_order(REQ) == Rejected(code, f"{code} happened", status)
+
+
+async def test_a_409_for_a_key_still_in_flight_is_ambiguous_not_rejected(vendor, adapter):
+    vendor.post(ORDERS, status=409, payload=error_json("idempotency_key_in_use"))
+    outcome = await adapter.create_order(REQ)
+    assert isinstance(outcome, Unknown) and outcome.reason == "rate_limited"
+
+
+async def test_a_fulfilled_reply_yields_the_card(vendor, adapter):
+    card = {"code": "AAAA-BBBB", "pin": "1234", "url": "https://r.test/1"}
+    vendor.post(ORDERS, status=201, payload=order_json(card=card))
+    outcome = await adapter.create_order(REQ)
+    assert outcome == Fulfilled(
+        "vo_1", "fulfilled", CardSecret("AAAA-BBBB", "1234", "https://r.test/1")
+    )
+
+
+async def test_a_pending_reply_is_accepted_and_a_failed_one_rejected(vendor, adapter):
+    vendor.post(ORDERS, status=201, payload=order_json("pending"))
+    vendor.post(ORDERS, status=200, payload=order_json("failed"))
+    assert await adapter.create_order(REQ) == Accepted("vo_1", "pending")
+    assert await adapter.create_order(REQ) == Rejected(
+        "vendor_failed", "vendor reports the order failed", 200, "vo_1"
+    )
+
+
+async def test_an_unreadable_success_body_is_unknown_because_the_order_may_exist(vendor, adapter):
+    vendor.post(ORDERS, status=201, body="<html>ok</html>", content_type="text/html")
+    outcome = await adapter.create_order(REQ)
+    assert isinstance(outcome, Unknown) and outcome.reason == "server_error"
+
+
+async def test_the_request_carries_the_reference_as_key_and_the_api_key(vendor, adapter):
+    vendor.post(ORDERS, status=201, payload=order_json())
+    await adapter.create_order(REQ)
+    (call,) = sent(vendor)
+    assert call.kwargs["headers"]["Idempotency-Key"] == REQ.reference
+    assert call.kwargs["headers"]["Authorization"] == "Bearer k_test"
+    assert msgspec.json.decode(call.kwargs["data"]) == msgspec.structs.asdict(REQ)
+
+
+def test_card_secrets_never_appear_in_reprs():
+    outcome = Fulfilled("vo_1", "fulfilled", CardSecret("SECRET-CODE", "9876"))
+    assert "SECRET-CODE" not in repr(outcome) and "9876" not in repr(outcome)
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+async def test_get_order_returns_none_when_the_vendor_has_no_such_reference(vendor, adapter):
+    vendor.get(f"{ORDERS}?reference={REQ.reference}", payload=[])
+    assert await adapter.get_order(REQ.reference) is None
+
+
+async def test_get_order_returns_the_earliest_of_duplicate_orders(vendor, adapter):
+    later = order_json(id="vo_2", created_at="2026-10-21T08:00:00Z")
+    vendor.get(f"{ORDERS}?reference={REQ.reference}", payload=[later, order_json()])
+    view = await adapter.get_order(REQ.reference)
+    assert view is not None and view.vendor_order_id == "vo_1"
+
+
+@pytest.mark.parametrize(
+    "failure", [{"status": 503}, {"exception": TimeoutError()}, {"status": 429}]
+)
+async def test_get_order_raises_unavailable_rather_than_claiming_absence(vendor, adapter, failure):
+    vendor.get(f"{ORDERS}?reference={REQ.reference}", **failure)
+    with pytest.raises(VendorUnavailable):
+        await adapter.get_order(REQ.reference)
+
+
+async def test_list_transactions_sends_the_window_and_decodes_the_page(vendor, adapter):
+    start, end = NOW - timedelta(days=1), NOW
+    url = f"{BASE}/v1/transactions?from=2026-10-20T07:27:30Z&to=2026-10-21T07:27:30Z&limit=50"
+    vendor.get(url, payload={"data": [order_json()], "next_cursor": "c2"})
+    page = await adapter.list_transactions(start, end, None, 50)
+    assert [r.reference for r in page.records] == [REQ.reference] and page.next_cursor == "c2"
