@@ -36,7 +36,8 @@ from aiohttp import web  # noqa: E402
 from ledger.db import migrate, resolve_database_url  # noqa: E402
 from ledger.log import events as ev  # noqa: E402
 from ledger.logs import configure_logging  # noqa: E402
-from ledger.orders.model import order_stream, vendor_reference  # noqa: E402
+from ledger.orders.decisions import vendor_reference  # noqa: E402
+from ledger.orders.model import order_stream  # noqa: E402
 from ledger.reconciliation.runs import run_reconciliation  # noqa: E402
 from ledger.vendors.registry import VendorConfig, build_clients  # noqa: E402
 from ledger.vendors.sandbox.server import SANDBOX_STORE, SandboxConfig, create_sandbox_app  # noqa: E402

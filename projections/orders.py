@@ -33,8 +33,17 @@ ORDERS_TABLE = Table(
         ("created_at", "timestamptz"),
         ("updated_at", "timestamptz"),
         ("version", "integer"),
+        ("next_attempt_at", "timestamptz"),
+        ("retries", "integer"),
+        ("hint_pending", "boolean"),
+        ("uncertain", "boolean"),
     ),
-    indexes=("status, updated_at", "client_id, created_at", "vendor_reference"),
+    indexes=(
+        "status, updated_at",
+        "client_id, created_at",
+        "vendor_reference",
+        "next_attempt_at",
+    ),
 )
 
 

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from ledger.log.events import OrderRequested, VendorRecordObserved
-from ledger.orders.model import SubmitOrder
+from ledger.orders.decisions import SubmitOrder
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 

@@ -22,8 +22,8 @@ import msgspec
 from ledger.bulk.parsing import BulkFile, BulkRow, RowError, batch_id
 from ledger.log import events as ev
 from ledger.log import store
+from ledger.orders.decisions import SubmitOrder
 from ledger.orders.intake import Intake
-from ledger.orders.model import SubmitOrder
 
 # Rows recorded at once. bench/bulk.py, 10,000 rows on an idle 2-CPU node: 895 rows/s at 1,
 # about 2,400 at 8, 2,200 at 16: past 8 the submissions only contend. 8 also leaves most of

@@ -30,6 +30,7 @@ from ledger.log.notifier import AppendNotifier
 from ledger.orders.completer import Completer
 from ledger.orders.fulfilment import Fulfilment
 from ledger.orders.intake import Intake
+from ledger.orders.schedule import RetryPolicy
 from ledger.orders.vault import CardVault, load_or_create_key
 from ledger.vendors.registry import (
     SANDBOX,
@@ -99,10 +100,11 @@ async def _orders_ctx(app: web.Application) -> AsyncIterator[None]:
     app[WEBHOOKS] = webhook_configs(configs)
     async with aiohttp.ClientSession() as session:
         app[VENDORS] = build_clients(configs, session, random.Random())
-        fulfilment = Fulfilment(app[POOL], app[VENDORS], app[VAULT], utcnow)
+        policy = RetryPolicy(base_s=settings.completer_backoff_s)
+        fulfilment = Fulfilment(app[POOL], app[VENDORS], app[VAULT], utcnow, policy)
         app[INTAKE] = Intake(fulfilment, leases, utcnow, settings.sync_budget_s)
         app[CONFIRMER] = Confirmer(fulfilment, leases)
-        app[COMPLETER] = Completer(app[POOL], fulfilment, leases, settings.completer_backoff_s)
+        app[COMPLETER] = Completer(app[POOL], fulfilment, leases)
         yield
         await app[INTAKE].close()
     await leases.close()

@@ -77,7 +77,9 @@ class VendorResponseReceived(Event):
 class VendorCallFailed(Event):
     vendor: str
     attempt: int
-    reason: Literal["timeout", "connection", "server_error", "rate_limited", "circuit_open"]
+    reason: Literal[
+        "timeout", "connection", "server_error", "rate_limited", "circuit_open", "unexpected_reply"
+    ]
     detail: str
     failed_at: datetime
     http_status: int | None = None
@@ -91,6 +93,8 @@ class OrderFulfilled(Event):
     vendor_order_id: str | None
     source: Source
     fulfilled_at: datetime
+    # The vendor's record carried the card, stored in the vault before this event was appended.
+    card_stored: bool = False
 
 
 class OrderFailed(Event):
@@ -104,6 +108,17 @@ class OrderRefunded(Event):
     source: Source
     refunded_at: datetime
     reason: str | None = None
+
+
+class RetryScheduled(Event):
+    """When the completer should next work an order the last step left unsettled, and why.
+
+    Derived from the log, not held in memory: a restart resumes every order on its schedule.
+    """
+
+    reason: str  # the last step's outcome: "timeout", "rate_limited", "circuit_open", ...
+    due_at: datetime
+    scheduled_at: datetime
 
 
 # --- webhooks and confirmation -------------------------------------------------------------
@@ -239,6 +254,7 @@ AnyEvent = (
     | OrderFulfilled
     | OrderFailed
     | OrderRefunded
+    | RetryScheduled
     | WebhookReceived
     | VendorStatusObserved
     | ReconciliationStarted

@@ -6,9 +6,10 @@ after; no database transaction is open while the vendor is being called.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import asyncpg
 import structlog
@@ -16,7 +17,9 @@ import structlog
 from ledger.log import events as ev
 from ledger.log import store
 from ledger.metrics import METRICS
-from ledger.orders.model import OrderState, decide_after_lookup, fold, next_vendor_step
+from ledger.orders.decisions import decide_after_lookup, next_vendor_step
+from ledger.orders.model import OrderState, fold
+from ledger.orders.schedule import DEFAULT_POLICY, RetryPolicy, retry_scheduled
 from ledger.orders.vault import CardVault
 from ledger.vendors.base import (
     Accepted,
@@ -98,15 +101,34 @@ class _Journal:
         await self._owner.append(self._state.stream_id, [event], self._metadata)
 
 
+class Lookup(NamedTuple):
+    """What asking the vendor about an order told us."""
+
+    answered: bool  # False: the vendor could not say (retry later, never resubmit blind)
+    found: bool = False
+    reason: str = ""
+    retry_after: float | None = None
+
+
 class Fulfilment:
+    """One step at a time for an order the caller holds the lease of.
+
+    A step is a submission (with retries inside the vendor client) or a lookup by reference;
+    whenever it leaves the order owed something, a RetryScheduled says when the completer
+    comes back, so the schedule lives in the log and survives a restart.
+    """
+
     def __init__(
         self,
         pool: asyncpg.Pool,
         vendors: Mapping[str, VendorClient],
         vault: CardVault,
         clock: Clock,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self.pool, self.vendors, self.vault, self.clock = pool, vendors, vault, clock
+        self._policy, self._jitter = policy, jitter
 
     async def load(self, stream_id: str) -> OrderState | None:
         return fold(await store.read_stream(self.pool, stream_id))
@@ -117,15 +139,33 @@ class Fulfilment:
         await store.append_observed(self.pool, stream_id, events, metadata=metadata)
 
     async def advance(self, stream_id: str, metadata: dict[str, Any]) -> OrderState | None:
-        """One step for a pending order; returns its state afterwards."""
+        """The step an order is owed (the completer's and intake's path); its state after."""
         state = await self.load(stream_id)
-        client = self.vendors.get(state.vendor) if state else None
-        if state is None or client is None:
+        if state is None or state.next_attempt_at is None:
             return state
+        return await self._step(state, metadata)
+
+    async def confirm(self, stream_id: str, metadata: dict[str, Any]) -> OrderState | None:
+        """Ask the vendor about an order a webhook mentioned, unless that is answered already."""
+        state = await self.load(stream_id)
+        if state is None or not state.hint_pending:
+            return state
+        return await self._step(state, metadata)
+
+    async def _step(self, state: OrderState, metadata: dict[str, Any]) -> OrderState:
+        client = self.vendors.get(state.vendor)
+        if client is None:
+            return await self._reschedule(state, state, "vendor_not_configured", None, metadata)
         step = next_vendor_step(state, self.clock(), client.adapter.key_retention)
-        if step == "lookup" and await self._confirm(client, state, metadata, "completer"):
-            return await self.load(stream_id)
-        if step != "none":
+        reason, retry_after = "vendor_pending", None
+        if step == "lookup":
+            # Whoever asks, a lookup a webhook made due is that webhook's confirmation.
+            cause = "webhook" if state.hint_pending else "completer"
+            looked = await self._look_up(client, state, metadata, cause)
+            reason, retry_after = looked.reason, looked.retry_after
+            # Not found: the vendor holds no such order, so sending it (same key) is safe.
+            step = "submit" if looked.answered and not looked.found else "none"
+        if step == "submit" and state.status == "pending":
             request = VendorOrderRequest(
                 reference=state.vendor_reference,
                 amount_minor=state.amount_minor,
@@ -133,30 +173,54 @@ class Fulfilment:
                 brand_id=state.brand_id,
                 customer_id=state.customer_id,
             )
-            await client.submit(request, _Journal(self, state, metadata))
-        return await self.load(stream_id)
+            may_have_it = state.uncertain or state.unanswered_attempt
+            journal = _Journal(self, state, metadata)
+            outcome = await client.submit(request, journal, vendor_may_have_it=may_have_it)
+            if isinstance(outcome, Unknown):
+                reason, retry_after = outcome.reason, outcome.retry_after
+        after = await self.load(state.stream_id)
+        assert after is not None  # the stream existed when the step began
+        return await self._reschedule(state, after, reason, retry_after, metadata)
 
-    async def confirm(self, stream_id: str, metadata: dict[str, Any]) -> OrderState | None:
-        """Ask the vendor about an order a webhook mentioned, and record what it says."""
-        state = await self.load(stream_id)
-        client = self.vendors.get(state.vendor) if state else None
-        if state is not None and client is not None:
-            await self._confirm(client, state, metadata, "webhook")
-        return await self.load(stream_id)
+    async def _reschedule(
+        self,
+        before: OrderState,
+        after: OrderState,
+        reason: str,
+        retry_after: float | None,
+        metadata: dict[str, Any],
+    ) -> OrderState:
+        """Append when the order is worked next, if it is still owed something.
 
-    async def _confirm(
+        A hint that arrived during the step keeps the order due now. The append is checked
+        against the version just read: anything landing meanwhile is a reason to look again
+        (it made the order due, or settled it), not to push it back.
+        """
+        if after.next_attempt_at is None or (after.hint_pending and not before.hint_pending):
+            return after
+        now = self.clock()
+        event = retry_scheduled(after, reason, now, self._policy, self._jitter(), retry_after)
+        try:
+            await store.append(
+                self.pool, after.stream_id, [event], after.version, metadata=metadata
+            )
+        except store.ConcurrencyConflict:
+            return await self.load(after.stream_id) or after
+        return await self.load(after.stream_id) or after
+
+    async def _look_up(
         self,
         client: VendorClient,
         state: OrderState,
         metadata: dict[str, Any],
         cause: Literal["webhook", "completer"],
-    ) -> bool:
-        """Ask the vendor for its record. True when that settled what to do (no resubmit)."""
+    ) -> Lookup:
+        """Ask the vendor for its record, and record what it said (and what that settles)."""
         try:
-            view = await client.adapter.get_order(state.vendor_reference)
+            view = await client.lookup(state.vendor_reference)
         except VendorUnavailable as exc:
             log.info("vendor lookup unavailable", stream_id=state.stream_id, reason=exc.reason)
-            return True  # cannot tell: never resubmit blind; try again later
+            return Lookup(False, reason=f"lookup_{exc.reason}", retry_after=exc.retry_after)
         now = self.clock()
         status = view.status if view else "not_found"
         observed = ev.VendorStatusObserved(
@@ -169,8 +233,12 @@ class Fulfilment:
             amount_minor=view.amount_minor if view else None,
             currency=view.currency if view else None,
         )
+        card_stored = view is not None and view.card is not None
         if view is not None and view.card is not None:
+            # The card is stored before the event that says it was: never a dangling claim.
             await self.vault.store(self.pool, state.stream_id, view.card)
-        settled = decide_after_lookup(state, status, observed.vendor_order_id, now)
+        settled = decide_after_lookup(
+            state, status, observed.vendor_order_id, now, card_stored=card_stored
+        )
         await self.append(state.stream_id, [observed, *settled], metadata)
-        return view is not None
+        return Lookup(True, found=view is not None, reason="vendor_pending")

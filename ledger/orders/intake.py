@@ -18,8 +18,9 @@ import structlog
 from ledger.log import events as ev
 from ledger.log import store
 from ledger.log.leases import OrderLeases
+from ledger.orders.decisions import Submission, SubmitOrder, decide_submission
 from ledger.orders.fulfilment import Clock, Fulfilment
-from ledger.orders.model import OrderState, Submission, SubmitOrder, decide_submission
+from ledger.orders.model import OrderState
 
 log = structlog.get_logger(__name__)
 

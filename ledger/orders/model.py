@@ -6,16 +6,12 @@ same rows byte for byte.
 
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import datetime
 
 import msgspec
 
 from ledger.log import events as ev
-
-Status = Literal["pending", "fulfilled", "failed", "refunded"]
-TERMINAL: frozenset[str] = frozenset({"fulfilled", "failed", "refunded"})
+from ledger.orders.transitions import TERMINAL, Authority, Status, may_move
 
 
 # gc=False: an immutable value without cycles; rebuilds fold millions, untracked by the GC.
@@ -45,6 +41,15 @@ class OrderState(msgspec.Struct, frozen=True, gc=False):
     created_at: datetime
     updated_at: datetime
     version: int
+    # When the completer owes this order its next step; None when nothing is owed (terminal
+    # and no unconfirmed hint). Moved by RetryScheduled after every unsettled step.
+    next_attempt_at: datetime | None = None
+    retries: int = 0  # RetryScheduled so far: the exponent of the next backoff
+    # A vendor webhook mentioned the order and no lookup has answered since.
+    hint_pending: bool = False
+    # An attempt may have reached the vendor without a definite answer (a timeout, a crash
+    # mid-call): from then on only the vendor's own business errors may fail the order.
+    uncertain: bool = False
 
 
 def order_stream(client_id: str, idempotency_key: str) -> str:
@@ -75,14 +80,32 @@ def _started(event: ev.OrderRequested, stream_id: str, at: datetime) -> OrderSta
         created_at=at,
         updated_at=at,
         version=1,
+        next_attempt_at=at,
     )
 
 
-def _settle(state: OrderState, status: Status, **changes: object) -> dict[str, object]:
-    """Changes for a status move; a terminal order never goes back to pending."""
-    if state.status in TERMINAL and status == "pending":
-        return changes
-    return {"status": status, **changes}
+def _settle(
+    state: OrderState, status: Status, authority: Authority = "vendor", **changes: object
+) -> dict[str, object]:
+    """Changes for a status move: the move only where the transitions table allows it."""
+    if status != state.status and may_move(state.status, status, authority):
+        changes["status"] = status
+    return changes
+
+
+def _authority(source: ev.Source) -> Authority:
+    return "person" if source == "manual" else "vendor"
+
+
+def _owed(state: OrderState, at: datetime) -> OrderState:
+    """Nothing is owed to a terminal order without a hint; anything else keeps its schedule."""
+    if state.status in TERMINAL and not state.hint_pending:
+        return (
+            msgspec.structs.replace(state, next_attempt_at=None) if state.next_attempt_at else state
+        )
+    if state.next_attempt_at is None:
+        return msgspec.structs.replace(state, next_attempt_at=at)
+    return state
 
 
 def evolve(
@@ -93,154 +116,69 @@ def evolve(
         if isinstance(event, ev.OrderRequested):
             return _started(event, stream_id, at)
         return None  # an order stream always starts with OrderRequested
-    changes: dict[str, object] = {}
+    changes = _changes(state, event)
+    if changes:
+        changes["updated_at"] = at
+    return _owed(msgspec.structs.replace(state, **changes, version=version), at)
+
+
+def _changes(state: OrderState, event: ev.AnyEvent) -> dict[str, object]:
     match event:
         case ev.VendorRequestSent():
-            changes = {"attempts": state.attempts + 1, "unanswered_attempt": True}
+            # Sent while the previous attempt never got an answer (a crash): that one may exist.
+            uncertain = state.uncertain or state.unanswered_attempt
+            return {
+                "attempts": state.attempts + 1,
+                "unanswered_attempt": True,
+                "uncertain": uncertain,
+            }
         case ev.VendorCallFailed():
-            changes = {"unanswered_attempt": False}
+            return {"unanswered_attempt": False, "uncertain": True}
         case ev.VendorResponseReceived(outcome="fulfilled"):
-            changes = _settle(
+            # A replay of an order refunded since comes back "fulfilled" with vendor_status
+            # "refunded": the vendor charged and refunded it.
+            refunded = event.vendor_status == "refunded"
+            return _settle(
                 state,
-                "fulfilled",
+                "refunded" if refunded else "fulfilled",
                 vendor_order_id=event.vendor_order_id or state.vendor_order_id,
                 card_stored=state.card_stored or event.card_stored,
                 unanswered_attempt=False,
+                **({"refunded_minor": state.amount_minor} if refunded else {}),
             )
         case ev.VendorResponseReceived(outcome="accepted"):
-            changes = {"vendor_order_id": event.vendor_order_id, "unanswered_attempt": False}
+            return {"vendor_order_id": event.vendor_order_id, "unanswered_attempt": False}
         case ev.VendorResponseReceived(outcome="rejected"):
             reason = event.code or event.message or "rejected by vendor"
-            changes = _settle(state, "failed", failure_reason=reason, unanswered_attempt=False)
+            return _settle(state, "failed", failure_reason=reason, unanswered_attempt=False)
         case ev.VendorResponseReceived(outcome="not_found"):
-            changes = {"unanswered_attempt": False}
+            return {"unanswered_attempt": False, "uncertain": False}
         case ev.OrderFulfilled():
             vendor_order_id = event.vendor_order_id or state.vendor_order_id
-            changes = _settle(state, "fulfilled", vendor_order_id=vendor_order_id)
+            card_stored = state.card_stored or event.card_stored
+            authority = _authority(event.source)
+            return _settle(
+                state,
+                "fulfilled",
+                authority,
+                vendor_order_id=vendor_order_id,
+                card_stored=card_stored,
+            )
         case ev.OrderFailed():
-            changes = _settle(state, "failed", failure_reason=event.reason)
+            return _settle(state, "failed", _authority(event.source), failure_reason=event.reason)
         case ev.OrderRefunded():
-            changes = {"status": "refunded", "refunded_minor": event.amount_minor}
-    if changes:
-        changes["updated_at"] = at
-    return msgspec.structs.replace(state, **changes, version=version)
-
-
-# --- decisions ------------------------------------------------------------------------------
-
-# Past this fraction of the vendor's key retention we look an order up by reference before any
-# resubmission: clocks and the vendor's own bookkeeping are not exact, so stop well short of it.
-RETENTION_SAFETY = 0.9
-
-
-class SubmitOrder(msgspec.Struct, frozen=True, kw_only=True):
-    """The command: place this order once, whatever happens to the request."""
-
-    client_id: str
-    idempotency_key: str
-    customer_id: str
-    brand_id: str
-    amount_minor: int
-    currency: str
-    vendor: str
-    source: Literal["api", "bulk"] = "api"
-    batch_id: str | None = None
-
-    @property
-    def stream_id(self) -> str:
-        return order_stream(self.client_id, self.idempotency_key)
-
-    @property
-    def fingerprint(self) -> str:
-        """What "the same payload" means: the normalised fields a client controls."""
-        canonical = msgspec.json.encode(
-            [self.customer_id, self.brand_id, self.amount_minor, self.currency]
-        )
-        return hashlib.sha256(canonical).hexdigest()
-
-
-def vendor_reference(stream_id: str) -> str:
-    """Our reference at the vendor and its idempotency key: stable, opaque, header-safe."""
-    return "gcl-" + hashlib.sha256(stream_id.encode()).hexdigest()[:40]
-
-
-Submission = Literal["create", "replay", "mismatch", "in_flight"]
-
-
-def decide_submission(
-    state: OrderState | None, cmd: SubmitOrder, *, in_flight: bool, now: datetime
-) -> tuple[Submission, list[ev.Event]]:
-    """What a submission means given the order's history; every outcome is recorded."""
-    if state is None:
-        requested = ev.OrderRequested(
-            client_id=cmd.client_id,
-            idempotency_key=cmd.idempotency_key,
-            customer_id=cmd.customer_id,
-            brand_id=cmd.brand_id,
-            amount_minor=cmd.amount_minor,
-            currency=cmd.currency,
-            fingerprint=cmd.fingerprint,
-            vendor=cmd.vendor,
-            vendor_reference=vendor_reference(cmd.stream_id),
-            requested_at=now,
-            source=cmd.source,
-            batch_id=cmd.batch_id,
-        )
-        return "create", [requested]
-    if state.fingerprint != cmd.fingerprint:
-        conflict = ev.IdempotencyConflict(
-            reason="payload_mismatch", fingerprint=cmd.fingerprint, at=now
-        )
-        return "mismatch", [conflict]
-    if in_flight:
-        conflict = ev.IdempotencyConflict(reason="in_flight", fingerprint=cmd.fingerprint, at=now)
-        return "in_flight", [conflict]
-    return "replay", [ev.RequestReplayed(fingerprint=cmd.fingerprint, replayed_at=now)]
-
-
-VendorStep = Literal["submit", "lookup", "none"]
-
-
-def next_vendor_step(state: OrderState, now: datetime, key_retention: timedelta) -> VendorStep:
-    """How to move a pending order forward without ever risking a second vendor order."""
-    if state.status != "pending":
-        return "none"
-    if state.vendor_order_id is not None and not state.unanswered_attempt:
-        return "lookup"  # the vendor took it and is working: ask, do not resubmit
-    if state.attempts > 0 and now - state.created_at >= key_retention * RETENTION_SAFETY:
-        return "lookup"  # the vendor may have forgotten our key: a resubmit could charge twice
-    return "submit"
-
-
-def decide_after_lookup(
-    state: OrderState,
-    status: str,
-    vendor_order_id: str | None,
-    now: datetime,
-    source: ev.Source = "confirmation",
-) -> list[ev.Event]:
-    """Corrections the vendor's own record confirms; anything else waits for a person.
-
-    Safe moves only: pending becomes what the vendor says, and a fulfilled order the vendor
-    refunded becomes refunded. A terminal order the vendor contradicts (we failed it, the vendor
-    fulfilled it) is a discrepancy for reconciliation, never silently rewritten here.
-    """
-    if state.status == "pending" and status in ("fulfilled", "refunded"):
-        fulfilled = ev.OrderFulfilled(
-            vendor_order_id=vendor_order_id, source=source, fulfilled_at=now
-        )
-        return [fulfilled, *_refund_if(status, state, now, source)]
-    if state.status == "pending" and status == "failed":
-        return [ev.OrderFailed(reason="failed at vendor", source=source, failed_at=now)]
-    if state.status == "fulfilled" and status == "refunded":
-        return _refund_if(status, state, now, source)
-    return []
-
-
-def _refund_if(status: str, state: OrderState, now: datetime, source: ev.Source) -> list[ev.Event]:
-    if status != "refunded":
-        return []
-    return [ev.OrderRefunded(amount_minor=state.amount_minor, source=source, refunded_at=now)]
+            authority = _authority(event.source)
+            return _settle(state, "refunded", authority, refunded_minor=event.amount_minor)
+        case ev.RetryScheduled():
+            return {"next_attempt_at": event.due_at, "retries": state.retries + 1}
+        case ev.WebhookReceived():
+            return {"hint_pending": True, "next_attempt_at": event.received_at}
+        case ev.VendorStatusObserved():
+            return {
+                "hint_pending": False,
+                "uncertain": state.uncertain and event.status != "not_found",
+            }
+    return {}
 
 
 # Events that never change an order's fields, only its version: a fold need not decode them.
@@ -248,8 +186,6 @@ UNCHANGING = frozenset(
     {
         "RequestReplayed",
         "IdempotencyConflict",
-        "WebhookReceived",
-        "VendorStatusObserved",
         "VendorRecordObserved",
         "DiscrepancyResolved",
     }

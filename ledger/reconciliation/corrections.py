@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Protocol
 
 from ledger.log import events as ev
-from ledger.orders.model import OrderState, decide_after_lookup
+from ledger.orders.decisions import decide_after_lookup
+from ledger.orders.model import OrderState
 
 
 class VendorRecord(Protocol):

@@ -13,7 +13,13 @@ from typing import Literal, Protocol
 import msgspec
 
 VendorStatus = Literal["pending", "fulfilled", "failed", "refunded"]
-UnknownReason = Literal["timeout", "connection", "server_error", "rate_limited", "circuit_open"]
+UnknownReason = Literal[
+    "timeout", "connection", "server_error", "rate_limited", "circuit_open", "unexpected_reply"
+]
+# The reasons that say the vendor itself is unwell (no answer, or a server error). A 429 is a
+# healthy vendor pacing us, an open circuit is our own doing, an unexpected 4xx is
+# configuration or a proxy: none of them is evidence for opening the breaker.
+UNHEALTHY: frozenset[str] = frozenset({"timeout", "connection", "server_error"})
 
 
 class VendorOrderRequest(msgspec.Struct, frozen=True):
@@ -55,12 +61,18 @@ class Accepted(msgspec.Struct, frozen=True, tag="accepted"):
 
 
 class Rejected(msgspec.Struct, frozen=True, tag="rejected"):
-    """A terminal answer: the vendor refused or failed the order. Retrying cannot change it."""
+    """A terminal answer: the vendor refused or failed the order. Retrying cannot change it.
+
+    `business` is True when the refusal is the vendor's own verdict on the order (one of its
+    documented business error codes); False for a 401 after a key rotation, a proxy's 404 or
+    413, an error body the vendor never documented.
+    """
 
     code: str
     message: str
     http_status: int
     vendor_order_id: str | None = None
+    business: bool = True
 
 
 class Unknown(msgspec.Struct, frozen=True, tag="unknown"):
@@ -74,6 +86,16 @@ class Unknown(msgspec.Struct, frozen=True, tag="unknown"):
 
 
 Outcome = Fulfilled | Accepted | Rejected | Unknown
+
+
+def settle_refusal(outcome: Outcome, vendor_may_have_it: bool) -> Outcome:
+    """After an attempt that may have reached the vendor, only the vendor's business errors
+    may fail the order: any other refusal answers this request, not whether the order exists,
+    so it is unknown and a lookup by reference settles it."""
+    if isinstance(outcome, Rejected) and not outcome.business and vendor_may_have_it:
+        detail = f"{outcome.http_status} {outcome.code} after an unanswered attempt"
+        return Unknown("unexpected_reply", detail, outcome.http_status)
+    return outcome
 
 
 class VendorOrderView(msgspec.Struct, frozen=True):
@@ -114,6 +136,15 @@ class VendorUnavailable(Exception):
         self.detail = detail
         self.http_status = http_status
         self.retry_after = retry_after
+
+
+def unhealthy_read(exc: VendorUnavailable) -> bool:
+    """Whether a failed read says the vendor is unwell (no answer, or a 5xx)."""
+    return (
+        exc.reason in UNHEALTHY
+        or exc.reason in ("timeout", "connection")
+        or (exc.http_status is not None and exc.http_status >= 500)
+    )
 
 
 class VendorAdapter(Protocol):

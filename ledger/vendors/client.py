@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Awaitable, Callable
-from typing import Literal, Protocol
+from typing import Protocol
 
 import structlog
 
-from ledger.vendors.base import Outcome, Unknown, VendorAdapter, VendorOrderRequest
+from ledger.vendors.base import (
+    Outcome,
+    Unknown,
+    VendorAdapter,
+    VendorOrderRequest,
+    VendorOrderView,
+    VendorUnavailable,
+    settle_refusal,
+    unhealthy_read,
+)
+from ledger.vendors.breaker import CircuitBreaker
 from ledger.vendors.ratelimit import TokenBucket
 
 log = structlog.get_logger(__name__)
-
-BreakerState = Literal["closed", "open", "half_open"]
 
 # Four attempts with a 0.1 s base back off at most 0.1 + 0.2 + 0.4 s (more only if the vendor's
 # Retry-After asks): enough to ride out a dropped connection inside a client's request, short
@@ -29,12 +36,6 @@ DEFAULT_MAX_ATTEMPTS = 4
 DEFAULT_BASE_DELAY_S = 0.1
 # The longest single wait, and the longest Retry-After obeyed inline (see submit).
 DEFAULT_MAX_DELAY_S = 5.0
-# Five consecutive ambiguous answers is past bad luck at normal fault rates (a 10% 5xx rate
-# gives 1 in 100,000), so the vendor is treated as down.
-DEFAULT_FAILURE_THRESHOLD = 5
-# Long enough for a restarting vendor or an expiring rate-limit window, short enough that
-# recovery is noticed within a minute.
-DEFAULT_RESET_AFTER_S = 30.0
 
 
 class AttemptJournal(Protocol):
@@ -43,63 +44,6 @@ class AttemptJournal(Protocol):
         ...
 
     async def after_attempt(self, attempt: int, outcome: Outcome) -> None: ...
-
-
-class CircuitBreaker:
-    """Stops calling a vendor that keeps failing, so a dead vendor costs one check, not a
-    timeout per order, and it gets room to recover.
-
-    Shared by every submission to one vendor. Rejections do not count as failures: a vendor that
-    answers "no" is up.
-    """
-
-    def __init__(
-        self,
-        failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
-        reset_after: float = DEFAULT_RESET_AFTER_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if failure_threshold < 1 or reset_after <= 0:
-            raise ValueError("failure_threshold must be >= 1 and reset_after > 0")
-        self._threshold = failure_threshold
-        self._reset_after = reset_after
-        self._clock = clock
-        self._failures = 0
-        self._opened_at: float | None = None
-        self._trial_in_flight = False
-
-    @property
-    def state(self) -> BreakerState:
-        if self._opened_at is None:
-            return "closed"
-        if self._trial_in_flight or self._clock() - self._opened_at >= self._reset_after:
-            return "half_open"
-        return "open"
-
-    def allow(self) -> bool:
-        """May a call go out now? In half-open state exactly one trial call is let through."""
-        state = self.state
-        if state == "closed":
-            return True
-        if state == "half_open" and not self._trial_in_flight:
-            self._trial_in_flight = True
-            return True
-        return False
-
-    def record(self, outcome: Outcome) -> None:
-        if isinstance(outcome, Unknown):
-            self.record_failure()
-            return
-        self._failures = 0
-        self._opened_at = None
-        self._trial_in_flight = False
-
-    def record_failure(self) -> None:
-        self._failures += 1
-        if self._trial_in_flight or self._failures >= self._threshold:
-            # A failed trial re-opens for a full period; the clock restarts either way.
-            self._opened_at = self._clock()
-        self._trial_in_flight = False
 
 
 class VendorClient:
@@ -132,25 +76,30 @@ class VendorClient:
         ceiling = min(self._max_delay, self._base_delay * 2 ** min(retry, 32))
         return self._rng.uniform(0, ceiling)
 
-    async def submit(self, req: VendorOrderRequest, journal: AttemptJournal) -> Outcome:
+    async def submit(
+        self, req: VendorOrderRequest, journal: AttemptJournal, *, vendor_may_have_it: bool = False
+    ) -> Outcome:
         """Send `req` until the vendor gives a definite answer or attempts run out.
 
         Returns Unknown("circuit_open") only when nothing was sent in this call; once an attempt
         went out, the last real outcome is returned, since that is what the journal recorded.
         Journal errors propagate: an attempt that cannot be recorded first is never sent.
+        `vendor_may_have_it`: an earlier attempt of this order got no definite answer, so only
+        a business error may fail it (settle_refusal); an unknown here makes that true too.
         """
         last: Outcome | None = None
         for attempt in range(1, self._max_attempts + 1):
             if not self.breaker.allow():
                 if last is not None:
                     return last
-                return Unknown("circuit_open", f"{self.adapter.name} circuit is open")
+                return self._circuit_open()
             if self._limiter is not None:
                 # Before the journal, so the recorded send time is when it really went out.
                 await self._limiter.acquire()
             await journal.before_attempt(attempt)
             try:
                 outcome = await self.adapter.create_order(req)
+                outcome = settle_refusal(outcome, vendor_may_have_it or last is not None)
             except BaseException:
                 # Adapters classify HTTP trouble; anything escaping is a bug or a cancellation.
                 # Count it so a half-open trial is never left holding the breaker shut.
@@ -178,3 +127,29 @@ class VendorClient:
             )
             await self._sleep(delay)
         raise AssertionError("unreachable: the last attempt always returns")  # pragma: no cover
+
+    async def lookup(self, reference: str) -> VendorOrderView | None:
+        """The vendor's record of our reference, paced and guarded like an attempt: a lookup
+        takes a token from the vendor's bucket and is refused while the circuit is open."""
+        if not self.breaker.allow():
+            circuit = self._circuit_open()
+            raise VendorUnavailable("circuit_open", circuit.detail, retry_after=circuit.retry_after)
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        try:
+            view = await self.adapter.get_order(reference)
+        except VendorUnavailable as exc:
+            if unhealthy_read(exc):
+                self.breaker.record_failure()
+            else:
+                self.breaker.record_neutral()
+            raise
+        except BaseException:
+            self.breaker.record_failure()  # never leave a probe holding the breaker shut
+            raise
+        self.breaker.record_success()
+        return view
+
+    def _circuit_open(self) -> Unknown:
+        retry_in = self.breaker.retry_in()
+        return Unknown("circuit_open", f"{self.adapter.name} circuit is open", retry_after=retry_in)

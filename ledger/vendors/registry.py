@@ -14,7 +14,15 @@ import aiohttp
 import msgspec
 
 from ledger.config import ConfigError, Settings, read_or_create_private
-from ledger.vendors.client import CircuitBreaker, VendorClient
+from ledger.vendors.breaker import (
+    DEFAULT_FAILURE_RATE,
+    DEFAULT_MINIMUM_CALLS,
+    DEFAULT_OPEN_FOR_S,
+    DEFAULT_PROBES,
+    DEFAULT_WINDOW_S,
+    CircuitBreaker,
+)
+from ledger.vendors.client import VendorClient
 from ledger.vendors.ratelimit import TokenBucket
 from ledger.vendors.rest import RestVendorAdapter
 from ledger.webhooks.signatures import WebhookConfig
@@ -31,8 +39,14 @@ class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Most vendors keep idempotency keys for a day; configure the real value per vendor.
     key_retention_hours: float = 24.0
     max_attempts: int = 4
-    breaker_threshold: int = 5
-    breaker_reset_s: float = 30.0
+    # The circuit breaker (ledger/vendors/breaker.py has why these defaults): open when this
+    # share of at least `breaker_minimum_calls` calls in the window failed unhealthily; probe
+    # with `breaker_probes` calls after `breaker_reset_s`.
+    breaker_failure_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = DEFAULT_FAILURE_RATE
+    breaker_minimum_calls: Annotated[int, msgspec.Meta(ge=1)] = DEFAULT_MINIMUM_CALLS
+    breaker_window_s: Annotated[float, msgspec.Meta(gt=0)] = DEFAULT_WINDOW_S
+    breaker_reset_s: Annotated[float, msgspec.Meta(gt=0)] = DEFAULT_OPEN_FOR_S
+    breaker_probes: Annotated[int, msgspec.Meta(ge=1)] = DEFAULT_PROBES
     # Order attempts per second the vendor allows (its published limit); unset: no limit
     # beyond the completer's concurrency. Bulk batches are what reach it.
     rate_limit_per_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
@@ -108,7 +122,11 @@ def build_clients(
             timedelta(hours=config.key_retention_hours),
         )
         breaker = CircuitBreaker(
-            failure_threshold=config.breaker_threshold, reset_after=config.breaker_reset_s
+            failure_rate=config.breaker_failure_rate,
+            minimum_calls=config.breaker_minimum_calls,
+            window_s=config.breaker_window_s,
+            open_for_s=config.breaker_reset_s,
+            probes=config.breaker_probes,
         )
         limiter = TokenBucket(config.rate_limit_per_s) if config.rate_limit_per_s else None
         clients[name] = VendorClient(

@@ -34,6 +34,10 @@ log = structlog.get_logger(__name__)
 # Vendor error bodies and odd replies are quoted in outcomes and events; a bound keeps a vendor
 # returning an HTML error page from bloating the log.
 DETAIL_LIMIT = 200
+# The dialect's documented verdicts on an order (docs/sandbox.md): only these fail an order
+# whose earlier attempt may have reached the vendor. 401, 404, 413 and undocumented codes are
+# about the request or the path to the vendor, not the order.
+BUSINESS_CODES = frozenset({"invalid_amount", "invalid_currency", "brand_not_found"})
 
 
 class WireCreateOrder(msgspec.Struct, frozen=True):
@@ -147,7 +151,8 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, now: datetime
             # calling it rejected would fail an order the vendor fulfils. It asks us to come back
             # later, which is what a rate limit asks, so it is retried the same way.
             return Unknown("rate_limited", err.code, status, retry_after)
-        return Rejected(err.code, err.message[:DETAIL_LIMIT], status)
+        business = status in (400, 422) and err.code in BUSINESS_CODES
+        return Rejected(err.code, err.message[:DETAIL_LIMIT], status, business=business)
     # Redirects are not followed (a POST must not silently turn into a GET) and 1xx never ends a
     # response: neither says whether the order exists.
     return Unknown("server_error", f"unexpected status {status}", status)

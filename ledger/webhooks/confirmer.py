@@ -1,8 +1,10 @@
-"""The confirmer: follows the log and, for each webhook about an order, asks the vendor.
+"""The confirmer: follows the log and, for each webhook about an order, asks the vendor now.
 
-It keeps a checkpoint like a projection, but calls vendors, so no transaction is held while it
-works: a batch is confirmed, then the checkpoint moves. A crash repeats at most one batch, and
-a repeated confirmation only records one more observation. One node runs it (advisory lease).
+It is the fast path only. The hint itself is durable: WebhookReceived makes the order due
+(`hint_pending`, `next_attempt_at` in its state) until a lookup answers, so an order whose
+lease is busy, or whose lookup fails, is taken up by the completer on its schedule, after a
+restart too. No transaction is held while it works: a batch is confirmed, then the checkpoint
+moves. One node runs it (advisory lease).
 """
 
 from __future__ import annotations
@@ -35,11 +37,11 @@ class Confirmer:
     async def confirm(self, stream_id: str) -> None:
         async with self._slots:
             if not await self._leases.try_acquire(stream_id):
-                return  # being worked right now; that work asks the vendor itself
+                return  # being worked right now; the hint keeps it due for the completer
             try:
                 await self._fulfilment.confirm(stream_id, {"actor": NAME})
             except Exception:
-                # Left pending, the completer asks again; a terminal order is reconciled.
+                # The hint is still pending in the order's state: the completer asks again.
                 log.exception("confirming order failed", stream_id=stream_id)
             finally:
                 await self._leases.release(stream_id)

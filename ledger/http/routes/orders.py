@@ -13,8 +13,9 @@ from ledger.http.problems import Problem, from_validation_error
 from ledger.http.schemas import Card, CreateOrder, Order, OrderEvents, RecordedEventView
 from ledger.log import store
 from ledger.money import MoneyError, format_minor, parse_amount
+from ledger.orders.decisions import SubmitOrder
 from ledger.orders.identifiers import IDEMPOTENCY_KEY_RULE, is_idempotency_key
-from ledger.orders.model import OrderState, SubmitOrder, fold, order_stream
+from ledger.orders.model import OrderState, fold, order_stream
 
 routes = web.RouteTableDef()
 _create_decoder = msgspec.json.Decoder(CreateOrder)

@@ -19,7 +19,8 @@ from ledger.vendors.base import (
     Unknown,
     VendorOrderRequest,
 )
-from ledger.vendors.client import CircuitBreaker, VendorClient
+from ledger.vendors.breaker import CircuitBreaker
+from ledger.vendors.client import VendorClient
 from ledger.vendors.rest import RestVendorAdapter
 from ledger.vendors.sandbox.faults import parse_faults
 from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app
@@ -275,7 +276,7 @@ async def test_under_the_design_fault_mix_retries_never_create_a_duplicate_order
     async with serve(SandboxConfig(faults), attempt_timeout=0.25) as sandbox:
         client = VendorClient(
             sandbox.adapter, max_attempts=6, base_delay=0.01, max_delay=0.05,
-            breaker=CircuitBreaker(failure_threshold=50), rng=random.Random(7),
+            breaker=CircuitBreaker(minimum_calls=50), rng=random.Random(7),
         )  # fmt: skip
         requests = [
             VendorOrderRequest(f"ord-chaos-{i:03d}", 100, "USD", "b", "c") for i in range(30)

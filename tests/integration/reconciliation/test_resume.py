@@ -11,7 +11,8 @@ from ledger.log import events as ev
 from ledger.log import store
 from ledger.reconciliation.runs import PageUnavailable
 from ledger.vendors.base import VendorUnavailable
-from ledger.vendors.client import CircuitBreaker, VendorClient
+from ledger.vendors.breaker import CircuitBreaker
+from ledger.vendors.client import VendorClient
 from tests.integration.reconciliation.test_runs import (
     observations,
     reconcile,

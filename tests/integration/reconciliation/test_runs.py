@@ -12,7 +12,8 @@ import asyncpg
 
 from ledger.log import events as ev
 from ledger.log import store
-from ledger.orders.model import fold, order_stream, vendor_reference
+from ledger.orders.decisions import vendor_reference
+from ledger.orders.model import fold, order_stream
 from ledger.reconciliation.runs import run_reconciliation
 from ledger.vendors.client import VendorClient
 from ledger.vendors.registry import VendorConfig, build_clients

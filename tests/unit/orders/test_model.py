@@ -7,15 +7,13 @@ import pytest
 
 from ledger.log import events as ev
 from ledger.log.store import RecordedEvent
-from ledger.orders.model import (
-    UNCHANGING,
+from ledger.orders.decisions import (
     decide_after_lookup,
     decide_submission,
-    evolve,
-    evolve_recorded,
     next_vendor_step,
     vendor_reference,
 )
+from ledger.orders.model import UNCHANGING, evolve, evolve_recorded
 from tests.factories import T0, submit_order
 from tests.unit.log.test_events import FIXTURES
 

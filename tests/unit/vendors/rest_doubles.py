@@ -14,7 +14,8 @@ from ledger.vendors.base import (
     Outcome,
     VendorOrderRequest,
 )
-from ledger.vendors.client import CircuitBreaker, VendorClient
+from ledger.vendors.breaker import CircuitBreaker
+from ledger.vendors.client import VendorClient
 from ledger.vendors.rest import RestVendorAdapter
 
 BASE = "http://vendor.test"

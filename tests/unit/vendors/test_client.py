@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import random
 
-from ledger.vendors.base import (
-    Fulfilled,
-    Rejected,
-    Unknown,
-)
-from ledger.vendors.client import CircuitBreaker
+import pytest
+from yarl import URL
+
+from ledger.vendors.base import Fulfilled, Rejected, Unknown, VendorUnavailable
+from ledger.vendors.breaker import CircuitBreaker
 from tests.unit.vendors.rest_doubles import (
     ORDERS,
     REQ,
@@ -84,65 +83,89 @@ async def test_retry_after_beyond_max_delay_hands_the_unknown_back_without_waiti
     assert sleeps.delays == [] and len(sent(vendor)) == 1
 
 
-# --- circuit breaker -----------------------------------------------------------------------
+# --- circuit breaker and ambiguity --------------------------------------------------------
 
 
-async def test_the_breaker_opens_after_consecutive_unknowns_and_short_circuits(vendor, adapter):
+def dead_vendor_breaker(clock: Clock) -> CircuitBreaker:
+    return CircuitBreaker(minimum_calls=3, window_s=30.0, open_for_s=30.0, probes=1, clock=clock)
+
+
+async def test_an_open_breaker_short_circuits_and_says_when_to_come_back(vendor, adapter):
     vendor.post(ORDERS, status=503, repeat=True)
-    breaker = CircuitBreaker(failure_threshold=3, reset_after=30.0, clock=Clock())
+    clock = Clock()
+    breaker = dead_vendor_breaker(clock)
     client, _ = make_client(adapter, breaker, max_attempts=1)
     for _ in range(3):
         await client.submit(REQ, Journal())
     assert breaker.state == "open"
+    clock.now += 10.0
     journal = Journal()
     outcome = await client.submit(REQ, journal)
-    assert outcome.reason == "circuit_open"  # type: ignore[union-attr]
+    assert isinstance(outcome, Unknown) and outcome.reason == "circuit_open"
+    assert outcome.retry_after == pytest.approx(20.0)
     assert journal.entries == [] and len(sent(vendor)) == 3
 
 
-async def test_rejections_do_not_count_towards_opening_the_breaker(vendor, adapter):
+async def test_rejections_count_as_a_healthy_vendor(vendor, adapter):
     vendor.post(ORDERS, status=503)
     vendor.post(ORDERS, status=422, payload=error_json("brand_not_found"))
     vendor.post(ORDERS, status=503)
-    breaker = CircuitBreaker(failure_threshold=2, clock=Clock())
+    breaker = CircuitBreaker(minimum_calls=3, failure_rate=0.9, clock=Clock())
     client, _ = make_client(adapter, breaker, max_attempts=1)
     for _ in range(3):
         await client.submit(REQ, Journal())
     assert breaker.state == "closed"
 
 
-async def test_the_breaker_half_opens_after_reset_and_closes_on_a_success(vendor, adapter):
-    vendor.post(ORDERS, status=503, repeat=2)
-    vendor.post(ORDERS, status=201, payload=order_json())
-    clock = Clock()
-    breaker = CircuitBreaker(failure_threshold=2, reset_after=30.0, clock=clock)
-    client, _ = make_client(adapter, breaker, max_attempts=1)
-    await client.submit(REQ, Journal())
-    await client.submit(REQ, Journal())
-    clock.now += 29.9
-    assert breaker.state == "open"
-    clock.now += 0.1
-    assert breaker.state == "half_open"
-    assert isinstance(await client.submit(REQ, Journal()), Fulfilled)
-    assert breaker.state == "closed"
+async def test_a_401_after_a_timeout_is_unknown_not_a_refusal(vendor, adapter):
+    vendor.post(ORDERS, exception=TimeoutError())
+    vendor.post(ORDERS, status=401, payload=error_json("unauthorized"))
+    client, _ = make_client(adapter, max_attempts=2)
+    outcome = await client.submit(REQ, Journal())
+    assert isinstance(outcome, Unknown) and outcome.reason == "unexpected_reply"
+    assert outcome.http_status == 401
 
 
-def test_half_open_lets_exactly_one_trial_through_and_a_failed_trial_reopens():
+@pytest.mark.parametrize(
+    ("status", "code"), [(401, "unauthorized"), (404, "not_found"), (413, "x")]
+)
+async def test_a_non_business_4xx_fails_an_order_only_when_no_attempt_may_exist(
+    vendor, adapter, status, code
+):
+    vendor.post(ORDERS, status=status, payload=error_json(code), repeat=True)
+    client, _ = make_client(adapter, max_attempts=1)
+    assert isinstance(await client.submit(REQ, Journal()), Rejected)
+    earlier = await client.submit(REQ, Journal(), vendor_may_have_it=True)
+    assert isinstance(earlier, Unknown) and earlier.reason == "unexpected_reply"
+
+
+async def test_a_business_error_fails_an_order_even_after_a_timeout(vendor, adapter):
+    vendor.post(ORDERS, exception=TimeoutError())
+    vendor.post(ORDERS, status=422, payload=error_json("brand_not_found"))
+    client, _ = make_client(adapter, max_attempts=2)
+    outcome = await client.submit(REQ, Journal(), vendor_may_have_it=True)
+    assert isinstance(outcome, Rejected) and outcome.code == "brand_not_found"
+
+
+async def test_a_lookup_takes_the_breaker_and_counts_towards_it(vendor, adapter):
+    lookup_url = f"{ORDERS}?reference={REQ.reference}"
+    vendor.get(lookup_url, status=503, repeat=True)
     clock = Clock()
-    breaker = CircuitBreaker(failure_threshold=1, reset_after=10.0, clock=clock)
-    breaker.record_failure()
-    clock.now += 10.0
-    assert breaker.allow() is True
-    assert breaker.allow() is False
-    breaker.record(Unknown("timeout", "again"))
+    breaker = dead_vendor_breaker(clock)
+    client, _ = make_client(adapter, breaker)
+    for _ in range(3):
+        with pytest.raises(VendorUnavailable):
+            await client.lookup(REQ.reference)
     assert breaker.state == "open"
-    clock.now += 10.0
-    assert breaker.allow() is True
+    with pytest.raises(VendorUnavailable) as refused:
+        await client.lookup(REQ.reference)
+    assert refused.value.reason == "circuit_open" and refused.value.retry_after == 30.0
+    assert len(vendor.requests[("GET", URL(lookup_url))]) == 3
 
 
 async def test_a_breaker_opening_mid_submit_returns_the_last_real_outcome(vendor, adapter):
     vendor.post(ORDERS, status=503, repeat=True)
-    breaker = CircuitBreaker(failure_threshold=2, clock=Clock())
+    breaker = CircuitBreaker(minimum_calls=2, clock=Clock())
     client, _ = make_client(adapter, breaker, max_attempts=4)
     journal = Journal()
     outcome = await client.submit(REQ, journal)

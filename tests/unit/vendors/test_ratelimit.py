@@ -9,7 +9,8 @@ import msgspec
 import pytest
 
 from ledger.vendors.base import Fulfilled, Unknown, VendorOrderRequest
-from ledger.vendors.client import CircuitBreaker, VendorClient
+from ledger.vendors.breaker import CircuitBreaker
+from ledger.vendors.client import VendorClient
 from ledger.vendors.ratelimit import TokenBucket
 from ledger.vendors.registry import VendorConfig, VendorsFile
 

@@ -69,12 +69,22 @@ async def test_a_429_retry_after_http_date_is_converted_to_seconds_from_now(vend
 
 
 @pytest.mark.parametrize(
-    ("status", "code"),
-    [(422, "brand_not_found"), (400, "invalid_request"), (409, "duplicate_reference")],
+    ("status", "code", "business"),
+    [
+        (422, "brand_not_found", True),
+        (422, "invalid_amount", True),
+        (400, "invalid_request", False),
+        (409, "duplicate_reference", False),
+        (401, "unauthorized", False),
+        (404, "brand_not_found", False),  # a documented code on an undocumented status: a proxy
+    ],
 )
-async def test_vendor_validation_errors_are_terminal_rejections(vendor, adapter, status, code):
+async def test_4xx_answers_are_rejections_and_only_documented_codes_are_business_errors(
+    vendor, adapter, status, code, business
+):
     vendor.post(ORDERS, status=status, payload=error_json(code))
-    assert await adapter.create_order(REQ) == Rejected(code, f"{code} happened", status)
+    expected = Rejected(code, f"{code} happened", status, business=business)
+    assert await adapter.create_order(REQ) == expected
 
 
 async def test_a_409_for_a_key_still_in_flight_is_ambiguous_not_rejected(vendor, adapter):
