@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ledger.auth import create_key
@@ -16,6 +19,7 @@ from ledger.http.app import create_app
 from ledger.http.keys import POOL
 from ledger.vendors.sandbox.faults import parse_faults
 from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app
+from ledger.webhooks.signatures import sign_standard
 
 TEST_SECRETS_KEY = base64.b64encode(bytes(range(32))).decode()
 TEST_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"sandbox-webhook-test-secret-32by").decode()
@@ -35,6 +39,48 @@ async def sandbox(
     await server.start_server()
     try:
         yield f"http://127.0.0.1:{server.port}", server
+    finally:
+        await server.close()
+
+
+class VendorSwitch:
+    """A front for the sandbox that a test can turn: while `down`, every request answers
+    `down_status` (503: an outage; 401: rotated credentials, 404: a proxy), and with `hang_s`
+    each request reaches the vendor but its answer comes that much later (a timeout after
+    commit); otherwise requests pass through unchanged."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream, self.down, self.down_status, self.hang_s = upstream, False, 503, 0.0
+        self.refused = 0
+
+    async def forward(self, request: web.Request) -> web.Response:
+        if self.down:
+            self.refused += 1
+            error = {"error": {"code": f"http_{self.down_status}"}}
+            return web.json_response(error, status=self.down_status)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                request.method,
+                f"{self.upstream}{request.path_qs}",
+                data=await request.read(),
+                headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
+            ) as answer,
+        ):
+            body = await answer.read()
+            await asyncio.sleep(self.hang_s)
+            return web.Response(status=answer.status, body=body, content_type=answer.content_type)
+
+
+@asynccontextmanager
+async def switchable(upstream: str) -> AsyncIterator[tuple[str, VendorSwitch]]:
+    switch = VendorSwitch(upstream)
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", switch.forward)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{server.port}", switch
     finally:
         await server.close()
 
@@ -96,3 +142,26 @@ def order_body(key: str | None = None, **fields) -> dict:
         body["idempotency_key"] = key
     body.update(fields)
     return body
+
+
+def signed(
+    body: bytes, webhook_id: str = "evt_1", timestamp: int | None = None, secret=TEST_WEBHOOK_SECRET
+):
+    stamp = int(time.time()) if timestamp is None else timestamp
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign_standard(secret, webhook_id, stamp, body),
+        "Content-Type": "application/json",
+    }
+
+
+def webhook(reference: str, status: str = "fulfilled", webhook_id: str = "evt_1") -> bytes:
+    data = {
+        "vendor_order_id": "vo_x",
+        "reference": reference,
+        "status": status,
+        "amount_minor": 2500,
+        "currency": "USD",
+    }
+    return json.dumps({"id": webhook_id, "type": f"order.{status}", "data": data}).encode()

@@ -8,38 +8,15 @@ import time
 import pytest
 
 from ledger.http.keys import POOL
-from ledger.webhooks.signatures import sign_standard
 from tests.harness import (
-    TEST_WEBHOOK_SECRET,
     order_body,
     sandbox,
     service,
     service_settings,
+    signed,
     wait_until_terminal,
+    webhook,
 )
-
-
-def signed(
-    body: bytes, webhook_id: str = "evt_1", timestamp: int | None = None, secret=TEST_WEBHOOK_SECRET
-):
-    stamp = int(time.time()) if timestamp is None else timestamp
-    return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(stamp),
-        "webhook-signature": sign_standard(secret, webhook_id, stamp, body),
-        "Content-Type": "application/json",
-    }
-
-
-def webhook(reference: str, status: str = "fulfilled", webhook_id: str = "evt_1") -> bytes:
-    data = {
-        "vendor_order_id": "vo_x",
-        "reference": reference,
-        "status": status,
-        "amount_minor": 2500,
-        "currency": "USD",
-    }
-    return json.dumps({"id": webhook_id, "type": f"order.{status}", "data": data}).encode()
 
 
 @pytest.fixture
