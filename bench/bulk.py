@@ -37,6 +37,7 @@ from ledger.log.leases import OrderLeases  # noqa: E402
 from ledger.orders import completer  # noqa: E402
 from ledger.orders.fulfilment import Fulfilment  # noqa: E402
 from ledger.orders.intake import Intake  # noqa: E402
+from ledger.orders.schedule import RetryPolicy  # noqa: E402
 from ledger.orders.vault import CardVault  # noqa: E402
 from ledger.vendors.registry import VendorConfig, build_clients  # noqa: E402
 from projections.checkpoints import ensure_projection  # noqa: E402
@@ -110,8 +111,8 @@ async def drain(dsn: str, vendor_url: str, batch: str, rows: int) -> float:
             base_url=vendor_url, attempt_timeout_s=0.3, breaker_reset_s=BREAKER_RESET_S
         )
         vendors = build_clients({"sandbox": config}, session, random.Random(1))
-        fulfilment = Fulfilment(pool, vendors, CardVault(KEY), now)
-        worker = completer.Completer(pool, fulfilment, leases, 0.05)
+        fulfilment = Fulfilment(pool, vendors, CardVault(KEY), now, RetryPolicy(base_s=0.05))
+        worker = completer.Completer(pool, fulfilment, leases)
         started = time.perf_counter()
         tasks = [
             asyncio.create_task(run_projection(dsn, OrdersProjection(), stop, 0.05)),
@@ -142,7 +143,7 @@ async def main() -> None:
     parser.add_argument("--faults", default="seed=9,error_5xx=0.1,timeout_after_commit=0.1")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument("--submit", default="1,8,16", help="submit concurrencies to try")
-    parser.add_argument("--completer", default="8,16,32", help="CONCURRENCY:SCAN_LIMIT or N")
+    parser.add_argument("--completer", default="8,16,32", help="completer concurrencies")
     args = parser.parse_args()
     server = await resolve_database_url(args.database_url, ROOT / ".data")
     print(f"rows={args.rows} cpus={os.cpu_count()} faults={args.faults}")
@@ -170,9 +171,8 @@ async def main() -> None:
     try:
         await asyncio.sleep(1.5)
         for spec in args.completer.split(","):
-            concurrency, _, scan = spec.partition(":")
-            completer.CONCURRENCY = int(concurrency)
-            completer.SCAN_LIMIT = int(scan or completer.SCAN_LIMIT)
+            completer.CONCURRENCY = int(spec)
+            completer.QUEUE_DEPTH = 2 * completer.CONCURRENCY
             name, dsn = await scratch(server)
             try:
                 _, batch = await record(dsn, args.rows, {}, f"d{spec}")
@@ -180,7 +180,7 @@ async def main() -> None:
             finally:
                 await drop(server, name)
             print(
-                f"drain   completer={completer.CONCURRENCY:3d} scan={completer.SCAN_LIMIT:4d}:"
+                f"drain   completer={completer.CONCURRENCY:3d}:"
                 f" {elapsed:6.1f} s  {args.rows / elapsed:7.0f} orders/s"
             )
     finally:

@@ -45,8 +45,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     default_vendor: str = "sandbox"
     # Per-attempt timeout towards the sandbox vendor (real vendors set theirs in VENDORS_FILE).
     vendor_attempt_timeout_s: float = 2.0
-    # The completer retries a pending order after BASE * 2^attempts seconds (capped at 300 s).
-    # One second leaves a live request's own retries alone.
+    # An order a step left unsettled is worked again after up to BASE * 2^retries seconds
+    # (ledger/orders/schedule.py: equal jitter, capped at 300 s). One second leaves a live
+    # request's own retries alone.
     completer_backoff_s: float = 1.0
     vendors_file: Path | None = None
     log_level: str = "info"

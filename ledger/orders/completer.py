@@ -57,13 +57,20 @@ class Completer:
         async with self._slots:
             if not await self._leases.try_acquire(stream_id):
                 return  # a request or another node is working on it; still due, seen again
+            metadata = {"actor": "completer"}
             try:
-                await self._fulfilment.advance(stream_id, {"actor": "completer"})
+                await self._fulfilment.advance(stream_id, metadata)
+                self._worked.set()
             except Exception:
                 log.exception("completing order failed", stream_id=stream_id)
+                # Back off like any unsettled step, so a step that keeps failing (a bug, bad
+                # data) is retried on a schedule instead of in a tight loop.
+                try:
+                    await self._fulfilment.defer(stream_id, "step_failed", metadata)
+                except Exception:
+                    log.exception("deferring order failed", stream_id=stream_id)
             finally:
                 await self._leases.release(stream_id)
-            self._worked.set()
 
     async def run_once(self) -> int:
         """One scan, every due order worked to the end of its step (tests and tools)."""

@@ -152,6 +152,12 @@ class Fulfilment:
             return state
         return await self._step(state, metadata)
 
+    async def defer(self, stream_id: str, reason: str, metadata: dict[str, Any]) -> None:
+        """Put an owed order back on the schedule after a step that failed without an outcome."""
+        state = await self.load(stream_id)
+        if state is not None:
+            await self._reschedule(state, state, reason, None, metadata)
+
     async def _step(self, state: OrderState, metadata: dict[str, Any]) -> OrderState:
         client = self.vendors.get(state.vendor)
         if client is None:

@@ -19,6 +19,7 @@ from typing import Literal
 from ledger.vendors.base import UNHEALTHY, Outcome, Unknown
 
 BreakerState = Literal["closed", "open", "half_open"]
+BREAKER_STATES: tuple[BreakerState, ...] = ("closed", "open", "half_open")
 
 # Half of the calls in the window failing is a vendor in trouble; below that, retries with the
 # same key ride the faults out and stopping traffic would only delay orders.

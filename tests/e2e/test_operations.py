@@ -64,3 +64,10 @@ async def test_unknown_routes_get_problem_json_with_a_request_id(client, method,
     body = await response.json()
     assert body["status"] == status and body["request_id"] == "req-123"
     assert response.headers["X-Request-Id"] == "req-123"
+
+
+async def test_metrics_show_each_vendors_breaker_state(running):
+    client, _, _ = running
+    text = await (await client.get("/metrics")).text()
+    assert 'ledger_vendor_breaker_state{state="closed",vendor="sandbox"} 1' in text
+    assert 'ledger_vendor_breaker_state{state="open",vendor="sandbox"} 0' in text

@@ -27,6 +27,9 @@ READ_MODELS = ("projections.orders", "projections.discrepancies", "projections.g
 PURE = (
     "ledger.money",
     "ledger.orders.model",
+    "ledger.orders.decisions",
+    "ledger.orders.transitions",
+    "ledger.orders.schedule",
     "ledger.orders.identifiers",
     "ledger.webhooks.signatures",
     "ledger.reconciliation.corrections",

@@ -6,8 +6,9 @@ import asyncpg
 from aiohttp import web
 
 from ledger.db import pending_migrations
-from ledger.http.keys import POOL, PROJECTIONS, SETTINGS
+from ledger.http.keys import POOL, PROJECTIONS, SETTINGS, VENDORS
 from ledger.metrics import METRICS, gauge_lines
+from ledger.vendors.breaker import BREAKER_STATES
 from projections.runner import lag
 
 routes = web.RouteTableDef()
@@ -44,14 +45,26 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         lags = await lag(conn, list(request.app[PROJECTIONS].values()))
-    extra = gauge_lines(
-        "ledger_projection_lag_events",
-        "Events appended but not yet applied, per projection",
-        [({"projection": name}, events) for name, (events, _) in lags.items()],
-    ) + gauge_lines(
-        "ledger_projection_lag_seconds",
-        "Age of the oldest event not yet applied, per projection",
-        [({"projection": name}, seconds) for name, (_, seconds) in lags.items()],
+    extra = (
+        gauge_lines(
+            "ledger_projection_lag_events",
+            "Events appended but not yet applied, per projection",
+            [({"projection": name}, events) for name, (events, _) in lags.items()],
+        )
+        + gauge_lines(
+            "ledger_projection_lag_seconds",
+            "Age of the oldest event not yet applied, per projection",
+            [({"projection": name}, seconds) for name, (_, seconds) in lags.items()],
+        )
+        + gauge_lines(
+            "ledger_vendor_breaker_state",
+            "Each vendor's circuit breaker: 1 for the state it is in, 0 for the others",
+            [
+                ({"vendor": name, "state": state}, float(client.breaker.state == state))
+                for name, client in sorted(request.app[VENDORS].items())
+                for state in BREAKER_STATES
+            ],
+        )
     )
     return web.Response(
         text=METRICS.render(extra), content_type="text/plain", headers={"X-Format": "prometheus"}

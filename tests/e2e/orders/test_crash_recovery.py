@@ -29,9 +29,8 @@ def env_for(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
         POLL_INTERVAL_S="0.1",
         COMPLETER_BACKOFF_S="0.1",
         LOG_LEVEL="warning",
-        **extra,
     )
-    return env
+    return env | extra
 
 
 async def wait_for(url: str, within_s: float = 30) -> None:

@@ -1,0 +1,53 @@
+"""The completer against PostgreSQL: a step that fails without an outcome is put back on the
+schedule, never retried in a tight loop, and a due order is found past settled ones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ledger.log import store
+from ledger.log.leases import OrderLeases
+from ledger.orders.completer import Completer
+from ledger.orders.fulfilment import Fulfilment
+from ledger.orders.intake import Intake
+from ledger.orders.vault import CardVault
+from projections.checkpoints import ensure_projection
+from projections.orders import OrdersProjection
+from tests.factories import submit_order
+from tests.waiting import caught_up
+
+
+class BrokenStep(Fulfilment):
+    """A step that raises before anything is recorded (a bug, a vault that is down)."""
+
+    async def advance(self, stream_id, metadata):
+        raise RuntimeError("the step broke")
+
+
+@pytest.fixture
+async def leases(database_url):
+    leases = OrderLeases(database_url)
+    yield leases
+    await leases.close()
+
+
+async def test_a_step_that_keeps_failing_is_deferred_on_a_backoff_not_retried_at_once(pool, leases):
+    def now():
+        return datetime.now(UTC)
+
+    fulfilment = BrokenStep(pool, {}, CardVault(bytes(32)), now)
+    await Intake(fulfilment, leases, now, 1.0).submit(submit_order(), {}, drive=False)
+    projection = OrdersProjection()
+    async with pool.acquire() as conn:
+        await ensure_projection(conn, projection)
+        await caught_up(conn, projection)
+        completer = Completer(pool, fulfilment, leases)
+        assert await completer.run_once() == 1
+        recorded = await store.read_stream(pool, submit_order().stream_id)
+        deferred = [e.decode() for e in recorded if e.type == "RetryScheduled"]
+        assert [d.reason for d in deferred] == ["step_failed"]
+        assert deferred[0].due_at > deferred[0].scheduled_at
+        await caught_up(conn, projection)
+        assert await completer.run_once() == 0  # not due again until its backoff has passed
