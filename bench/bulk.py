@@ -131,6 +131,21 @@ async def drain(dsn: str, vendor_url: str, batch: str, rows: int) -> float:
     return elapsed
 
 
+async def start_sandbox(port: int, faults: str) -> asyncio.subprocess.Process:
+    """`run.py sandbox` in its own process, as a real vendor would be, ready to serve."""
+    sandbox = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "run.py"),
+        "sandbox",
+        "--port",
+        str(port),
+        env={**os.environ, "SANDBOX_FAULTS": faults},
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1.5)  # started and listening well within this on a loaded 2-core box
+    return sandbox
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -158,18 +173,8 @@ async def main() -> None:
         print(f"record  submit_concurrency={n:3d}: {elapsed:6.1f} s  {rate:7.0f} rows/s")
     bulk_batches.SUBMIT_CONCURRENCY = 8
     port = free_port()
-    env = {**os.environ, "SANDBOX_FAULTS": args.faults}
-    sandbox = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "run.py"),
-        "sandbox",
-        "--port",
-        str(port),
-        env=env,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    sandbox = await start_sandbox(port, args.faults)
     try:
-        await asyncio.sleep(1.5)
         for spec in args.completer.split(","):
             completer.CONCURRENCY = int(spec)
             completer.QUEUE_DEPTH = 2 * completer.CONCURRENCY

@@ -30,7 +30,7 @@ sys.path[0] = str(ROOT)
 
 import aiohttp  # noqa: E402
 
-from bench.bulk import KEY, drop, free_port, now, record, scratch  # noqa: E402
+from bench.bulk import KEY, drop, free_port, now, record, scratch, start_sandbox  # noqa: E402
 from ledger.bulk import batches as bulk_batches  # noqa: E402
 from ledger.db import create_pool, resolve_database_url  # noqa: E402
 from ledger.log.leases import OrderLeases  # noqa: E402
@@ -135,17 +135,8 @@ async def main() -> None:
     server = await resolve_database_url(args.database_url, ROOT / ".data")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    sandbox = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "run.py"),
-        "sandbox",
-        "--port",
-        str(port),
-        env={**os.environ, "SANDBOX_FAULTS": args.faults},
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    sandbox = await start_sandbox(port, args.faults)
     try:
-        await asyncio.sleep(1.5)
         print(f"orders={args.orders} cpus={os.cpu_count()} faults={args.faults}")
         baseline = await bare(url, args.orders, completer.CONCURRENCY, str(port))
         print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -42,3 +43,12 @@ def start_cli(
 def without_database_url() -> dict[str, str]:
     """The environment a new user has: no DATABASE_URL, so run.py embeds PostgreSQL."""
     return {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL"}}
+
+
+async def orders_key_headers(env: Mapping[str, str]) -> dict[str, str]:
+    """`run.py apikey create` for client "acme" (orders:write): the headers that carry it."""
+    created = await asyncio.to_thread(
+        run_cli, "apikey", "create", "--name", "acme", "--scopes", "orders:write", env=env
+    )
+    assert created.returncode == 0, created.stderr
+    return {"Authorization": f"Bearer {created.stdout.strip().splitlines()[-1]}"}

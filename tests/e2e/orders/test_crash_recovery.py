@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.cli import run_cli, start_cli
+from tests.cli import orders_key_headers, start_cli
 from tests.harness import TEST_SECRETS_KEY, order_body, sandbox_stats
 
 ORDERS = 40
@@ -64,11 +64,7 @@ async def test_orders_accepted_before_a_sigkill_complete_exactly_once_after_rest
         SANDBOX_FAULTS="seed=5,latency_ms=400",
     )
     vendor = start_cli("sandbox", "--port", str(sandbox_port), env=env)
-    created = await asyncio.to_thread(
-        run_cli, "apikey", "create", "--name", "acme", "--scopes", "orders:write", env=env
-    )
-    assert created.returncode == 0, created.stderr
-    headers = {"Authorization": f"Bearer {created.stdout.strip().splitlines()[-1]}"}
+    headers = await orders_key_headers(env)
     server = start_cli("serve", env=env)
     try:
         await wait_for(sandbox_url + "/_admin/stats")

@@ -19,7 +19,7 @@ import pytest
 from ledger.orders.decisions import vendor_reference
 from ledger.orders.model import order_stream
 from ledger.vendors.sandbox.server import SANDBOX_STORE
-from tests.cli import run_cli, start_cli
+from tests.cli import orders_key_headers, start_cli
 from tests.e2e.orders.test_crash_recovery import env_for, free_port, wait_for
 from tests.harness import TEST_WEBHOOK_SECRET, order_body, sandbox, sandbox_stats
 
@@ -79,11 +79,7 @@ async def test_a_thousand_orders_through_vendor_faults_and_two_kills_all_settle_
             POLL_INTERVAL_S="1.0",
             COMPLETER_BACKOFF_S="1.0",
         )
-        created = await asyncio.to_thread(
-            run_cli, "apikey", "create", "--name", "acme", "--scopes", "orders:write", env=env
-        )
-        assert created.returncode == 0, created.stderr
-        headers = {"Authorization": f"Bearer {created.stdout.strip().splitlines()[-1]}"}
+        headers = await orders_key_headers(env)
         server = start_cli("serve", env=env)
         try:
             await wait_for(api + "/healthz")
