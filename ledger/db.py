@@ -18,6 +18,23 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATION_LOCK_KEY = 0x4C45_4447_4552_0001
 
 
+# What asyncpg raises when the database is away, restarting or refusing connections: an
+# expected state, answered 503 with Retry-After, and retried by workers. InternalClientError
+# ("cannot switch to state 15; another operation is in progress", raised when the server kills
+# a connection mid-transaction) and InterfaceError ("cannot call Transaction.__aexit__()")
+# derive from plain Exception; TimeoutError (a pool acquire that waited too long) is an OSError.
+DATABASE_GONE: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+# Everything a background worker survives by reconnecting and resuming from the log.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_GONE, asyncpg.PostgresError)
+
+
 class MigrationError(RuntimeError):
     """The database schema and the migrations on disk disagree."""
 

@@ -68,12 +68,15 @@ class Registry:
         )
         self.vendor_calls = Counter("ledger_vendor_calls_total", "Vendor attempts by outcome")
         self.webhooks = Counter("ledger_webhooks_total", "Webhooks accepted, by vendor and outcome")
+        self.worker_restarts = Counter(
+            "ledger_worker_restarts_total", "Background workers restarted after a crash"
+        )
 
     def render(self, extra: list[str] | None = None) -> str:
         """The text exposition; `extra` carries gauges computed at scrape time (lag)."""
         lines: list[str] = []
         metrics = (self.appends, self.requests, self.webhooks, self.webhook_rejections)
-        for metric in (*metrics, self.vendor_calls):
+        for metric in (*metrics, self.vendor_calls, self.worker_restarts):
             lines += metric.render()
         lines += extra or []
         return "\n".join(lines) + "\n"

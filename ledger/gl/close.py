@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import structlog
 
+from ledger.db import DATABASE_ERRORS
 from ledger.log import events as ev
 from ledger.log import store
 from projections.gl import GLProjection, closing_figures, open_days_before
@@ -76,7 +77,7 @@ async def run_close_schedule(
             try:
                 await _close_open_days(dsn, projection, clock())
                 break
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("gl close failed, will retry", error=str(exc))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), CLOSE_RETRY_S)

@@ -5,18 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 
 import aiohttp
-import asyncpg
 import structlog
 from aiohttp import web
 
 from ledger.auth import ensure_admin_key
 from ledger.config import Settings
-from ledger.db import create_pool, migrate
+from ledger.db import DATABASE_ERRORS, create_pool, migrate
 from ledger.gl.close import run_close_schedule
 from ledger.http import openapi
 from ledger.http.keys import DSN, INTAKE, POOL, PROJECTIONS, SETTINGS, VAULT, VENDORS, WEBHOOKS
@@ -24,6 +22,7 @@ from ledger.http.middleware import canonical_request
 from ledger.http.routes import bulk as bulk_routes
 from ledger.http.routes import discrepancies, ops, orders, reconciliations
 from ledger.http.routes import webhooks as webhook_routes
+from ledger.http.workers import Worker, background_ctx
 from ledger.log import seals
 from ledger.log.leases import OrderLeases
 from ledger.log.notifier import AppendNotifier
@@ -50,7 +49,6 @@ from projections.registry import all_projections
 from projections.runner import run_projection
 
 log = structlog.get_logger(__name__)
-Worker = Callable[[web.Application, asyncio.Event], Coroutine[Any, Any, None]]
 COMPLETER = web.AppKey("completer", Completer)
 CONFIRMER = web.AppKey("confirmer", Confirmer)
 
@@ -124,7 +122,7 @@ async def _seal_worker(app: web.Application, stop: asyncio.Event) -> None:
         try:
             async with app[POOL].acquire() as conn:
                 await seals.seal(conn)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("sealing failed, will retry", error=str(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), app[SETTINGS].seal_interval_s)
@@ -149,21 +147,6 @@ async def _confirmer_worker(app: web.Application, stop: asyncio.Event) -> None:
     await app[CONFIRMER].run(app[DSN], stop, app[SETTINGS].poll_interval_s)
 
 
-def background_ctx(workers: list[Worker]):
-    """Start workers after the resources are open; stop them (and wait) before they close."""
-
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        tasks = [asyncio.create_task(worker(app, stop)) for worker in workers]
-        yield
-        stop.set()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, timeout=10)
-
-    return ctx
-
-
 def create_app(settings: Settings, dsn: str, *, background: bool = True) -> web.Application:
     app = web.Application(middlewares=[canonical_request], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
@@ -171,14 +154,19 @@ def create_app(settings: Settings, dsn: str, *, background: bool = True) -> web.
     app[PROJECTIONS] = all_projections(settings)
     app.cleanup_ctx.extend([_pool_ctx, _sandbox_ctx, _orders_ctx])
     if background:
-        workers = [_projection_worker(name) for name in app[PROJECTIONS]]
-        workers += [_notifier_worker, _seal_worker, _completer_worker, _confirmer_worker]
+        workers = {f"projection:{name}": _projection_worker(name) for name in app[PROJECTIONS]}
+        workers |= {
+            "notifier": _notifier_worker,
+            "sealer": _seal_worker,
+            "completer": _completer_worker,
+            "confirmer": _confirmer_worker,
+        }
         if settings.schedules:
-            reconcile = reconciliations.schedule_worker(
+            workers["reconciliation_schedule"] = reconciliations.schedule_worker(
                 time.fromisoformat(settings.reconcile_at),
                 timedelta(seconds=settings.reconcile_overlap_s),
             )
-            workers += [reconcile, _gl_close_worker]
+            workers["gl_close_schedule"] = _gl_close_worker
         app.cleanup_ctx.append(background_ctx(workers))
     app.add_routes(ops.routes)
     app.add_routes(orders.routes)

@@ -9,6 +9,7 @@ import uuid
 import structlog
 from aiohttp import web
 
+from ledger.db import DATABASE_GONE
 from ledger.http.keys import REQUEST_ID
 from ledger.http.problems import Problem
 from ledger.metrics import METRICS
@@ -20,6 +21,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 _BODY_HEADERS = {"content-type", "content-length"}
+# A restarting PostgreSQL is back within seconds; a client retrying sooner only adds load.
+RETRY_AFTER_DATABASE_S = "2"
 
 
 def _route_name(request: web.Request) -> str:
@@ -54,6 +57,14 @@ async def canonical_request(request: web.Request, handler) -> web.StreamResponse
         if exc.status < 400:
             raise
         response = _problem_from_http(request, exc).response(request_id)
+    except DATABASE_GONE as exc:
+        log.warning("database unavailable", error=f"{type(exc).__name__}: {exc}")
+        response = Problem(
+            503,
+            "database_unavailable",
+            "the database is unavailable; retry the same request (same idempotency key)",
+            headers={"Retry-After": RETRY_AFTER_DATABASE_S},
+        ).response(request_id)
     except Exception:
         log.exception("unhandled error")
         response = Problem(500, "internal_error", "internal error; see server logs").response(

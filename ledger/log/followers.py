@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import structlog
 
+from ledger.db import DATABASE_ERRORS
 from ledger.log.leases import LeaseKind, wait_for_lease
 from ledger.log.wakeup import listen_for_appends, sleep_until_woken
 
@@ -42,7 +43,7 @@ async def follow_with_lease(
                 woken.clear()
                 if not await step(conn):
                     await sleep_until_woken(woken, stop, poll_interval)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("follower error, retrying", follower=name, error=str(exc))
             await asyncio.sleep(poll_interval)
         finally:

@@ -12,6 +12,11 @@ import contextlib
 import enum
 
 import asyncpg
+import structlog
+
+from ledger.db import DATABASE_GONE
+
+log = structlog.get_logger(__name__)
 
 
 class LeaseKind(enum.IntEnum):
@@ -90,10 +95,22 @@ class OrderLeases:
         return acquired
 
     async def release(self, stream_id: str) -> None:
+        """Give the lease up. Never raises for a lost database: a lease held by a session that
+        is gone is released already, and forgetting it here is what lets this process take
+        the order again (before, one failed unlock made it answer 409 until a restart)."""
         async with self._lock:
-            if stream_id in self._held and self._conn is not None and not self._conn.is_closed():
-                await release(self._conn, LeaseKind.ORDER, stream_id)
-            self._held.discard(stream_id)
+            conn = self._conn
+            try:
+                if stream_id in self._held and conn is not None and not conn.is_closed():
+                    await release(conn, LeaseKind.ORDER, stream_id)
+            except DATABASE_GONE as exc:
+                log.warning("lease connection lost", stream_id=stream_id, error=str(exc))
+                # Whatever this session still holds must not outlive our memory of it.
+                if conn is not None:
+                    conn.terminate()
+                self._conn = None
+            finally:
+                self._held.discard(stream_id)
 
     async def close(self) -> None:
         if self._conn is not None:

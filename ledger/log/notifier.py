@@ -14,6 +14,7 @@ import asyncio
 import asyncpg
 import structlog
 
+from ledger.db import DATABASE_ERRORS
 from ledger.log import store
 from ledger.log.wakeup import sleep_until_woken
 
@@ -45,7 +46,7 @@ class AppendNotifier:
                         await self._serve(conn, stop)
                     finally:
                         await conn.close()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except DATABASE_ERRORS as exc:
                     log.warning("notifier connection lost, retrying", error=str(exc))
                     await asyncio.sleep(1.0)
         finally:

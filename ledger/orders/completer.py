@@ -15,6 +15,7 @@ import contextlib
 import asyncpg
 import structlog
 
+from ledger.db import DATABASE_ERRORS
 from ledger.log.leases import OrderLeases
 from ledger.orders.fulfilment import Fulfilment
 
@@ -85,7 +86,7 @@ class Completer:
             try:
                 for stream_id in await self.due(QUEUE_DEPTH - len(self._working)):
                     tasks.add(self._start(stream_id))
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("completer scan failed, will retry", error=str(exc))
             # A finished step frees a slot; otherwise the next schedule comes due on a timer.
             waits = [asyncio.ensure_future(e.wait()) for e in (stop, self._worked)]

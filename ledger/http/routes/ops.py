@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncpg
 from aiohttp import web
 
-from ledger.db import pending_migrations
+from ledger.db import DATABASE_ERRORS, pending_migrations
 from ledger.http.keys import POOL, PROJECTIONS, SETTINGS, VENDORS
+from ledger.http.workers import WORKERS_UP
 from ledger.metrics import METRICS, gauge_lines
 from ledger.vendors.breaker import BREAKER_STATES
 from projections.runner import lag
@@ -32,7 +32,11 @@ async def readyz(request: web.Request) -> web.Response:
         checks["projection_lag_events"] = {name: events for name, (events, _) in lags.items()}
         limit = request.app[SETTINGS].ready_max_lag_events
         ready = not pending and all(events <= limit for events, _ in lags.values())
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        down = sorted(name for name, up in request.app.get(WORKERS_UP, {}).items() if not up)
+        if down:
+            checks["workers_down"] = down
+            ready = False
+    except DATABASE_ERRORS as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
         ready = False
     return web.json_response(
