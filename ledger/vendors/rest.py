@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Annotated
 
 import aiohttp
 import msgspec
 import structlog
+from msgspec import Meta
 
 from ledger.vendors.base import (
     Accepted,
@@ -48,12 +50,20 @@ class WireCreateOrder(msgspec.Struct, frozen=True):
     customer_id: str
 
 
+# Vendor data is validated at the edge, before it can become an event: a NUL byte or an
+# integer past PostgreSQL's bigint would be appended without trouble and then fail every
+# projection batch that reads it, for ever. Bounds as ledger.reconciliation.file_format's.
+VendorId = Annotated[str, Meta(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
+VendorMinor = Annotated[int, Meta(ge=0, lt=10**15)]
+VendorCurrency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
+
+
 class WireOrder(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    reference: str
+    id: VendorId
+    reference: VendorId
     status: VendorStatus
-    amount_minor: int
-    currency: str
+    amount_minor: VendorMinor
+    currency: VendorCurrency
     brand_id: str = ""
     customer_id: str = ""
     created_at: datetime

@@ -49,3 +49,24 @@ async def test_readyz_names_a_worker_that_is_down(client):
     body = await response.json()
     assert response.status == 503 and body["checks"]["workers_down"] == ["completer"]
     client.app[WORKERS_UP]["completer"] = True
+
+
+async def test_shutdown_waits_for_every_worker_even_after_one_overstays(monkeypatch):
+    monkeypatch.setattr(workers_module, "STOP_GRACE_S", 0.2)
+    finished: list[str] = []
+
+    async def stubborn(_app: web.Application, _stop: asyncio.Event) -> None:
+        await asyncio.sleep(3600)  # ignores stop: cancelled after its grace
+
+    async def tidy(_app: web.Application, stop: asyncio.Event) -> None:
+        await stop.wait()
+        await asyncio.sleep(0.05)  # its last step, after stop, before resources close
+        finished.append("tidy")
+
+    app = web.Application()
+    ctx = workers_module.background_ctx({"stubborn": stubborn, "tidy": tidy})(app)
+    await anext(ctx)
+    await asyncio.sleep(0.01)  # the service runs: both workers have started
+    with pytest.raises(StopAsyncIteration):
+        await anext(ctx)
+    assert finished == ["tidy"]

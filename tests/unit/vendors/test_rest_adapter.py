@@ -161,3 +161,32 @@ async def test_list_transactions_sends_the_window_and_decodes_the_page(vendor, a
     vendor.get(url, payload={"data": [order_json()], "next_cursor": "c2"})
     page = await adapter.list_transactions(start, end, None, 50)
     assert [r.reference for r in page.records] == [REQ.reference] and page.next_cursor == "c2"
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        {"id": "vo_\x00_1"},
+        {"reference": "ref\nwith a newline"},
+        {"id": "x" * 256},
+        {"amount_minor": 2**63},
+        {"amount_minor": -1},
+        {"currency": "usd"},
+    ],
+    ids=["nul_id", "control_reference", "long_id", "past_bigint", "negative", "currency"],
+)
+async def test_vendor_data_that_could_poison_the_log_is_refused_at_the_edge(
+    vendor, adapter, poison
+):
+    start, end = NOW - timedelta(days=1), NOW
+    url = f"{BASE}/v1/transactions?from=2026-10-20T07:27:30Z&to=2026-10-21T07:27:30Z&limit=50"
+    vendor.get(url, payload={"data": [order_json(**poison)], "next_cursor": None})
+    with pytest.raises(VendorUnavailable) as refused:
+        await adapter.list_transactions(start, end, None, 50)
+    assert refused.value.reason == "bad_response"
+    vendor.get(f"{ORDERS}?reference={REQ.reference}", payload=[order_json(**poison)])
+    with pytest.raises(VendorUnavailable):
+        await adapter.get_order(REQ.reference)
+    vendor.post(ORDERS, status=201, payload=order_json(**poison))
+    created = await adapter.create_order(REQ)
+    assert isinstance(created, Unknown)  # the vendor said yes to something we cannot record
