@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import asyncpg
 import structlog
 
+from ledger.db import DATABASE_GONE
 from ledger.log import store
 from ledger.log.followers import follow_with_lease
 from projections.base import Projection
@@ -23,6 +24,18 @@ from projections.rebuild import rebuild
 log = structlog.get_logger(__name__)
 
 
+class ProjectionStalled(RuntimeError):
+    """A batch the projection cannot apply. It stops there, loudly: the log is never skipped,
+    so the read model stays true up to its checkpoint (docs/operations.md: recovering)."""
+
+    def __init__(self, name: str, first: int, last: int, cause: Exception) -> None:
+        super().__init__(
+            f"projection {name} cannot apply the events at positions {first}..{last}:"
+            f" {type(cause).__name__}: {cause}"
+        )
+        self.name, self.first, self.last = name, first, last
+
+
 async def catch_up_once(
     conn: asyncpg.Connection, projection: Projection, batch_size: int = BATCH_SIZE
 ) -> int:
@@ -31,7 +44,13 @@ async def catch_up_once(
         cursor = await locked_checkpoint(conn, projection.name)
         batch = await store.read_all(conn, cursor, batch_size)
         if batch:
-            await projection.apply(conn, live_names(projection), batch)
+            try:
+                await projection.apply(conn, live_names(projection), batch)
+            except DATABASE_GONE:
+                raise  # the connection, not the events: reconnect and try again
+            except Exception as exc:
+                first, last = batch[0].position, batch[-1].position
+                raise ProjectionStalled(projection.name, first, last, exc) from exc
             await save_checkpoint(conn, projection.name, batch[-1].cursor)
     return len(batch)
 
