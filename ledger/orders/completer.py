@@ -18,6 +18,7 @@ import structlog
 from ledger.db import DATABASE_ERRORS
 from ledger.log.leases import OrderLeases
 from ledger.orders.fulfilment import Fulfilment
+from ledger.orders.model import is_due
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +57,11 @@ class Completer:
 
     async def complete(self, stream_id: str) -> None:
         async with self._slots:
+            # The read model may be behind the log: an order settled or rescheduled a moment
+            # ago is left alone, and its lease free for a client's replay of it.
+            state = await self._fulfilment.load(stream_id)
+            if state is None or not is_due(state, self._fulfilment.clock()):
+                return
             if not await self._leases.try_acquire(stream_id):
                 return  # a request or another node is working on it; still due, seen again
             metadata = {"actor": "completer"}

@@ -18,7 +18,7 @@ from ledger.log import events as ev
 from ledger.log import store
 from ledger.metrics import METRICS
 from ledger.orders.decisions import decide_after_lookup, next_vendor_step
-from ledger.orders.model import OrderState, fold
+from ledger.orders.model import OrderState, fold, is_due
 from ledger.orders.schedule import DEFAULT_POLICY, RetryPolicy, retry_scheduled
 from ledger.orders.vault import CardVault
 from ledger.vendors.base import (
@@ -138,10 +138,17 @@ class Fulfilment:
     ) -> None:
         await store.append_observed(self.pool, stream_id, events, metadata=metadata)
 
-    async def advance(self, stream_id: str, metadata: dict[str, Any]) -> OrderState | None:
-        """The step an order is owed (the completer's and intake's path); its state after."""
+    async def advance(
+        self, stream_id: str, metadata: dict[str, Any], *, on_schedule: bool = True
+    ) -> OrderState | None:
+        """The step an order is owed; its state after. The completer's path (`on_schedule`)
+        does nothing before the order's own schedule says so: its due query reads the read
+        model, which may not have seen the RetryScheduled the last step wrote. Intake drives
+        the order it has just recorded at once."""
         state = await self.load(stream_id)
         if state is None or state.next_attempt_at is None:
+            return state
+        if on_schedule and not is_due(state, self.clock()):
             return state
         return await self._step(state, metadata)
 

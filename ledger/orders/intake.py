@@ -116,7 +116,7 @@ class Intake:
 
     async def _drive(self, stream_id: str, metadata: dict[str, Any]) -> None:
         try:
-            await self._fulfilment.advance(stream_id, metadata)
+            await self._fulfilment.advance(stream_id, metadata, on_schedule=False)
         except Exception:
             # The order stays pending and leased to nobody: the completer will pick it up.
             log.exception("driving order failed", stream_id=stream_id)

@@ -6,7 +6,7 @@ same rows byte for byte.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -52,6 +52,17 @@ class OrderState(msgspec.Struct, frozen=True, gc=False):
     uncertain: bool = False
 
 
+# An API order is driven by its own request first (intake holds its lease for the vendor
+# call); the completer takes it up only past this grace, when the node that took it crashed.
+# Bulk rows are the completer's from the start.
+DRIVEN_BY_REQUEST = timedelta(seconds=5)
+
+
+def is_due(state: OrderState, now: datetime) -> bool:
+    """Whether the order's schedule says it is owed a step now."""
+    return state.next_attempt_at is not None and state.next_attempt_at <= now
+
+
 def order_stream(client_id: str, idempotency_key: str) -> str:
     return f"order:{client_id}:{idempotency_key}"
 
@@ -80,7 +91,7 @@ def _started(event: ev.OrderRequested, stream_id: str, at: datetime) -> OrderSta
         created_at=at,
         updated_at=at,
         version=1,
-        next_attempt_at=at,
+        next_attempt_at=at if event.source == "bulk" else at + DRIVEN_BY_REQUEST,
     )
 
 

@@ -87,11 +87,12 @@ async def test_orders_stuck_on_a_vendor_that_is_gone_never_starve_the_orders_beh
         intake = client.app[INTAKE]
         # More stuck orders than any scan fetches at once, all due before the others.
         for i in range(STUCK):
-            stuck = submit_order(idempotency_key=f"gone-vendor-{i:04d}", vendor="gone")
+            key = f"gone-vendor-{i:04d}"
+            stuck = submit_order(idempotency_key=key, vendor="gone", source="bulk")
             await intake.submit(stuck, {}, drive=False)
         keys = [f"behind-them-{i:03d}" for i in range(5)]
         for key in keys:
-            await intake.submit(submit_order(idempotency_key=key), {}, drive=False)
+            await intake.submit(submit_order(idempotency_key=key, source="bulk"), {}, drive=False)
         done, pending = await wait_until_terminal(client, headers, keys, within_s=15)
         assert pending == [] and {o["status"] for o in done.values()} == {"fulfilled"}
         reasons = await client.app[POOL].fetch(
@@ -158,7 +159,7 @@ async def test_a_401_after_a_timed_out_attempt_leaves_the_order_to_a_lookup_not_
         async with service(database_url, settings) as (client, headers):
             switch.hang_s = 1.0  # the vendor takes the order; its answer never arrives in time
             intake = client.app[INTAKE]
-            await intake.submit(submit_order(idempotency_key=key), {}, drive=False)
+            await intake.submit(submit_order(idempotency_key=key, source="bulk"), {}, drive=False)
             for _ in range(100):
                 if any(e["type"] == "VendorCallFailed" for e in await trail(client, headers, key)):
                     break

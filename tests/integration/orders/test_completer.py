@@ -38,14 +38,14 @@ async def test_a_step_that_keeps_failing_is_deferred_on_a_backoff_not_retried_at
         return datetime.now(UTC)
 
     fulfilment = BrokenStep(pool, {}, CardVault(bytes(32)), now)
-    await Intake(fulfilment, leases, now, 1.0).submit(submit_order(), {}, drive=False)
+    await Intake(fulfilment, leases, now, 1.0).submit(submit_order(source="bulk"), {}, drive=False)
     projection = OrdersProjection()
     async with pool.acquire() as conn:
         await ensure_projection(conn, projection)
         await caught_up(conn, projection)
         completer = Completer(pool, fulfilment, leases)
         assert await completer.run_once() == 1
-        recorded = await store.read_stream(pool, submit_order().stream_id)
+        recorded = await store.read_stream(pool, submit_order(source="bulk").stream_id)
         deferred = [e.decode() for e in recorded if e.type == "RetryScheduled"]
         assert [d.reason for d in deferred] == ["step_failed"]
         assert deferred[0].due_at > deferred[0].scheduled_at

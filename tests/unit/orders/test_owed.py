@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ledger.log import events as ev
-from ledger.orders.decisions import decide_after_lookup, next_vendor_step
+from ledger.orders.decisions import decide_after_lookup, decide_submission, next_vendor_step
+from ledger.orders.model import DRIVEN_BY_REQUEST, evolve, is_due
 from ledger.orders.schedule import RetryPolicy, retry_scheduled
-from tests.factories import T0
+from tests.factories import T0, submit_order
 from tests.unit.orders.test_model import apply, created
 
 SENT = ev.VendorRequestSent(vendor="sandbox", vendor_reference="r", attempt=1, sent_at=T0)
@@ -38,11 +39,18 @@ def observed(status: str) -> ev.VendorStatusObserved:
     )
 
 
-def test_a_new_order_is_due_at_once_and_a_settled_one_is_owed_nothing():
+def test_a_new_order_is_due_to_the_completer_once_its_request_had_its_chance():
     state = created()
-    assert state.next_attempt_at == T0
+    assert state.next_attempt_at == T0 + DRIVEN_BY_REQUEST
+    assert not is_due(state, T0) and is_due(state, T0 + DRIVEN_BY_REQUEST)
     fulfilled = apply(state, *decide_after_lookup(state, "fulfilled", "vo_1", T0))
-    assert fulfilled.next_attempt_at is None
+    assert fulfilled.next_attempt_at is None and not is_due(fulfilled, T0 + DAY)
+
+
+def test_a_bulk_row_is_due_to_the_completer_at_once():
+    bulk = submit_order(source="bulk")
+    _, (requested,) = decide_submission(None, bulk, in_flight=False, now=T0)
+    assert evolve(None, requested, bulk.stream_id, 1, T0).next_attempt_at == T0
 
 
 def test_every_retry_scheduled_moves_the_schedule_and_grows_the_backoff():
