@@ -57,6 +57,19 @@ async def test_each_injected_problem_becomes_exactly_one_discrepancy(
                 r["stream_id"].split(":")[-1]: (r["vendor_reference"], r["stream_id"])
                 for r in await pool.fetch("SELECT * FROM order_references")
             }
+            # The vendor announces each creation; let those hints be confirmed first, or a late
+            # lookup would see the silent change below and heal it before reconciliation can.
+            for _ in range(200):
+                hinted = await pool.fetchval(
+                    "SELECT count(*) FILTER (WHERE type = 'WebhookReceived')"
+                    " - count(*) FILTER (WHERE type = 'VendorStatusObserved') FROM events"
+                )
+                announced = await pool.fetchval(
+                    "SELECT count(*) FROM events WHERE type = 'WebhookReceived'"
+                )
+                if announced >= len(keys) and hinted <= 0:
+                    break
+                await asyncio.sleep(0.05)
             async with aiohttp.ClientSession() as session:
                 found = {}
                 for key_ in keys:
