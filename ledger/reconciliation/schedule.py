@@ -2,7 +2,8 @@
 
 Run ids are deterministic (`scheduled-{vendor}-{date}`), so nodes agree on them: the first takes
 the run's lease, the others get RunInProgress or find it completed. A node that starts late or
-restarts catches up on the day that is due, and an unfinished run is resumed on a later check.
+restarts catches up on every day it missed (up to CATCH_UP_DAYS), and an unfinished run is
+resumed on a later check.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ledger.reconciliation.runs import RunInProgress, Sleep, run_reconciliation
 from ledger.reconciliation.window import (
     DEFAULT_OVERLAP,
     DEFAULT_SCHEDULE_AT,
+    days_to_catch_up,
     due_business_date,
     next_run_at,
     scheduled_run_id,
@@ -32,6 +34,10 @@ Clock = Callable[[], datetime]
 # A vendor outage, or a run another node holds (it may have died), is checked again this soon;
 # each check resumes from the last recorded page, so a retry costs one listing call.
 RECHECK_AFTER = timedelta(minutes=10)
+# Nightly runs missed during an outage are caught up this many days back (each completed day
+# costs one read of its run's stream per check); an outage longer than that is an operator's
+# `run.py reconcile --from --to`, since the GL may have closed those days meanwhile.
+CATCH_UP_DAYS = 7
 # Long sleeps are taken in slices this long and the clock re-read, so a wall-clock step (NTP,
 # a suspended VM) moves the nightly run by at most this much.
 MAX_SLEEP_S = 300.0
@@ -82,6 +88,12 @@ async def reconcile_day(
     return unfinished
 
 
+async def _first_business_date(pool: asyncpg.Pool, tz: tzinfo, default: date) -> date:
+    """The business date of the log's first event (`default` for an empty log)."""
+    first = await pool.fetchval("SELECT recorded_at FROM events ORDER BY position LIMIT 1")
+    return first.astimezone(tz).date() if first is not None else default
+
+
 async def _sleep_until(wake: datetime, clock: Clock, stop: asyncio.Event) -> None:
     while not stop.is_set():
         remaining = (wake - clock()).total_seconds()
@@ -109,8 +121,11 @@ async def run_schedule(
     """
     while not stop.is_set():
         now = clock()
-        day = due_business_date(now, tz, at)
-        unfinished = await reconcile_day(pool, clients, day, tz=tz, overlap=overlap, clock=clock)
+        due = due_business_date(now, tz, at)
+        unfinished: list[str] = []
+        for day in days_to_catch_up(due, await _first_business_date(pool, tz, due), CATCH_UP_DAYS):
+            left = await reconcile_day(pool, clients, day, tz=tz, overlap=overlap, clock=clock)
+            unfinished += left
         wake = next_run_at(now, tz, at)
         if unfinished:
             wake = min(wake, now + recheck_after)

@@ -66,6 +66,14 @@ def due_business_date(now: datetime, tz: tzinfo, at: time = DEFAULT_SCHEDULE_AT)
     return today - timedelta(days=2)
 
 
+def days_to_catch_up(due: date, earliest: date, lookback: int) -> list[date]:
+    """Every business date from the oldest the schedule still owes to `due`, oldest first:
+    `lookback` days back at most, and none before the log's first event (a new install owes
+    nothing for the days before it existed)."""
+    first = max(due - timedelta(days=lookback - 1), earliest)
+    return [first + timedelta(days=n) for n in range((due - first).days + 1)]
+
+
 def next_run_at(now: datetime, tz: tzinfo, at: time = DEFAULT_SCHEDULE_AT) -> datetime:
     """The first local `at` strictly after now, in UTC."""
     today = now.astimezone(tz).date()

@@ -79,3 +79,29 @@ async def test_a_vendor_that_is_down_is_left_unfinished_for_a_later_check(pool):
     assert unfinished == ["sandbox"]
     progress = await load_progress(pool, RUN_ID)
     assert progress is not None and progress.completed is None and progress.pages == 0
+
+
+async def test_nights_missed_during_an_outage_are_caught_up_the_next_time_it_runs(pool):
+    # Down over two nightly runs: it is now 03:00 the day after tomorrow, so tomorrow is due and
+    # today, whose 02:00 run never happened, is owed too.
+    two_nights_later = TOMORROW_3AM + timedelta(days=1)
+    stop = asyncio.Event()
+    missed = RUN_ID
+    due = f"scheduled-sandbox-{(TODAY + timedelta(days=1)).isoformat()}"
+    async with vendor() as (url, client, session):
+        expected = await seed(pool, session, url, known=2, unknown=1)
+        task = asyncio.create_task(
+            run_schedule(pool, {"sandbox": client}, stop, tz=UTC, clock=lambda: two_nights_later)
+        )
+        for _ in range(200):
+            runs = [await load_progress(pool, run_id) for run_id in (missed, due)]
+            if all(run is not None and run.completed is not None for run in runs):
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+    assert all(run is not None and run.completed is not None for run in runs)
+    assert sorted(vo for _, vo in await observations(pool, missed)) == sorted(expected)
+    # Nothing is owed for the days before the log's first event (today's seed).
+    before = f"scheduled-sandbox-{(TODAY - timedelta(days=1)).isoformat()}"
+    assert await load_progress(pool, before) is None

@@ -10,6 +10,7 @@ from ledger.reconciliation.window import (
     PAGE_BACKOFF_MAX_S,
     WindowError,
     check_window,
+    days_to_catch_up,
     due_business_date,
     next_run_at,
     page_backoff,
@@ -114,3 +115,11 @@ def test_page_backoff_honours_retry_after_up_to_the_bound():
     assert page_backoff(0, retry_after=7.0) == 7.0
     assert page_backoff(0, retry_after=3600.0) == PAGE_BACKOFF_MAX_S
     assert page_backoff(3, retry_after=1.0) == 8.0
+
+
+def test_a_schedule_catches_up_every_missed_day_but_none_before_the_log_began():
+    due = date(2024, 5, 10)
+    assert days_to_catch_up(due, earliest=due, lookback=7) == [due]
+    two_missed = days_to_catch_up(due, earliest=date(2024, 5, 1), lookback=3)
+    assert two_missed == [date(2024, 5, 8), date(2024, 5, 9), due]
+    assert days_to_catch_up(due, earliest=date(2024, 5, 9), lookback=7) == [date(2024, 5, 9), due]
