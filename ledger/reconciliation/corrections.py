@@ -77,7 +77,11 @@ def order_events(
     if state is None or len(records) != 1 or not confirms(state, records[0]):
         return events
     record = records[0]
+    # Dated when the vendor changed it, not when we listed it: the GL posts a fulfilment on the
+    # business day it happened (a closed day's move goes to the next open one as an adjustment
+    # of it). Never later than now, whatever the vendor's clock says.
+    happened = min(record.updated_at, now)
     corrections = decide_after_lookup(
-        state, record.status, record.vendor_order_id, now, source="reconciliation"
+        state, record.status, record.vendor_order_id, happened, source="reconciliation"
     )
     return events + corrections

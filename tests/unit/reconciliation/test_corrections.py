@@ -1,6 +1,6 @@
 """Which vendor records heal an order by themselves, and how a run's stream reads back."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
@@ -56,7 +56,9 @@ def test_a_pending_order_the_vendor_fulfilled_is_observed_then_fulfilled_by_reco
     assert isinstance(observed, ev.VendorRecordObserved)
     assert (observed.run_id, observed.page, observed.status) == ("r1", 3, "fulfilled")
     assert fulfilled == ev.OrderFulfilled(
-        vendor_order_id="vo_1", source="reconciliation", fulfilled_at=NOW
+        vendor_order_id="vo_1",
+        source="reconciliation",
+        fulfilled_at=T0,  # the vendor record's updated_at
     )
 
 
@@ -70,7 +72,7 @@ def test_a_pending_order_the_vendor_failed_fails_and_a_refunded_one_is_fulfilled
 def test_a_fulfilled_order_the_vendor_refunded_is_refunded():
     state = pending_order(status="fulfilled", vendor_order_id="vo_1")
     _, refunded = events_for(state, record("refunded"))
-    assert refunded == ev.OrderRefunded(amount_minor=2500, source="reconciliation", refunded_at=NOW)
+    assert refunded == ev.OrderRefunded(amount_minor=2500, source="reconciliation", refunded_at=T0)
 
 
 def test_agreement_and_unsafe_contradictions_are_only_observed():
@@ -141,3 +143,17 @@ def test_a_completed_run_reads_back_as_its_summary():
     done = summary(progress, already_completed=True)
     assert (done.records_seen, done.pages, done.already_completed) == (7, 2, True)
     assert progress_of([]) is None
+
+
+def test_a_correction_is_dated_when_the_vendor_changed_the_order_not_when_we_listed_it():
+    changed = NOW - timedelta(hours=20)
+
+    def corrected_at(updated_at: datetime) -> list[datetime]:
+        listed = record(updated_at=updated_at)
+        events = order_events(
+            pending_order(), [listed], run_id="r1", vendor="sandbox", page=1, now=NOW
+        )
+        return [e.fulfilled_at for e in events if isinstance(e, ev.OrderFulfilled)]
+
+    assert corrected_at(changed) == [changed]
+    assert corrected_at(NOW + timedelta(hours=1)) == [NOW]  # a vendor clock ahead of ours
