@@ -246,10 +246,11 @@ class Fulfilment:
             amount_minor=view.amount_minor if view else None,
             currency=view.currency if view else None,
         )
-        card_stored = view is not None and view.card is not None
+        card_stored = False
         if view is not None and view.card is not None:
             # The card is stored before the event that says it was: never a dangling claim.
             await self.vault.store(self.pool, state.stream_id, view.card)
+            card_stored = True
         settled = decide_after_lookup(
             state, status, observed.vendor_order_id, now, card_stored=card_stored
         )

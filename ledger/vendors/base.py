@@ -140,11 +140,7 @@ class VendorUnavailable(Exception):
 
 def unhealthy_read(exc: VendorUnavailable) -> bool:
     """Whether a failed read says the vendor is unwell (no answer, or a 5xx)."""
-    return (
-        exc.reason in UNHEALTHY
-        or exc.reason in ("timeout", "connection")
-        or (exc.http_status is not None and exc.http_status >= 500)
-    )
+    return exc.reason in UNHEALTHY or (exc.http_status is not None and exc.http_status >= 500)
 
 
 class VendorAdapter(Protocol):

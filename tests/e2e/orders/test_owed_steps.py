@@ -1,6 +1,6 @@
-"""No order left behind (issue 11's findings 1 to 3, over HTTP against the sandbox): a card
-fetched by a lookup is shown, lookups back off and never starve due orders, and a webhook hint
-survives a failed confirmation and a restart."""
+"""No order left behind (issue 11's findings 1 to 4, over HTTP against the sandbox): a card
+fetched by a lookup is shown, lookups back off and never starve due orders, a webhook hint
+survives a failed confirmation and a restart, and a 401 after a timeout fails no order."""
 
 from __future__ import annotations
 
