@@ -66,7 +66,6 @@ class OrderFacts(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     webhook_statuses: tuple[str, ...] = ()
     vendor_order_ids: tuple[str, ...] = ()
-    last_run_id: str | None = None
     last_vendor_status: str | None = None
 
 
@@ -151,9 +150,7 @@ def match(
         findings.append(_base("status_mismatch", order, record, at))
     # A status the vendor reached that no webhook of ours announced: a missed webhook.
     missed = record.status != "pending" and record.status not in order.webhook_statuses
-    seen = msgspec.structs.replace(
-        order, vendor_order_ids=ids, last_run_id=record.run_id, last_vendor_status=record.status
-    )
+    seen = msgspec.structs.replace(order, vendor_order_ids=ids, last_vendor_status=record.status)
     return seen, findings, missed
 
 

@@ -25,7 +25,7 @@ from projections.discrepancies.matching import (
     settle,
     touch,
 )
-from projections.discrepancies.tables import DISCREPANCIES, RECON_ORDERS, RUNS, Rows
+from projections.discrepancies.tables import DISCREPANCIES, RECON_ORDERS, RUNS, SIGHTINGS, Rows
 
 # An order younger than this at the end of a window may not be listed by the vendor yet;
 # it is judged by the next run instead of being reported missing.
@@ -42,7 +42,7 @@ _HANDLED = _ORDER_EVENTS | {"ReconciliationStarted", "ReconciliationCompleted"}
 
 class ReconciliationProjection:
     name = "discrepancies"
-    tables: tuple[Table, ...] = (RECON_ORDERS, DISCREPANCIES, RUNS)
+    tables: tuple[Table, ...] = (RECON_ORDERS, DISCREPANCIES, RUNS, SIGHTINGS)
     revision = 0
 
     async def apply(
@@ -77,9 +77,9 @@ class ReconciliationProjection:
                     statuses = (*facts.webhook_statuses, event.reported_status)
                     rows.set_order(msgspec.structs.replace(facts, webhook_statuses=statuses), state)
             case _ if recorded.stream_id.startswith("order:"):
-                self._evolve_order(rows, recorded, event, at)
+                await self._evolve_order(rows, recorded, event, at)
 
-    def _evolve_order(self, rows: Rows, recorded: RecordedEvent, event, at) -> None:
+    async def _evolve_order(self, rows: Rows, recorded: RecordedEvent, event, at) -> None:
         facts, state = rows.orders.get(recorded.stream_id, (None, None))
         state = evolve(state, event, recorded.stream_id, recorded.version, at)
         if state is None:
@@ -100,7 +100,7 @@ class ReconciliationProjection:
             healed = rows.cached_discrepancy(heal_id)
             if healed and healed.state == "open" and healed.vendor_status == state.status:
                 rows.put(settle(healed, "auto_resolved", at, f"our order became {state.status}"))
-                rows.count(healed.last_seen_run, "auto_resolved")
+                await rows.count(healed.last_seen_run, "auto_resolved")
         rows.set_order(facts, state)
 
     async def _observe(self, rows: Rows, stream_id: str, record, at) -> None:
@@ -114,6 +114,7 @@ class ReconciliationProjection:
         seen, findings, missed = match(order, record, at)
         if seen is not None:
             rows.set_order(seen, rows.orders[stream_id][1])
+            rows.sighted(record.run_id, stream_id)
             gone = rows.cached_discrepancy(
                 discrepancy_id("missing_at_vendor", seen.vendor, stream_id)
             )
@@ -122,21 +123,20 @@ class ReconciliationProjection:
                     settle(gone, "auto_resolved", at, f"seen at the vendor in {record.run_id}")
                 )
         if missed:
-            rows.count(record.run_id, "missed_webhooks")
+            await rows.count(record.run_id, "missed_webhooks")
         for finding in findings:
             await self._record_finding(rows, finding, record.run_id)
 
     async def _record_finding(self, rows: Rows, finding: Discrepancy, run_id: str) -> None:
         current = await rows.discrepancy(finding.id)
         if current is None or current.last_seen_run != run_id:
-            rows.count(run_id, finding.kind)  # once per run, however often it is seen
+            await rows.count(run_id, finding.kind)  # once per run, however often it is seen
         rows.put(touch(current, finding, run_id, f"{finding.kind} seen"))
 
     async def _complete(self, rows: Rows, event: ev.ReconciliationCompleted, at) -> None:
         run = rows.runs.get(event.run_id)
         if run is None:
             return
-        run.update(completed_at=at, pages=event.pages)
         started = ev.ReconciliationStarted(
             run_id=event.run_id,
             vendor=run["vendor"],
@@ -148,3 +148,4 @@ class ReconciliationProjection:
             if facts.status == "failed":
                 continue  # a refused order is not expected at the vendor
             await self._record_finding(rows, missing_at_vendor(facts, started, at), event.run_id)
+        run.update(completed_at=at, pages=event.pages)  # last: its findings still count

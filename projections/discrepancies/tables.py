@@ -28,7 +28,6 @@ RECON_ORDERS = Table(
         # JSON arrays as text: unnest() in the batch upsert would flatten real array columns.
         ("webhook_statuses", "text"),
         ("vendor_order_ids", "text"),
-        ("last_run_id", "text"),
         ("last_vendor_status", "text"),
         ("state", "bytea"),
     ),
@@ -57,6 +56,14 @@ DISCREPANCIES = Table(
         ("updated_at", "timestamptz"),
     ),
     indexes=("state, kind, opened_at", "stream_id", "opened_at"),
+)
+# Which orders each unfinished run has seen at the vendor: what its completion judges missing.
+# Kept per run, not as one "last run" per order, so overlapping or resumed runs of one window
+# cannot hide each other's sightings; a run's rows go when it completes.
+SIGHTINGS = Table(
+    name="recon_sightings",
+    columns=(("sighting", "text"), ("run_id", "text"), ("stream_id", "text")),
+    indexes=("run_id, stream_id",),
 )
 COUNTERS = ("records_seen", "matched", *KINDS, "missed_webhooks", "auto_resolved")
 RUNS = Table(
@@ -94,6 +101,7 @@ class Rows:
         self.discrepancies: dict[str, Discrepancy] = {}
         self.runs: dict[str, dict[str, Any]] = {}
         self._dirty_orders: set[str] = set()
+        self._sightings: set[tuple[str, str]] = set()
         self._dirty_discrepancies: set[str] = set()
 
     async def prefetch(self, relevant: Sequence[tuple[RecordedEvent, ev.AnyEvent]]) -> None:
@@ -151,6 +159,9 @@ class Rows:
         self.orders[facts.stream_id] = (facts, state)
         self._dirty_orders.add(facts.stream_id)
 
+    def sighted(self, run_id: str, stream_id: str) -> None:
+        self._sightings.add((run_id, stream_id))
+
     def cached_discrepancy(self, id_: str) -> Discrepancy | None:
         return self.discrepancies.get(id_)
 
@@ -168,24 +179,46 @@ class Rows:
         self.discrepancies[discrepancy.id] = discrepancy
         self._dirty_discrepancies.add(discrepancy.id)
 
-    def count(self, run_id: str | None, counter: str) -> None:
-        if run_id in self.runs:
+    async def count(self, run_id: str | None, counter: str) -> None:
+        """Count for a run until it completes: its figures are final from then on.
+
+        The run's row is read if this batch has not: a heal can come batches after the run's
+        other events, and counting only runs already in memory made the figures depend on
+        where batches happened to end (live and rebuilt runs disagreed).
+        """
+        if run_id is None:
+            return
+        if run_id not in self.runs:
+            row = await self._conn.fetchrow(
+                f"SELECT * FROM {self._names['reconciliation_runs']} WHERE run_id = $1", run_id
+            )
+            if row is None:
+                return
+            self.runs[run_id] = dict(row)
+        if self.runs[run_id]["completed_at"] is None:
             self.runs[run_id][counter] += 1
 
     async def unseen_orders(
         self, run: ev.ReconciliationStarted, cutoff: datetime
     ) -> list[OrderFacts]:
-        """Orders of the run's window (before cutoff) that the run did not see at the vendor."""
+        """Orders of the run's window (before cutoff) that the run did not see at the vendor.
+
+        The run's sightings are deleted afterwards: a completed run sees nothing more.
+        """
         await self.flush()
+        orders, sightings = self._names["recon_orders"], self._names["recon_sightings"]
         rows = await self._conn.fetch(
-            f"""SELECT stream_id FROM {self._names["recon_orders"]}
-                WHERE vendor = $1 AND created_at >= $2 AND created_at < $3
-                  AND last_run_id IS DISTINCT FROM $4 ORDER BY created_at, stream_id""",
+            f"""SELECT o.stream_id FROM {orders} o
+                WHERE o.vendor = $1 AND o.created_at >= $2 AND o.created_at < $3
+                  AND NOT EXISTS (SELECT 1 FROM {sightings} s
+                                  WHERE s.run_id = $4 AND s.stream_id = o.stream_id)
+                ORDER BY o.created_at, o.stream_id""",
             run.vendor,
             run.window_start,
             cutoff,
             run.run_id,
         )
+        await self._conn.execute(f"DELETE FROM {sightings} WHERE run_id = $1", run.run_id)
         streams = [r["stream_id"] for r in rows]
         await self._load([s for s in streams if s not in self.orders], [])
         return [facts for s in streams if (facts := self.orders[s][0]) is not None]
@@ -199,12 +232,18 @@ class Rows:
                 _discrepancy_row(self.discrepancies[i]) for i in sorted(self._dirty_discrepancies)
             ]
             await self._write(DISCREPANCIES, rows)
+        if self._sightings:
+            seen = sorted(self._sightings)
+            # The key is the pair as JSON: unambiguous whatever characters the ids hold.
+            keys = [_history.encode(pair).decode() for pair in seen]
+            await self._write(SIGHTINGS, [(k, *pair) for k, pair in zip(keys, seen, strict=True)])
         if self.runs:
             await self._write(
                 RUNS, [tuple(r[c] for c, _ in RUNS.columns) for r in self.runs.values()]
             )
         self._dirty_orders.clear()
         self._dirty_discrepancies.clear()
+        self._sightings.clear()
 
     async def _write(self, table: Table, rows: list[tuple]) -> None:
         if rows:

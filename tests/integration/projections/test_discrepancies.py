@@ -122,3 +122,70 @@ async def test_every_kind_of_discrepancy_is_found_once_and_safe_ones_heal(pool):
         assert again["amount_mismatch"] == again["duplicate_at_vendor"] == 1
         assert again["missing_at_vendor"] == 1 and again["status_mismatch"] == 0
         assert await rebuild(conn, projection, verify_only=True) == []
+
+
+def started(run_id: str) -> ev.ReconciliationStarted:
+    return ev.ReconciliationStarted(
+        run_id=run_id,
+        vendor="sandbox",
+        window_start=NOW - timedelta(days=1),
+        window_end=NOW + timedelta(days=1),
+        started_at=T0,
+    )
+
+
+def completed(run_id: str) -> ev.ReconciliationCompleted:
+    return ev.ReconciliationCompleted(run_id=run_id, records_seen=1, pages=1, completed_at=T0)
+
+
+async def test_overlapping_runs_that_both_saw_an_order_do_not_report_it_missing(pool):
+    """Issue 12, finding 2: R1 sees X, R2 sees X, R1 completes. The order was seen by R1, so R1
+    must not report it missing because a later run saw it since."""
+    key = "overlap"
+    await store.append(pool, f"order:c:{key}", [order_requested(key), fulfilled("vo_o")], 0)
+    for run_id in ("run_r1", "run_r2"):
+        await store.append(pool, f"reconciliation:{run_id}", [started(run_id)], 0)
+    for run_id in ("run_r1", "run_r2"):
+        await store.append_observed(pool, f"order:c:{key}", [seen(run_id, key, "vo_o")])
+    for run_id in ("run_r1", "run_r2"):
+        await store.append_observed(pool, f"reconciliation:{run_id}", [completed(run_id)])
+    projection = ReconciliationProjection()
+    async with pool.acquire() as conn:
+        await ensure_projection(conn, projection)
+        await caught_up(conn, projection)
+        kinds = await conn.fetch("SELECT kind, state FROM discrepancies")
+        counts = await conn.fetch(
+            "SELECT run_id, missing_at_vendor FROM reconciliation_runs ORDER BY run_id"
+        )
+        assert await rebuild(conn, projection, verify_only=True) == []
+    assert [tuple(r) for r in kinds] == []
+    assert [tuple(r) for r in counts] == [("run_r1", 0), ("run_r2", 0)]
+
+
+async def test_run_counts_are_the_same_applied_event_by_event_as_in_one_rebuild_batch(pool):
+    """Issue 12, finding 6: a status finding healed by a later event of the same run was counted
+    auto_resolved only when the heal fell in the same batch as the run's other events."""
+    key = "heals"
+    projection = ReconciliationProjection()
+    async with pool.acquire() as conn:
+        await ensure_projection(conn, projection)
+
+        async def appended(stream: str, events: list[ev.Event], expected: int | None) -> None:
+            if expected is None:
+                await store.append_observed(pool, stream, events)
+            else:
+                await store.append(pool, stream, events, expected)
+            await caught_up(conn, projection)  # the live runner, one small batch per append
+
+        await appended(f"order:c:{key}", [order_requested(key)], 0)
+        await appended("reconciliation:run_h", [started("run_h")], 0)
+        await appended(f"order:c:{key}", [seen("run_h", key, "vo_h")], None)
+        healed = ev.OrderFulfilled(vendor_order_id="vo_h", source="confirmation", fulfilled_at=T0)
+        await appended(f"order:c:{key}", [healed], None)
+        await appended("reconciliation:run_h", [completed("run_h")], None)
+        live = await conn.fetchrow("SELECT * FROM reconciliation_runs WHERE run_id = 'run_h'")
+        state = await conn.fetchval("SELECT state FROM discrepancies WHERE kind='status_mismatch'")
+        differences = await rebuild(conn, projection, verify_only=True)
+    assert state == "auto_resolved"
+    assert (live["status_mismatch"], live["auto_resolved"]) == (1, 1)
+    assert differences == []

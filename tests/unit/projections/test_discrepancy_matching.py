@@ -26,10 +26,11 @@ def kinds(findings):
     return sorted(f.kind for f in findings)
 
 
-def test_a_matching_record_finds_nothing_and_marks_the_order_seen():
+def test_a_matching_record_finds_nothing_and_remembers_the_vendor_order():
     seen, findings, missed = match(ORDER, record(), T0)
     assert findings == [] and not missed
-    assert seen.last_run_id == "run_1"
+    assert seen.vendor_order_ids == (record().vendor_order_id,)
+    assert seen.last_vendor_status == record().status
 
 
 @pytest.mark.parametrize(
