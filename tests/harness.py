@@ -6,8 +6,9 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import aiohttp
 from aiohttp import web
@@ -27,7 +28,11 @@ TEST_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"sandbox-webhook-test-secret-
 
 @asynccontextmanager
 async def sandbox(
-    faults: str = "", port: int = 0, webhook_url: str | None = None, fulfil_delay_ms: int = 0
+    faults: str = "",
+    port: int = 0,
+    webhook_url: str | None = None,
+    fulfil_delay_ms: int = 0,
+    clock: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[tuple[str, TestServer]]:
     config = SandboxConfig(
         faults=parse_faults(faults),
@@ -35,7 +40,8 @@ async def sandbox(
         webhook_url=webhook_url,
         webhook_secret=TEST_WEBHOOK_SECRET if webhook_url else None,
     )
-    server = TestServer(create_sandbox_app(config), host="127.0.0.1", port=port)
+    app = create_sandbox_app(config, clock=clock) if clock else create_sandbox_app(config)
+    server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     try:
         yield f"http://127.0.0.1:{server.port}", server

@@ -160,4 +160,8 @@ class VendorAdapter(Protocol):
 
     async def list_transactions(
         self, start: datetime, end: datetime, cursor: str | None, limit: int
-    ) -> TransactionPage: ...
+    ) -> TransactionPage:
+        """Records created *or changed* in [start, end): a reconciliation run of a day must
+        see that day's refunds of older sales. A vendor that lists by creation only needs its
+        adapter to widen the listing back over the vendor's refund horizon."""
+        ...

@@ -93,7 +93,11 @@ class _Key:
 
 @dataclass(slots=True, frozen=True)
 class Window:
-    """A half-open listing window: start <= created_at < end."""
+    """A half-open listing window: a record is in it if it was created or last changed in
+    [start, end)."""
+
+    def holds(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
 
     start: datetime
     end: datetime
@@ -178,16 +182,22 @@ class SandboxStore:
         return [self._live(o.id).wire() for o in sorted(found, key=lambda o: (o.created_at, o.id))]
 
     def transactions(self, window: Window, cursor: str | None, limit: int) -> WireTransactionPage:
-        """Keyset pages by (created_at, id): creation never changes, so a listing sees each
-        order exactly once even while orders change under it."""
+        """Records created or changed in the window, so a refund days after the sale is listed
+        on the day it happened. Keyset pages by (created_at, id): creation never changes, so a
+        listing never sees an order twice; one changed while the listing is under way may be
+        missed by it, and is listed by the run of the day it changed."""
         after = _decode_cursor(cursor) if cursor else None
         rows = sorted(
-            (o for o in self._orders.values() if window.start <= o.created_at < window.end),
+            (
+                o
+                for o in map(self._live, list(self._orders))  # settled first: fresh updated_at
+                if window.holds(o.created_at) or window.holds(o.updated_at)
+            ),
             key=lambda o: (o.created_at, o.id),
         )
         if after is not None:
             rows = [o for o in rows if (o.created_at, o.id) > after]
-        page = [self._live(o.id).wire(with_card=False) for o in rows[:limit]]
+        page = [o.wire(with_card=False) for o in rows[:limit]]
         more = len(rows) > limit
         return WireTransactionPage(page, _encode_cursor(page[-1]) if more else None)
 
