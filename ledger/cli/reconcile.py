@@ -110,7 +110,7 @@ async def _import(pool: asyncpg.Pool, vendor: str, path: Path) -> int:
             print(f"row {error.row}, column {error.column}: {error.reason}", file=sys.stderr)
         print(f"{path}: rejected, {len(exc.errors)} error(s); nothing recorded", file=sys.stderr)
         return EXIT_FAILED
-    except RunMismatch as exc:
+    except (RunMismatch, RunInProgress) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(_describe(summary))

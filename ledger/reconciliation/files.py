@@ -1,12 +1,16 @@
-"""Importing a vendor's reconciliation file as a run: all of it in one transaction, or none.
+"""Importing a vendor's reconciliation file as a run: checked whole, then recorded in pages.
 
-One bad row refuses the whole file (FileRejected with every error): half a vendor's day in the
-log would read as the other half missing. A good file is recorded exactly as a listed page is
-(reconciliation_record), with source "file", so it heals orders by the same rule.
+One bad row refuses the whole file (FileRejected with every error) before anything is written:
+half a vendor's day in the log would read as the other half missing. A good file is a run like
+a vendor listing (reconciliation_runs.run_pages) whose pages are slices of its rows, with source
+"file", so it heals orders by the same rule. Parsing runs in a thread, off the event loop, and
+each page commits on its own, so followers and requests keep moving during a large import; an
+import cut short resumes from its last page when the same file is imported again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -14,7 +18,6 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from ledger.log import events as ev
-from ledger.log.store import ConcurrencyConflict
 from ledger.reconciliation.file_format import (
     COLUMNS,
     FileRecord,
@@ -28,13 +31,15 @@ from ledger.reconciliation.progress import (
     load_progress,
     summary,
 )
-from ledger.reconciliation.record import Page, record_page, run_stream
+from ledger.reconciliation.runs import RunInProgress, run_pages
 
 __all__ = [
     "COLUMNS",
+    "FILE_PAGE_ROWS",
     "FileRecord",
     "FileRejected",
     "RowError",
+    "RunInProgress",
     "file_run_id",
     "file_window",
     "ingest_file",
@@ -42,6 +47,9 @@ __all__ = [
 ]
 # A file's window ends just after its last record, so the half-open window contains it.
 _AFTER_LAST = timedelta(microseconds=1)
+# Rows per recorded page: a listing page's size or so. A page is one transaction and a few
+# tens of milliseconds of work on the event loop; 200,000 rows are 200 of them.
+FILE_PAGE_ROWS = 1000
 
 
 class FileRejected(ValueError):
@@ -64,13 +72,23 @@ def file_run_id(vendor: str, text: str) -> str:
     return f"file-{vendor}-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
 
 
-def _existing(progress: Progress, vendor: str) -> RunSummary:
+def _check_existing(progress: Progress, vendor: str) -> None:
     # The window is not compared: an empty file's window is the moment it was first imported.
     if progress.started.source != "file":
         raise RunMismatch(progress.started.run_id, "source")
     if progress.started.vendor != vendor:
         raise RunMismatch(progress.started.run_id, "vendor")
-    return summary(progress, already_completed=True)
+
+
+def _pages_of(records: list[FileRecord]):
+    """The file's rows as a listing: the cursor is the offset of the next page's first row."""
+
+    async def next_page(progress: Progress) -> tuple[list[FileRecord], str | None]:
+        first = int(progress.cursor or 0)
+        rest = first + FILE_PAGE_ROWS
+        return records[first:rest], str(rest) if rest < len(records) else None
+
+    return next_page
 
 
 async def ingest_file(
@@ -78,45 +96,27 @@ async def ingest_file(
 ) -> RunSummary:
     """Record a vendor's CSV file as the run `run_id`, or raise FileRejected and record nothing.
 
-    If the run already exists (the same file imported before), its summary is returned with
-    already_completed set and nothing is appended.
+    If the run already completed (the same file imported before), its summary is returned with
+    already_completed set and nothing is appended; if it was cut short, it is resumed. Raises
+    RunInProgress while another import of the same file is under way.
     """
-    records, errors = parse_reconciliation_csv(text)
+    records, errors = await asyncio.to_thread(parse_reconciliation_csv, text)
     if errors:
         raise FileRejected(errors)
     if (progress := await load_progress(pool, run_id)) is not None:
-        return _existing(progress, vendor)
-    now = clock()
-    start, end = file_window(records, now)
-    started = ev.ReconciliationStarted(
-        run_id=run_id,
-        vendor=vendor,
-        window_start=start,
-        window_end=end,
-        started_at=now,
-        source="file",
-    )
-    completed = ev.ReconciliationCompleted(
-        run_id=run_id, records_seen=len(records), pages=1, completed_at=now
-    )
-    try:
-        async with pool.acquire() as conn:
-            page = Page(1, records, None)
-            outcome = await record_page(conn, started, 0, page, now, after=[completed])
-    except ConcurrencyConflict as exc:
-        if exc.stream_id != run_stream(run_id):
-            raise
-        # The same file, imported concurrently, committed first: report that import.
-        if (progress := await load_progress(pool, run_id)) is None:
-            raise
-        return _existing(progress, vendor)
-    done = Progress(
-        started=started,
-        version=outcome.run_version,
-        pages=1,
-        records=len(records),
-        unmatched=outcome.unmatched,
-        listed=True,
-        completed=completed,
-    )
-    return summary(done, already_completed=False)
+        _check_existing(progress, vendor)
+        if progress.completed is not None:
+            return summary(progress, already_completed=True)
+        started = progress.started  # resumed as it began, window and all
+    else:
+        now = clock()
+        start, end = file_window(records, now)
+        started = ev.ReconciliationStarted(
+            run_id=run_id,
+            vendor=vendor,
+            window_start=start,
+            window_end=end,
+            started_at=now,
+            source="file",
+        )
+    return await run_pages(pool, started, _pages_of(records), clock)

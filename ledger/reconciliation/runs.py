@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import asyncpg
@@ -22,6 +22,7 @@ from ledger.log import events as ev
 from ledger.log import store
 from ledger.log.leases import LeaseKind, release, try_lease
 from ledger.log.store import ConcurrencyConflict
+from ledger.reconciliation.corrections import VendorRecord
 from ledger.reconciliation.progress import (
     Progress,
     RunMismatch,
@@ -47,6 +48,7 @@ __all__ = [
     "RunInProgress",
     "RunMismatch",
     "RunSummary",
+    "run_pages",
     "run_reconciliation",
     "scheduled_window",
 ]
@@ -94,14 +96,13 @@ async def _list_page(
     raise AssertionError("unreachable: the last retry returns or raises")  # pragma: no cover
 
 
+# What a run reads its pages from, the vendor's listing or a file's rows: the page after
+# `progress` as (records, cursor of the page after it, None on the last page).
+NextPage = Callable[[Progress], Awaitable[tuple[Sequence[VendorRecord], str | None]]]
+
+
 async def _run(
-    pool: asyncpg.Pool,
-    client: VendorClient,
-    wanted: ev.ReconciliationStarted,
-    clock: Clock,
-    page_size: int,
-    retries: int,
-    sleep: Sleep,
+    pool: asyncpg.Pool, wanted: ev.ReconciliationStarted, next_page: NextPage, clock: Clock
 ) -> RunSummary:
     run_id = wanted.run_id
     meta = {"actor": "reconciliation", "causation_id": run_id}
@@ -116,19 +117,19 @@ async def _run(
     if progress.completed is not None:
         return summary(progress, already_completed=True)
     while not progress.listed:
-        listing = await _list_page(client, progress, page_size, retries, sleep)
+        records, next_cursor = await next_page(progress)
         page = progress.pages + 1
         async with pool.acquire() as conn:
-            listed = Page(page, listing.records, listing.next_cursor)
+            listed = Page(page, records, next_cursor)
             outcome = await record_page(conn, progress.started, progress.version, listed, clock())
         progress = msgspec.structs.replace(
             progress,
             version=outcome.run_version,
             pages=page,
-            records=progress.records + len(listing.records),
+            records=progress.records + len(records),
             unmatched=progress.unmatched + outcome.unmatched,
-            cursor=listing.next_cursor,
-            listed=listing.next_cursor is None,
+            cursor=next_cursor,
+            listed=next_cursor is None,
         )
         log.debug("reconciliation_page", run_id=run_id, page=page, corrected=outcome.corrections)
     completed = ev.ReconciliationCompleted(
@@ -137,6 +138,27 @@ async def _run(
     await store.append(pool, run_stream(run_id), [completed], progress.version, metadata=meta)
     log.info("reconciliation_completed", run_id=run_id, records=progress.records)
     return summary(msgspec.structs.replace(progress, completed=completed), already_completed=False)
+
+
+async def run_pages(
+    pool: asyncpg.Pool, wanted: ev.ReconciliationStarted, next_page: NextPage, clock: Clock
+) -> RunSummary:
+    """Start or resume the run `wanted`, page by page from next_page, under the run's lease.
+
+    Each page commits on its own; no transaction is open while a page is fetched.
+    """
+    run_id = wanted.run_id
+    async with pool.acquire() as lease_conn:
+        if not await try_lease(lease_conn, LeaseKind.RECONCILIATION, run_id):
+            raise RunInProgress(run_id)
+        try:
+            return await _run(pool, wanted, next_page, clock)
+        except ConcurrencyConflict as exc:  # only the run stream's strict appends raise it
+            raise RunInProgress(run_id) from exc
+        finally:
+            # A broken connection has dropped the lock with its session; nothing to undo.
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await release(lease_conn, LeaseKind.RECONCILIATION, run_id)
 
 
 async def run_reconciliation(
@@ -166,14 +188,9 @@ async def run_reconciliation(
         window_end=window_end,
         started_at=clock(),
     )
-    async with pool.acquire() as lease_conn:
-        if not await try_lease(lease_conn, LeaseKind.RECONCILIATION, run_id):
-            raise RunInProgress(run_id)
-        try:
-            return await _run(pool, client, wanted, clock, page_size, page_retries, sleep)
-        except ConcurrencyConflict as exc:  # only the run stream's strict appends raise it
-            raise RunInProgress(run_id) from exc
-        finally:
-            # A broken connection has dropped the lock with its session; nothing to undo.
-            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                await release(lease_conn, LeaseKind.RECONCILIATION, run_id)
+
+    async def next_page(progress: Progress) -> tuple[Sequence[VendorRecord], str | None]:
+        listing = await _list_page(client, progress, page_size, page_retries, sleep)
+        return listing.records, listing.next_cursor
+
+    return await run_pages(pool, wanted, next_page, clock)

@@ -44,8 +44,11 @@ from ledger.vendors.client import VendorClient
 log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
 ZonedTime = Annotated[datetime, Meta(tz=True, description="ISO 8601 with a UTC offset")]
-# Bounds a file held in memory and recorded in one transaction: ~200,000 rows, a busy vendor's day.
+# Bounds a file held in memory while it is checked and recorded: ~200,000 rows, a busy
+# vendor's day.
 MAX_FILE_BYTES = 32 * 1024 * 1024
+# A file of that size records in seconds: a client told another import holds it asks again then.
+RETRY_AFTER_IMPORT_S = "5"
 # A rejected file's problem lists this many errors at most (error_count counts them all).
 MAX_REPORTED_ERRORS = 1000
 _encoder = msgspec.json.Encoder()
@@ -192,6 +195,10 @@ async def import_file(request: web.Request) -> web.Response:
         raise Problem(422, "file_rejected", detail, extra=extra) from None
     except RunMismatch as exc:
         raise Problem(409, "run_conflict", str(exc), field=exc.field) from None
+    except RunInProgress:
+        detail = "this file is being imported by another request; send it again to get its summary"
+        retry = {"Retry-After": RETRY_AFTER_IMPORT_S}
+        raise Problem(409, "import_in_progress", detail, headers=retry) from None
     return _json(200 if summary.already_completed else 201, summary)
 
 

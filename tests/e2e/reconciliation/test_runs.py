@@ -13,6 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from ledger.auth import create_key
 from ledger.http.app import create_app
 from ledger.http.keys import POOL
+from ledger.log.leases import LeaseKind, release, try_lease
+from ledger.reconciliation.files import file_run_id
 from ledger.reconciliation.progress import load_progress
 from tests.harness import order_body, sandbox, service_settings
 from tests.integration.reconciliation.test_runs import observations
@@ -193,3 +195,19 @@ async def test_a_file_upload_without_a_vendor_or_as_another_type_is_refused(
         headers=admin | {"Content-Type": content_type},
     )
     assert response.status == status and (await response.json())["field"] == field
+
+
+async def test_a_file_another_request_is_importing_answers_409_with_retry_after(running):
+    client, admin, _, _ = running
+    text = csv_file(f"vo_1,stranger,fulfilled,25.00,USD,{STAMP}")
+    run_id = file_run_id("sandbox", text)
+    headers = admin | {"Content-Type": "text/csv"}
+    async with client.app[POOL].acquire() as other_import:
+        assert await try_lease(other_import, LeaseKind.RECONCILIATION, run_id)
+        busy = await client.post(FILES, data=text, headers=headers)
+        problem = await busy.json()
+        await release(other_import, LeaseKind.RECONCILIATION, run_id)
+    assert (busy.status, problem["code"]) == (409, "import_in_progress")
+    assert int(busy.headers["Retry-After"]) > 0
+    done = await client.post(FILES, data=text, headers=headers)
+    assert done.status == 201 and (await done.json())["records_seen"] == 1
