@@ -54,6 +54,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # /readyz fails when a projection is further behind than this: long enough to ride out
     # a burst, short enough that a stuck runner takes the node out of rotation.
     ready_max_lag_events: int = 10_000
+    # /readyz also fails when a projection has had events to apply and not moved its checkpoint
+    # for this long: a runner applies a batch in well under a second, so a minute at rest with
+    # work waiting is a stuck projection, however small its lag.
+    ready_stall_s: float = 60.0
     # Followers also poll, so a lost NOTIFY delays them by at most this long.
     poll_interval_s: float = 1.0
     # How long POST /api/v1/orders waits for a terminal vendor answer before replying 202.

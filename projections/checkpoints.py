@@ -55,3 +55,9 @@ async def save_checkpoint(conn: asyncpg.Connection, name: str, cursor: Cursor) -
         cursor.tx_id,
         cursor.position,
     )
+
+
+async def checkpoint_positions(conn: asyncpg.Connection) -> dict[str, int]:
+    """Each projection's checkpoint position: the last event it applied (0 before any)."""
+    rows = await conn.fetch("SELECT name, position FROM projection_checkpoints")
+    return {row["name"]: row["position"] for row in rows}

@@ -17,7 +17,17 @@ from ledger.config import Settings
 from ledger.db import DATABASE_ERRORS, create_pool, migrate
 from ledger.gl.close import run_close_schedule
 from ledger.http import openapi
-from ledger.http.keys import DSN, INTAKE, POOL, PROJECTIONS, SETTINGS, VAULT, VENDORS, WEBHOOKS
+from ledger.http.keys import (
+    DSN,
+    INTAKE,
+    POOL,
+    PROJECTIONS,
+    SETTINGS,
+    STALLS,
+    VAULT,
+    VENDORS,
+    WEBHOOKS,
+)
 from ledger.http.middleware import canonical_request
 from ledger.http.routes import bulk as bulk_routes
 from ledger.http.routes import discrepancies, ops, orders, reconciliations
@@ -47,6 +57,7 @@ from projections.gl import GLProjection
 from projections.gl import http as gl_routes
 from projections.registry import all_projections
 from projections.runner import run_projection
+from projections.stalls import StallWatch
 
 log = structlog.get_logger(__name__)
 COMPLETER = web.AppKey("completer", Completer)
@@ -152,6 +163,7 @@ def create_app(settings: Settings, dsn: str, *, background: bool = True) -> web.
     app[SETTINGS] = settings
     app[DSN] = dsn
     app[PROJECTIONS] = all_projections(settings)
+    app[STALLS] = StallWatch(settings.ready_stall_s)
     app.cleanup_ctx.extend([_pool_ctx, _sandbox_ctx, _orders_ctx])
     if background:
         workers = {f"projection:{name}": _projection_worker(name) for name in app[PROJECTIONS]}

@@ -11,11 +11,13 @@ from ledger.orders.vault import CardVault
 from ledger.vendors.client import VendorClient
 from ledger.webhooks.signatures import WebhookConfig
 from projections.base import Projection
+from projections.stalls import StallWatch
 
 SETTINGS = web.AppKey("settings", Settings)
 DSN = web.AppKey("dsn", str)
 POOL = web.AppKey("pool", asyncpg.Pool)
 PROJECTIONS = web.AppKey("projections", dict[str, Projection])
+STALLS = web.AppKey("stalls", StallWatch)
 VAULT = web.AppKey("vault", CardVault)
 VENDORS = web.AppKey("vendors", dict[str, VendorClient])
 INTAKE = web.AppKey("intake", Intake)

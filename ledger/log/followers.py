@@ -7,6 +7,7 @@ step fails rather than running without the lease.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -18,6 +19,14 @@ from ledger.log.wakeup import listen_for_appends, sleep_until_woken
 
 log = structlog.get_logger(__name__)
 Step = Callable[[asyncpg.Connection], Awaitable[bool]]
+# Every node's followers reconnect at once when the database comes back; past half a minute
+# apart they would only delay the recovery, under it a long outage costs a few tries a minute.
+RECONNECT_CAP_S = 30.0
+
+
+def reconnect_delay(failures: int, base_s: float) -> float:
+    """Seconds before reconnect number `failures` (1-based): base_s doubling, capped."""
+    return min(RECONNECT_CAP_S, base_s * 2 ** min(failures - 1, 16))
 
 
 async def follow_with_lease(
@@ -28,13 +37,19 @@ async def follow_with_lease(
     step: Step,
     on_lease: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> None:
-    """Run `step` until stop; it returns True while it has more work, so no sleep is needed."""
+    """Run `step` until stop; it returns True while it has more work, so no sleep is needed.
+
+    A lost database is waited out: reconnecting after poll_interval, doubling up to
+    RECONNECT_CAP_S while it stays away, and back to poll_interval once a lease is held again.
+    """
+    failures = 0
     while not stop.is_set():
         conn: asyncpg.Connection | None = None
         try:
             conn = await asyncpg.connect(dsn)
             if not await wait_for_lease(conn, LeaseKind.PROJECTION, name, stop, poll_interval):
                 return
+            failures = 0
             log.info("lease acquired", follower=name)
             if on_lease is not None:
                 await on_lease(conn)
@@ -44,8 +59,11 @@ async def follow_with_lease(
                 if not await step(conn):
                     await sleep_until_woken(woken, stop, poll_interval)
         except DATABASE_ERRORS as exc:
-            log.warning("follower error, retrying", follower=name, error=str(exc))
-            await asyncio.sleep(poll_interval)
+            failures += 1
+            delay = reconnect_delay(failures, poll_interval)
+            log.warning("follower error, retrying", follower=name, error=str(exc), in_s=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
         finally:
             if conn is not None:
                 await conn.close()

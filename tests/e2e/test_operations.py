@@ -71,3 +71,26 @@ async def test_metrics_show_each_vendors_breaker_state(running):
     text = await (await client.get("/metrics")).text()
     assert 'ledger_vendor_breaker_state{state="closed",vendor="sandbox"} 1' in text
     assert 'ledger_vendor_breaker_state{state="open",vendor="sandbox"} 0' in text
+
+
+async def test_readyz_names_a_projection_whose_checkpoint_has_not_moved_while_events_wait(
+    database_url,
+):
+    """Issue 12: one event behind for good is under any lag threshold, and still a stuck node."""
+    settings = Settings(ready_stall_s=0.3, sandbox_port=0)
+    app = create_app(settings, database_url, background=False)  # no runner: nothing moves
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        from ledger.http.keys import POOL
+
+        first = await client.get("/readyz")
+        await store.append(app[POOL], "order:c:stuck", [order_requested("stuck")], 0)
+        soon = await client.get("/readyz")
+        await asyncio.sleep(0.4)
+        later = await client.get("/readyz")
+        body = await later.json()
+    assert (first.status, soon.status) == (200, 200)  # lag 1 is well under the threshold
+    assert later.status == 503, body
+    stalled = body["checks"]["projections_stalled"]
+    assert sorted(stalled) == ["discrepancies", "gl", "orders"]
+    assert stalled["orders"]["at_position"] == 0 and stalled["orders"]["lag_events"] == 1
+    assert stalled["orders"]["for_s"] >= 0.3

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
 from ledger.db import DATABASE_ERRORS, pending_migrations
-from ledger.http.keys import POOL, PROJECTIONS, SETTINGS, VENDORS
+from ledger.http.keys import POOL, PROJECTIONS, SETTINGS, STALLS, VENDORS
 from ledger.http.workers import WORKERS_UP
 from ledger.metrics import METRICS, gauge_lines
 from ledger.vendors.breaker import BREAKER_STATES
+from projections.checkpoints import checkpoint_positions
 from projections.runner import lag
+from projections.stalls import StallWatch
 
 routes = web.RouteTableDef()
 
@@ -27,11 +31,16 @@ async def readyz(request: web.Request) -> web.Response:
         async with request.app[POOL].acquire(timeout=2) as conn:
             pending = await pending_migrations(conn)
             lags = await lag(conn, list(request.app[PROJECTIONS].values()))
+            positions = await checkpoint_positions(conn)
         checks["database"] = "ok"
         checks["pending_migrations"] = pending
         checks["projection_lag_events"] = {name: events for name, (events, _) in lags.items()}
         limit = request.app[SETTINGS].ready_max_lag_events
         ready = not pending and all(events <= limit for events, _ in lags.values())
+        stalled = _stalled(request.app[STALLS], positions, lags)
+        if stalled:
+            checks["projections_stalled"] = stalled
+            ready = False
         down = sorted(name for name, up in request.app.get(WORKERS_UP, {}).items() if not up)
         if down:
             checks["workers_down"] = down
@@ -43,6 +52,17 @@ async def readyz(request: web.Request) -> web.Response:
         {"status": "ready" if ready else "not_ready", "checks": checks},
         status=200 if ready else 503,
     )
+
+
+def _stalled(
+    watch: StallWatch, positions: dict[str, int], lags: dict[str, tuple[int, float]]
+) -> dict[str, dict[str, float]]:
+    now = time.monotonic()
+    stalls = {
+        name: watch.observe(name, positions.get(name, 0), events, oldest_s, now)
+        for name, (events, oldest_s) in lags.items()
+    }
+    return {name: stall._asdict() for name, stall in sorted(stalls.items()) if stall}
 
 
 @routes.get("/metrics")
