@@ -19,6 +19,19 @@ SALE_DAY = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 REFUND_DAY = SALE_DAY + timedelta(days=3)
 
 
+async def run_day(pool, client, run_id: str, day: datetime):
+    """The run of the day around `day`, at the time `day` (the vendor's clock agrees)."""
+    half = timedelta(hours=12)
+    return await run_reconciliation(
+        pool,
+        client,
+        run_id=run_id,
+        window_start=day - half,
+        window_end=day + half,
+        clock=lambda: day,
+    )
+
+
 async def test_a_refund_days_after_the_sale_is_seen_by_the_run_of_the_refund_day(pool):
     now = [SALE_DAY]
     stream_id, reference = await our_order(pool, "refunded-later")
@@ -32,26 +45,12 @@ async def test_a_refund_days_after_the_sale_is_seen_by_the_run_of_the_refund_day
             random.Random(1),
         )["sandbox"]
         sold = await vendor_order(session, url, reference)
-        sale_run = await run_reconciliation(
-            pool,
-            client,
-            run_id="day-of-sale",
-            window_start=SALE_DAY - timedelta(hours=12),
-            window_end=SALE_DAY + timedelta(hours=12),
-            clock=lambda: now[0],
-        )
+        sale_run = await run_day(pool, client, "day-of-sale", SALE_DAY)
         now[0] = REFUND_DAY
         patch = {"status": "refunded"}
         async with session.patch(f"{url}/_admin/orders/{sold['id']}", json=patch) as response:
             assert response.status == 200
-        refund_run = await run_reconciliation(
-            pool,
-            client,
-            run_id="day-of-refund",
-            window_start=REFUND_DAY - timedelta(hours=12),
-            window_end=REFUND_DAY + timedelta(hours=12),
-            clock=lambda: now[0],
-        )
+        refund_run = await run_day(pool, client, "day-of-refund", REFUND_DAY)
     assert sale_run.records_seen == 1
     assert refund_run.records_seen == 1
     assert await observations(pool, "day-of-refund") == [(stream_id, sold["id"])]
