@@ -22,8 +22,11 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-# Ordered for help texts; "admin" implies every other scope (Principal.allows).
-SCOPES = ("orders:write", "finance:read", "admin")
+# Ordered for help texts; "admin" implies every other scope and "finance:all" implies
+# "finance:read" (Principal.allows). finance:read is the key's own client's finance data;
+# finance:all is every client's, and vendor-wide data such as reconciliation runs.
+SCOPES = ("orders:write", "finance:read", "finance:all", "admin")
+_IMPLIED_BY = {"finance:read": "finance:all"}
 KEY_PREFIX = "gcl_"
 # 8 random bytes of id: collisions are negligible at any realistic number of keys, and the
 # primary key would refuse one anyway.
@@ -31,6 +34,10 @@ _KEY_ID_BYTES = 8
 # 256 bits of secret: guessing is hopeless, which is also what lets hash_key be a fast hash.
 _SECRET_BYTES = 32
 _KEY_SHAPE = re.compile(r"gcl_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
+# A client id is a token without ':', the separator of order stream ids (order:{client}:{key});
+# migrations/0007 holds the database to the same rule.
+CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+CLIENT_ID_RULE = "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 ADMIN_KEY_NAME = "local-admin"
 ADMIN_KEY_FILE = "admin-api-key"
 # A fixed bigint beside db.MIGRATION_LOCK_KEY (…0001); leases use two-int keys, a separate space.
@@ -54,7 +61,14 @@ class Principal(msgspec.Struct, frozen=True):
     scopes: frozenset[str]
 
     def allows(self, scope: str) -> bool:
-        return scope in self.scopes or "admin" in self.scopes
+        return (
+            scope in self.scopes or "admin" in self.scopes or _IMPLIED_BY.get(scope) in self.scopes
+        )
+
+    @property
+    def finance_client(self) -> str | None:
+        """The one client whose finance data the key may read, or None for every client's."""
+        return None if self.allows("finance:all") else self.client_id
 
 
 class KeyInfo(msgspec.Struct, frozen=True):
@@ -99,8 +113,10 @@ async def create_key(
     """Store a new key and return it with its plaintext, which is never retrievable again."""
     chosen = validate_scopes(scopes)
     client = name if client_id is None else client_id
-    if not name.strip() or not client.strip():
-        raise ValueError("name and client must not be empty")
+    if not name.strip():
+        raise ValueError("name must not be empty")
+    if not CLIENT_ID.fullmatch(client):
+        raise ValueError(f"client id {client!r} is not valid: {CLIENT_ID_RULE}")
     key_id, plaintext = generate_key()
     await conn.execute(
         "INSERT INTO api_keys (key_id, client_id, name, key_hash, scopes) VALUES ($1,$2,$3,$4,$5)",

@@ -111,7 +111,7 @@ OPERATIONS = (
         "/api/v1/reconciliations/{run_id}",
         "A reconciliation run and its counts",
         {200: None, **_PROBLEMS, 404: ProblemBody},
-        scope="finance:read",
+        scope="finance:all",
     ),
     Operation(
         "post",

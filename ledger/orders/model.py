@@ -67,6 +67,11 @@ def order_stream(client_id: str, idempotency_key: str) -> str:
     return f"order:{client_id}:{idempotency_key}"
 
 
+def stream_client(stream_id: str) -> str:
+    """The client of an order stream: client ids hold no ':' (ledger.auth.CLIENT_ID)."""
+    return stream_id.split(":", 2)[1]
+
+
 def _started(event: ev.OrderRequested, stream_id: str, at: datetime) -> OrderState:
     return OrderState(
         stream_id=stream_id,

@@ -25,7 +25,7 @@ def _json(body: object) -> web.Response:
 
 @routes.get("/api/v1/discrepancies")
 async def list_discrepancies(request: web.Request) -> web.Response:
-    await authorize(request, "finance:read")
+    principal = await authorize(request, "finance:read")
     query = request.query
     state = params.choice(query, "state", STATES)
     kind = params.choice(query, "type", KINDS)
@@ -38,6 +38,7 @@ async def list_discrepancies(request: web.Request) -> web.Response:
              AND ($3::timestamptz IS NULL OR opened_at >= $3)
              AND ($4::timestamptz IS NULL OR opened_at < $4)
              AND ($5::timestamptz IS NULL OR (opened_at, id) > ($5, $6))
+             AND ($8::text IS NULL OR client_id = $8)
            ORDER BY opened_at, id LIMIT $7""",
         state,
         kind,
@@ -46,6 +47,7 @@ async def list_discrepancies(request: web.Request) -> web.Response:
         after[0] if after else None,
         after[1] if after else None,
         limit + 1,
+        principal.finance_client,
     )
     page = rows[:limit]
     items = [
@@ -61,7 +63,7 @@ async def list_discrepancies(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/reconciliations/{run_id}")
 async def get_run(request: web.Request) -> web.Response:
-    await authorize(request, "finance:read")
+    await authorize(request, "finance:all")  # a run is vendor-wide: every client's orders
     row = await request.app[POOL].fetchrow(
         "SELECT * FROM reconciliation_runs WHERE run_id = $1", request.match_info["run_id"]
     )

@@ -14,6 +14,7 @@ from typing import Literal
 import msgspec
 
 from ledger.log import events as ev
+from ledger.orders.model import stream_client
 
 Kind = Literal[
     "missing_at_vendor",
@@ -52,6 +53,9 @@ class Discrepancy(msgspec.Struct, frozen=True, kw_only=True):
     history: tuple[Note, ...]
     opened_at: datetime
     updated_at: datetime
+    # Whose order it is about; None for a vendor record matching none of our orders, which
+    # only a finance:all key sees.
+    client_id: str | None = None
 
 
 class OrderFacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,6 +127,7 @@ def _base(kind: Kind, order: OrderFacts | None, record: ev.VendorRecordObserved,
         history=(),
         opened_at=at,
         updated_at=at,
+        client_id=stream_client(order.stream_id) if order else None,
     )
 
 
@@ -176,4 +181,5 @@ def missing_at_vendor(
         history=(),
         opened_at=at,
         updated_at=at,
+        client_id=stream_client(order.stream_id),
     )

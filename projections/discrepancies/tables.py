@@ -54,8 +54,9 @@ DISCREPANCIES = Table(
         ("history", "text"),
         ("opened_at", "timestamptz"),
         ("updated_at", "timestamptz"),
+        ("client_id", "text"),
     ),
-    indexes=("state, kind, opened_at", "stream_id", "opened_at"),
+    indexes=("state, kind, opened_at", "stream_id", "opened_at", "client_id, opened_at"),
 )
 # Which orders each unfinished run has seen at the vendor: what its completion judges missing.
 # Kept per run, not as one "last run" per order, so overlapping or resumed runs of one window

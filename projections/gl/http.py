@@ -49,11 +49,11 @@ def _text(body: str, kind: str) -> web.Response:
 
 
 async def _daily_rows(request: web.Request):
-    await authorize(request, "finance:read")
+    principal = await authorize(request, "finance:read")
     start, end = _range(request)
     currency = params.currency(request.query)
     async with request.app[POOL].acquire() as conn:
-        return await daily(conn, start, end, currency)
+        return await daily(conn, start, end, currency, principal.finance_client)
 
 
 @routes.get("/api/v1/gl/daily")
@@ -81,11 +81,11 @@ async def gl_daily_csv(request: web.Request) -> web.Response:
 
 
 async def _journal(request: web.Request):
-    await authorize(request, "finance:read")
+    principal = await authorize(request, "finance:read")
     day = params.day(request.query, "date")
     currency = params.currency(request.query)
     async with request.app[POOL].acquire() as conn:
-        lines = await day_journal(conn, _gl(request).chart, day, currency)
+        lines = await day_journal(conn, _gl(request).chart, day, currency, principal.finance_client)
         closed = await conn.fetchval(
             "SELECT true FROM gl_closed_days WHERE business_date = $1", day
         )

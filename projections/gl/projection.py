@@ -44,8 +44,10 @@ GL_POSTINGS = Table(
         ("adjustment_of", "date"),
         ("tx_id", "bigint"),
         ("position", "bigint"),
+        # Whose order moved: finance:read keys see their own client's GL (ledger.auth).
+        ("client_id", "text"),
     ),
-    indexes=("posting_date, currency",),
+    indexes=("posting_date, currency", "client_id, posting_date"),
 )
 GL_CLOSED = Table(
     name="gl_closed_days",
@@ -125,7 +127,12 @@ class GLProjection:
                     adjustment_of=adjusts,
                 )
                 postings.append(
-                    (*msgspec.structs.astuple(posting), recorded.tx_id, recorded.position)
+                    (
+                        *msgspec.structs.astuple(posting),
+                        recorded.tx_id,
+                        recorded.position,
+                        after.client_id,
+                    )
                 )
             orders[recorded.stream_id] = (origin, after)
         await self._write(conn, names, orders, touched, postings)

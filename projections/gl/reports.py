@@ -41,8 +41,9 @@ JOURNAL_COLUMNS = (
 
 
 async def daily(
-    conn: asyncpg.Connection, start: date, end: date, currency: str | None
+    conn: asyncpg.Connection, start: date, end: date, currency: str | None, client: str | None
 ) -> list[tuple[date, ev.GLTotal]]:
+    """Totals per day, currency and state; of one client's orders, or (None) of every client's."""
     rows = await conn.fetch(
         """SELECT posting_date, currency, from_state, to_state, count(*) AS count,
                   sum(amount_minor)::bigint AS amount_minor,
@@ -51,21 +52,29 @@ async def daily(
                     AS adjustment_minor
            FROM gl_postings
            WHERE posting_date <= $1 AND ($2::text IS NULL OR currency = $2)
+             AND ($3::text IS NULL OR client_id = $3)
            GROUP BY 1, 2, 3, 4""",
         end,
         currency,
+        client,
     )
     return daily_totals([Movement(**dict(r)) for r in rows], start)
 
 
 async def day_journal(
-    conn: asyncpg.Connection, chart: Mapping[str, Entry | None], day: date, currency: str | None
+    conn: asyncpg.Connection,
+    chart: Mapping[str, Entry | None],
+    day: date,
+    currency: str | None,
+    client: str | None,
 ) -> list[ev.JournalLine]:
     rows = await conn.fetch(
         """SELECT id, posting_date, currency, from_state, to_state, amount_minor, adjustment_of
-           FROM gl_postings WHERE posting_date = $1 AND ($2::text IS NULL OR currency = $2)""",
+           FROM gl_postings WHERE posting_date = $1 AND ($2::text IS NULL OR currency = $2)
+             AND ($3::text IS NULL OR client_id = $3)""",
         day,
         currency,
+        client,
     )
     return journal([Posting(**dict(r)) for r in rows], chart)
 
@@ -134,8 +143,10 @@ async def closing_figures(
     await catch_up(conn, projection)
     async with conn.transaction():
         cursor = await locked_checkpoint(conn, projection.name)
-        totals = [t for d, t in await daily(conn, day, day, None) if d == day]
-        yield DayFigures(cursor, totals, await day_journal(conn, projection.chart, day, None))
+        # The book closes for the whole ledger: every client's orders.
+        totals = [t for d, t in await daily(conn, day, day, None, None) if d == day]
+        lines = await day_journal(conn, projection.chart, day, None, None)
+        yield DayFigures(cursor, totals, lines)
 
 
 async def open_days_before(conn: asyncpg.Connection, today: date) -> list[date]:

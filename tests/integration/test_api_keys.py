@@ -116,7 +116,9 @@ async def test_revoking_one_key_leaves_the_clients_other_keys_working(pool):
         ),
         ({"name": "shop", "scopes": []}, "at least one scope"),
         ({"name": " ", "scopes": ["admin"]}, "must not be empty"),
-        ({"name": "shop", "scopes": ["admin"], "client_id": ""}, "must not be empty"),
+        ({"name": "shop", "scopes": ["admin"], "client_id": ""}, "client id '' is not valid"),
+        ({"name": "shop", "scopes": ["admin"], "client_id": "acme:eu"}, "is not valid"),
+        ({"name": "my shop", "scopes": ["admin"]}, "client id 'my shop' is not valid"),
     ],
 )
 async def test_invalid_key_requests_are_refused_before_anything_is_stored(pool, kwargs, message):

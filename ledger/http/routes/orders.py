@@ -157,7 +157,9 @@ async def _load(request: web.Request, client_id: str) -> OrderState:
         state = OrderState(*tuple(row)[:-1])
     else:
         state = fold(await store.read_stream(pool, stream_id))
-    if state is None:
+    # An order is only ever its client's: a stream from before the log checked owners, whose
+    # order names another client, is not found rather than shown.
+    if state is None or state.client_id != client_id:
         raise Problem(
             404, "order_not_found", "no order with this idempotency key", field="idempotency_key"
         )

@@ -51,11 +51,11 @@ async def test_every_day_balances_and_account_balances_equal_state_balances(pool
         await ensure_projection(conn, gl)
         await caught_up(conn, gl)
         first, last = START.date() - timedelta(days=1), START.date() + timedelta(days=15)
-        rows = await daily(conn, first, last, None)
+        rows = await daily(conn, first, last, None, None)
         running: dict[tuple[str, str], int] = defaultdict(int)
         day = first
         while day <= last:
-            journal = await day_journal(conn, gl.chart, day, None)  # raises if unbalanced
+            journal = await day_journal(conn, gl.chart, day, None, None)  # raises if unbalanced
             per_currency: dict[str, int] = defaultdict(int)
             for line in journal:
                 per_currency[line.currency] += line.debit_minor - line.credit_minor

@@ -130,8 +130,8 @@ async def test_three_days_two_currencies_closes_and_late_corrections(pool):
 
     async with pool.acquire() as conn:
         await caught_up(conn, gl)
-        rows = await daily(conn, D1, D3, None)
-        journals = {d: await day_journal(conn, gl.chart, d, None) for d in (D1, D2, D3)}
+        rows = await daily(conn, D1, D3, None, None)
+        journals = {d: await day_journal(conn, gl.chart, d, None, None) for d in (D1, D2, D3)}
         csv_before = daily_csv(rows)
 
         # (count, amount, adjustment count, adjustment amount, closing balance) per state
@@ -205,5 +205,5 @@ async def test_three_days_two_currencies_closes_and_late_corrections(pool):
 
         # A rebuild from the log reproduces every day, closed days included, byte for byte.
         assert await rebuild(conn, gl) == []
-        assert daily_csv(await daily(conn, D1, D3, None)) == csv_before
+        assert daily_csv(await daily(conn, D1, D3, None, None)) == csv_before
         assert await rebuild(conn, gl, verify_only=True) == []

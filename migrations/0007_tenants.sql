@@ -1,0 +1,26 @@
+-- Tenants cannot collide (issue 13). An order's stream is order:{client}:{key}; keys may hold
+-- ':', so a client id holding one could name another client's stream ("acme:eu" + "x" is
+-- "acme" + "eu:x"). Client ids are therefore a plain token, without ':'.
+ALTER TABLE api_keys ADD CONSTRAINT api_keys_client_id_token
+    CHECK (client_id ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$');
+
+-- And the log itself refuses an order whose client is not such a token or whose stream does not
+-- spell its owner and key, whatever wrote it. NOT VALID: history is never rewritten, so rows
+-- from before this check stay as they are (reads compare the order's client with the caller as
+-- well); every new row is checked.
+ALTER TABLE events ADD CONSTRAINT events_order_stream_owner CHECK (
+    type <> 'OrderRequested'
+    OR (
+        (convert_from(data, 'UTF8')::jsonb ->> 'client_id') ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
+        AND stream_id = 'order:' || (convert_from(data, 'UTF8')::jsonb ->> 'client_id')
+                        || ':' || (convert_from(data, 'UTF8')::jsonb ->> 'idempotency_key')
+    )
+) NOT VALID;
+
+-- finance:read is one client's finance data; finance:all, granted by an admin, is every
+-- client's and the vendor-wide reconciliation runs (docs/decisions-auth-money.md, who sees what).
+ALTER TABLE api_keys DROP CONSTRAINT api_keys_scopes_check;
+ALTER TABLE api_keys ADD CONSTRAINT api_keys_scopes_check CHECK (
+    cardinality(scopes) > 0
+    AND scopes <@ ARRAY['orders:write', 'finance:read', 'finance:all', 'admin']::text[]
+);
