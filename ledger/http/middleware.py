@@ -20,6 +20,11 @@ log = structlog.get_logger("ledger.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+# What no path segment or query value of ours may hold: control characters (NUL cannot even be
+# stored as text), and what percent-decoding leaves of bytes that are not UTF-8 (yarl keeps
+# them as lone surrogates or U+FFFD).
+_BAD_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffd]")
+
 _BODY_HEADERS = {"content-type", "content-length"}
 # A restarting PostgreSQL is back within seconds; a client retrying sooner only adds load.
 RETRY_AFTER_DATABASE_S = "2"
@@ -41,6 +46,18 @@ def _problem_from_http(request: web.Request, exc: web.HTTPException) -> Problem:
     return Problem(exc.status, exc.reason.lower().replace(" ", "_"), detail, headers=headers)
 
 
+def _refuse_bad_characters(request: web.Request) -> None:
+    """A path parameter or query value holding a control character or a byte that was not
+    UTF-8 is a 400 naming it, before any handler (or the database) sees it."""
+    places = [("path", request.match_info.items()), ("query", request.query.items())]
+    for where, pairs in places:
+        for name, value in pairs:
+            if _BAD_CHARACTERS.search(name) or _BAD_CHARACTERS.search(value):
+                field = name if not _BAD_CHARACTERS.search(name) else where
+                detail = f"{field}: control characters and bytes that are not UTF-8 are refused"
+                raise Problem(400, "invalid_parameter", detail, field=field)
+
+
 @web.middleware
 async def canonical_request(request: web.Request, handler) -> web.StreamResponse:
     supplied = request.headers.get("X-Request-Id", "")
@@ -50,6 +67,7 @@ async def canonical_request(request: web.Request, handler) -> web.StreamResponse
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     try:
+        _refuse_bad_characters(request)
         response = await handler(request)
     except Problem as problem:
         response = problem.response(request_id)

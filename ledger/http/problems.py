@@ -60,4 +60,16 @@ def from_validation_error(exc: msgspec.ValidationError | msgspec.DecodeError) ->
         field = message.rsplit("`", 2)[-2]
     if isinstance(exc, msgspec.ValidationError):
         return Problem(422, "invalid_field", message, field=field)
-    return Problem(400, "malformed_json", f"request body is not valid JSON: {message}")
+    detail = f"request body is not valid JSON: {message}"
+    return Problem(400, "malformed_json", detail, field="body")
+
+
+def decode_body(decoder: msgspec.json.Decoder, raw: bytes) -> Any:
+    """A request body through a prebuilt decoder; every way it can be wrong is a problem."""
+    try:
+        return decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise from_validation_error(exc) from None
+    except UnicodeDecodeError as exc:  # msgspec checks UTF-8 inside strings only as it decodes
+        detail = f"request body is not valid UTF-8 (byte {exc.start})"
+        raise Problem(400, "malformed_json", detail, field="body") from None

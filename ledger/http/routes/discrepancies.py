@@ -11,7 +11,7 @@ from msgspec import Meta
 
 from ledger.http.auth import authorize
 from ledger.http.keys import POOL, REQUEST_ID
-from ledger.http.problems import Problem, from_validation_error
+from ledger.http.problems import Problem, decode_body
 from ledger.log import store
 from ledger.log.leases import LeaseKind
 from ledger.reconciliation.resolutions import Action, ResolutionRefused, decide_resolution
@@ -37,10 +37,7 @@ _ALREADY_RESOLVED = """
 @routes.post("/api/v1/discrepancies/{discrepancy_id}/resolve")
 async def resolve(request: web.Request) -> web.Response:
     principal = await authorize(request, "admin")
-    try:
-        body = _decoder.decode(await request.read())
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise from_validation_error(exc) from None
+    body = decode_body(_decoder, await request.read())
     pool = request.app[POOL]
     row = await pool.fetchrow(
         "SELECT * FROM discrepancies WHERE id = $1", request.match_info["discrepancy_id"]

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ledger.http.auth import authorize
 from ledger.http.keys import INTAKE, POOL, REQUEST_ID, SETTINGS, VAULT
-from ledger.http.problems import Problem, from_validation_error
+from ledger.http.problems import Problem, decode_body
 from ledger.http.schemas import Card, CreateOrder, Order, OrderEvents, RecordedEventView
 from ledger.log import store
 from ledger.money import MoneyError, format_minor, parse_amount
@@ -45,17 +45,16 @@ def idempotency_key(headers: Mapping[str, str], body_key: str | None) -> str:
             field="idempotency_key",
         )
     if not is_idempotency_key(key):
-        raise Problem(400, "invalid_idempotency_key", IDEMPOTENCY_KEY_RULE, field="idempotency_key")
+        # Name where the caller sent it: the header, or the body's field.
+        field = "Idempotency-Key" if header is not None else "idempotency_key"
+        raise Problem(400, "invalid_idempotency_key", IDEMPOTENCY_KEY_RULE, field=field)
     return key
 
 
 def parse_create(
     raw: bytes, headers: Mapping[str, str], client_id: str, vendor: str, max_minor: int
 ) -> SubmitOrder:
-    try:
-        body = _create_decoder.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise from_validation_error(exc) from None
+    body = decode_body(_create_decoder, raw)
     key = idempotency_key(headers, body.idempotency_key)
     try:
         amount_minor = parse_amount(bytes(body.amount), body.currency, max_minor=max_minor)

@@ -21,7 +21,7 @@ from msgspec import Meta
 
 from ledger.http.auth import authorize
 from ledger.http.keys import POOL, SETTINGS, VENDORS
-from ledger.http.problems import Problem, from_validation_error
+from ledger.http.problems import Problem, decode_body
 from ledger.http.schemas import Identifier
 from ledger.reconciliation.files import FileRejected, file_run_id, ingest_file
 from ledger.reconciliation.runs import (
@@ -132,10 +132,7 @@ async def start_reconciliation(request: web.Request) -> web.Response:
     if raw and request.content_type not in ("application/json", "application/octet-stream"):
         detail = "send the run as application/json"
         raise Problem(415, "unsupported_media_type", detail, field="Content-Type")
-    try:
-        body = _start_decoder.decode(raw or b"{}")
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise from_validation_error(exc) from None
+    body = decode_body(_start_decoder, raw or b"{}")
     vendor, client = _client(request, body.vendor)
     window = _window(request, body)
     run_id = f"manual-{vendor}-{uuid.uuid4().hex}"

@@ -6,7 +6,7 @@ from tests.harness import order_body, sandbox_stats
 GOOD = order_body("bad-input-ok-1")
 CASES = [
     # (description, body bytes or dict, extra headers, status, code, field)
-    ("malformed JSON", b'{"customer_id": "c",', {}, 400, "malformed_json", None),
+    ("malformed JSON", b'{"customer_id": "c",', {}, 400, "malformed_json", "body"),
     ("a JSON array", b"[1, 2]", {}, 422, "invalid_field", None),
     ("a wrong type", {**GOOD, "customer_id": 7}, {}, 422, "invalid_field", "customer_id"),
     ("an unknown field", {**GOOD, "colour": "red"}, {}, 422, "invalid_field", "colour"),

@@ -108,7 +108,7 @@ async def test_starting_a_run_needs_an_admin_key(running):
 
 DAY_1, DAY_2 = "2024-05-01T00:00:00Z", "2024-05-02T00:00:00Z"
 BAD_RUNS = [
-    (b"{", 400, "malformed_json", None),
+    (b"{", 400, "malformed_json", "body"),
     ({"vendor": "sandbox", "window": 1}, 422, "invalid_field", "window"),
     ({"from": DAY_1.rstrip("Z"), "to": DAY_2}, 422, "invalid_field", "from"),
     ({"from": DAY_1}, 422, "incomplete_window", "to"),
