@@ -268,7 +268,7 @@ async def settle(app: web.Application) -> None:
     while True:
         async with app[POOL].acquire() as conn:
             lags = await lag(conn, list(app[PROJECTIONS].values()))
-        behind = {name: events for name, (events, _) in lags.items() if events}
+        behind = {name: lagged.events for name, lagged in lags.items() if lagged.events}
         if not behind:
             return
         if time.monotonic() > deadline:

@@ -8,7 +8,7 @@ brought to the same cursor, then either swapped in by rename or compared row by 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -190,3 +190,18 @@ async def rebuild(
         return []
     finally:
         await release(conn, LeaseKind.REBUILD, projection.name)
+
+
+async def rebuilding(conn: asyncpg.Connection, names: Sequence[str]) -> list[str]:
+    """The projections among names that some session, on any node, is rebuilding now: their
+    live checkpoint stands still meanwhile, by design. Seen from the rebuild's lease."""
+    rows = await conn.fetch(
+        """SELECT p.name FROM unnest($2::text[]) AS p(name)
+           WHERE EXISTS (SELECT 1 FROM pg_locks l
+                         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                           AND l.classid = $1::oid AND l.objid = hashtext(p.name)::oid)
+           ORDER BY 1""",
+        int(LeaseKind.REBUILD),
+        list(names),
+    )
+    return [r["name"] for r in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import asyncpg
 import structlog
@@ -78,10 +79,16 @@ async def run_projection(
     await follow_with_lease(dsn, projection.name, stop, poll_interval, step, start)
 
 
-async def lag(
-    conn: asyncpg.Connection, projections: Sequence[Projection]
-) -> dict[str, tuple[int, float]]:
-    """Per projection: events not yet applied and the age in seconds of the oldest of them."""
+class Lag(NamedTuple):
+    events: int  # committed events after the checkpoint
+    seconds: float  # age of the oldest of them
+    # Of those, the ones a runner can apply now: below the oldest open transaction (read_all
+    # waits for it, so a long-open writer holds every projection without it being stuck).
+    applicable: int
+
+
+async def lag(conn: asyncpg.Connection, projections: Sequence[Projection]) -> dict[str, Lag]:
+    """Per projection: events not yet applied, the age of the oldest, and how many can be."""
     result = {}
     for projection in projections:
         row = await conn.fetchrow(
@@ -92,9 +99,11 @@ async def lag(
                                    0) AS position)
                SELECT count(e.*) AS events,
                       coalesce(extract(epoch FROM clock_timestamp() - min(e.recorded_at)), 0)
-                        AS seconds
+                        AS seconds,
+                      count(e.*) FILTER (WHERE e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))
+                        AS applicable
                FROM c LEFT JOIN events e ON (e.tx_id, e.position) > (c.tx_id, c.position)""",
             projection.name,
         )
-        result[projection.name] = (row["events"], float(row["seconds"]))
+        result[projection.name] = Lag(row["events"], float(row["seconds"]), row["applicable"])
     return result

@@ -63,7 +63,10 @@ def add_reconcile_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         "--to", dest="end", metavar="ISO", help="window end (exclusive), ISO 8601 with an offset"
     )
     parser.add_argument(
-        "--file", type=Path, metavar="CSV", help="import this vendor CSV instead of listing"
+        "--file",
+        type=Path,
+        metavar="CSV",
+        help="import this vendor CSV instead of listing; with --from/--to, the span it vouches for",
     )
     return parser
 
@@ -97,14 +100,17 @@ def _window(settings: Settings, args: argparse.Namespace) -> tuple[datetime, dat
     return start, end
 
 
-async def _import(pool: asyncpg.Pool, vendor: str, path: Path) -> int:
+async def _import(
+    pool: asyncpg.Pool, vendor: str, path: Path, window: tuple[datetime, datetime] | None
+) -> int:
     try:
         text = await asyncio.to_thread(path.read_text, encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         print(f"error: cannot read {path}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        summary = await ingest_file(pool, vendor, file_run_id(vendor, text), text, _utcnow)
+        run_id = file_run_id(vendor, text, window)
+        summary = await ingest_file(pool, vendor, run_id, text, _utcnow, window)
     except FileRejected as exc:
         for error in exc.errors:
             print(f"row {error.row}, column {error.column}: {error.reason}", file=sys.stderr)
@@ -112,6 +118,11 @@ async def _import(pool: asyncpg.Pool, vendor: str, path: Path) -> int:
         return EXIT_FAILED
     except (RunMismatch, RunInProgress) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OrderConflict:
+        print(
+            f"{path}: stopped part way (orders kept changing); run again to resume", file=sys.stderr
+        )
         return EXIT_FAILED
     print(_describe(summary))
     return 0
@@ -148,10 +159,11 @@ async def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
     configured = sorted(vendor_configs(settings))
     if args.vendor is not None and args.vendor not in configured:
         return _usage(f"unknown vendor {args.vendor!r}; configured: {', '.join(configured)}")
-    if args.file is not None and (args.vendor is None or args.start or args.end):
-        return _usage("--file needs --vendor and takes no --from/--to")
+    if args.file is not None and args.vendor is None:
+        return _usage("--file needs --vendor")
     window = None
-    if args.file is None:
+    # A file's window is the span it vouches for: given, or taken from its records.
+    if args.file is None or args.start or args.end:
         try:
             window = _window(settings, args)
         except WindowError as exc:
@@ -162,7 +174,7 @@ async def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
         async with pool.acquire() as conn:
             await migrate(conn)
         if args.file is not None:
-            return await _import(pool, args.vendor, args.file)
+            return await _import(pool, args.vendor, args.file, window)
         names = [args.vendor] if args.vendor else configured
         return await _run_all(pool, settings, window, names)
     finally:

@@ -124,8 +124,10 @@ OPERATIONS = (
     Operation(
         "post",
         "/api/v1/reconciliations/files",
-        "Import a vendor's text/csv reconciliation file (?vendor=NAME); all rows or none, a 422"
-        " lists every bad row in `errors` ({row, column, reason}); 200 if imported before",
+        "Import a vendor's text/csv reconciliation file (?vendor=NAME). Every row is checked"
+        " before any is recorded: a 422 lists every bad row in `errors` ({row, column,"
+        " reason}). 200 if imported before; 409 `import_in_progress` or `import_interrupted`"
+        " (with Retry-After): send the same file again for its summary or to resume",
         {
             200: RunSummary,
             201: RunSummary,

@@ -26,12 +26,10 @@ from ledger.reconciliation.file_format import (
 )
 from ledger.reconciliation.progress import (
     Progress,
-    RunMismatch,
     RunSummary,
-    load_progress,
-    summary,
 )
 from ledger.reconciliation.runs import RunInProgress, run_pages
+from ledger.reconciliation.window import check_window
 
 __all__ = [
     "COLUMNS",
@@ -61,23 +59,22 @@ class FileRejected(ValueError):
 
 
 def file_window(records: list[FileRecord], now: datetime) -> tuple[datetime, datetime]:
-    """The span the file vouches for: first to last record. An empty file vouches for nothing."""
+    """The span the file vouches for unless the importer names one: first to last record's
+    creation. An empty file vouches for nothing. A file that also lists changes to older orders
+    (a refund of last week's sale) would vouch for last week too, and report its orders missing:
+    such a file is imported with its window given (ingest_file's `window`)."""
     if not records:
         return now, now
     return min(r.created_at for r in records), max(r.created_at for r in records) + _AFTER_LAST
 
 
-def file_run_id(vendor: str, text: str) -> str:
-    """The same file for the same vendor is the same run, so importing it twice records once."""
-    return f"file-{vendor}-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
-
-
-def _check_existing(progress: Progress, vendor: str) -> None:
-    # The window is not compared: an empty file's window is the moment it was first imported.
-    if progress.started.source != "file":
-        raise RunMismatch(progress.started.run_id, "source")
-    if progress.started.vendor != vendor:
-        raise RunMismatch(progress.started.run_id, "vendor")
+def file_run_id(vendor: str, text: str, window: tuple[datetime, datetime] | None = None) -> str:
+    """The same file for the same vendor (and the same window, if one is named) is the same
+    run, so importing it twice records once."""
+    digest = hashlib.sha256(text.encode())
+    if window is not None:
+        digest.update(f"\x00{window[0].isoformat()}\x00{window[1].isoformat()}".encode())
+    return f"file-{vendor}-{digest.hexdigest()[:24]}"
 
 
 def _pages_of(records: list[FileRecord]):
@@ -92,10 +89,16 @@ def _pages_of(records: list[FileRecord]):
 
 
 async def ingest_file(
-    pool: asyncpg.Pool, vendor: str, run_id: str, text: str, clock: Callable[[], datetime]
+    pool: asyncpg.Pool,
+    vendor: str,
+    run_id: str,
+    text: str,
+    clock: Callable[[], datetime],
+    window: tuple[datetime, datetime] | None = None,
 ) -> RunSummary:
     """Record a vendor's CSV file as the run `run_id`, or raise FileRejected and record nothing.
 
+    `window` is the span the file vouches for, when the vendor says it (else file_window).
     If the run already completed (the same file imported before), its summary is returned with
     already_completed set and nothing is appended; if it was cut short, it is resumed. Raises
     RunInProgress while another import of the same file is under way.
@@ -103,20 +106,18 @@ async def ingest_file(
     records, errors = await asyncio.to_thread(parse_reconciliation_csv, text)
     if errors:
         raise FileRejected(errors)
-    if (progress := await load_progress(pool, run_id)) is not None:
-        _check_existing(progress, vendor)
-        if progress.completed is not None:
-            return summary(progress, already_completed=True)
-        started = progress.started  # resumed as it began, window and all
-    else:
-        now = clock()
-        start, end = file_window(records, now)
-        started = ev.ReconciliationStarted(
-            run_id=run_id,
-            vendor=vendor,
-            window_start=start,
-            window_end=end,
-            started_at=now,
-            source="file",
-        )
+    now = clock()
+    if window is not None:
+        check_window(*window)
+    start, end = window or file_window(records, now)
+    started = ev.ReconciliationStarted(
+        run_id=run_id,
+        vendor=vendor,
+        window_start=start,
+        window_end=end,
+        started_at=now,
+        source="file",
+    )
+    # run_pages returns a completed run's summary, resumes a cut-short one, and refuses a run
+    # id that names another vendor's file or an API run (progress.check_same).
     return await run_pages(pool, started, _pages_of(records), clock)

@@ -100,7 +100,14 @@ async def load_progress(pool: asyncpg.Pool, run_id: str) -> Progress | None:
 
 
 def check_same(started: ev.ReconciliationStarted, wanted: ev.ReconciliationStarted) -> None:
-    """A resumed run must be the run it was: same vendor, window and source."""
-    for field in ("vendor", "window_start", "window_end", "source"):
+    """A resumed run must be the run it was: same vendor, window and source.
+
+    A file's window is not compared: its run id is its content's digest, so the same id is the
+    same file, and an empty file's window is the moment it was first imported.
+    """
+    fields = ["vendor", "source"]
+    if wanted.source != "file":
+        fields += ["window_start", "window_end"]
+    for field in fields:
         if getattr(started, field) != getattr(wanted, field):
             raise RunMismatch(started.run_id, field)

@@ -1,4 +1,4 @@
-"""Recording vendor records: one listed page, or a whole file, in one transaction.
+"""Recording vendor records: one page (of a vendor's listing or of a file) in one transaction.
 
 Each record is observed once: on its order's stream when order_references knows it, else on the
 run's stream; a safe correction it confirms goes in the same append. API runs and file imports
@@ -69,7 +69,6 @@ async def _write_page(
     run_version: int,
     page: Page,
     now: datetime,
-    after: Sequence[ev.Event],
 ) -> PageOutcome:
     run_id, vendor, number = run.run_id, run.vendor, page.number
     metadata = {"actor": "reconciliation", "causation_id": run_id}
@@ -97,7 +96,7 @@ async def _write_page(
     )
     # The run stream first, at its strict version: a second writer of this page (two resumers)
     # waits here on the unique index and then fails before touching any order.
-    run_events = [*([run] if run_version == 0 else []), *unmatched, recorded, *after]
+    run_events = [*unmatched, recorded]
     run_version = await store.append(
         conn, run_stream(run_id), run_events, run_version, metadata=metadata
     )
@@ -149,17 +148,14 @@ async def record_page(
     run_version: int,
     page: Page,
     now: datetime,
-    *,
-    after: Sequence[ev.Event] = (),
 ) -> PageOutcome:
-    """Record one page in one transaction. With run_version 0 the run starts in it too (a file):
-    `run` goes first and `after` (its completion) last, so all of it commits or none does.
+    """Record one page in one transaction, after the run's start (run_version >= 1).
     A ConcurrencyConflict on the run stream propagates: someone else recorded this page.
     """
     for attempt in range(1, PAGE_CONFLICT_ATTEMPTS + 1):
         try:
             async with conn.transaction():
-                return await _write_page(conn, run, run_version, page, now, after)
+                return await _write_page(conn, run, run_version, page, now)
         except (OrderConflict, asyncpg.DeadlockDetectedError):
             if attempt == PAGE_CONFLICT_ATTEMPTS:
                 raise

@@ -6,6 +6,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from ledger.config import Settings
 from ledger.http.app import create_app
 from ledger.log import store
+from ledger.log.leases import LeaseKind, release, try_lease
 from tests.factories import order_requested
 
 
@@ -94,3 +95,36 @@ async def test_readyz_names_a_projection_whose_checkpoint_has_not_moved_while_ev
     assert sorted(stalled) == ["discrepancies", "gl", "orders"]
     assert stalled["orders"]["at_position"] == 0 and stalled["orders"]["lag_events"] == 1
     assert stalled["orders"]["for_s"] >= 0.3
+
+
+async def test_a_projection_being_rebuilt_or_held_by_an_open_transaction_is_not_stalled(
+    database_url,
+):
+    """Its checkpoint stands still for a reason: a rebuild on some node (its lease is seen in
+    pg_locks), or an older transaction still open, which no runner may read past."""
+    settings = Settings(ready_stall_s=0.2, sandbox_port=0)
+    app = create_app(settings, database_url, background=False)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        from ledger.http.keys import POOL
+
+        pool = app[POOL]
+        async with pool.acquire() as rebuilder, pool.acquire() as writer:
+            assert await try_lease(rebuilder, LeaseKind.REBUILD, "gl")
+            open_write = writer.transaction()
+            await open_write.start()
+            await writer.execute("SELECT pg_current_xact_id()")  # an xid, as a writer holds
+            await client.get("/readyz")
+            await store.append(pool, "order:c:waits", [order_requested("waits")], 0)
+            await asyncio.sleep(0.3)
+            held = await (await client.get("/readyz")).json()
+            await open_write.rollback()
+            await asyncio.sleep(0.3)
+            await client.get("/readyz")
+            await asyncio.sleep(0.3)
+            freed = await (await client.get("/readyz")).json()
+            await release(rebuilder, LeaseKind.REBUILD, "gl")
+    assert held["status"] == "ready", held
+    assert held["checks"]["projections_rebuilding"] == ["gl"]
+    assert held["checks"]["projection_lag_events"]["orders"] == 1
+    # Once the transaction ends the event can be applied, and nothing applies it.
+    assert sorted(freed["checks"]["projections_stalled"]) == ["discrepancies", "orders"]

@@ -12,7 +12,8 @@ from ledger.http.workers import WORKERS_UP
 from ledger.metrics import METRICS, gauge_lines
 from ledger.vendors.breaker import BREAKER_STATES
 from projections.checkpoints import checkpoint_positions
-from projections.runner import lag
+from projections.rebuild import rebuilding
+from projections.runner import Lag, lag
 from projections.stalls import StallWatch
 
 routes = web.RouteTableDef()
@@ -27,17 +28,22 @@ async def healthz(_request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, object] = {}
     ready = True
+    names = list(request.app[PROJECTIONS])
     try:
         async with request.app[POOL].acquire(timeout=2) as conn:
             pending = await pending_migrations(conn)
             lags = await lag(conn, list(request.app[PROJECTIONS].values()))
             positions = await checkpoint_positions(conn)
+            being_rebuilt = await rebuilding(conn, names)
         checks["database"] = "ok"
         checks["pending_migrations"] = pending
-        checks["projection_lag_events"] = {name: events for name, (events, _) in lags.items()}
+        checks["projection_lag_events"] = {name: lagged.events for name, lagged in lags.items()}
         limit = request.app[SETTINGS].ready_max_lag_events
-        ready = not pending and all(events <= limit for events, _ in lags.values())
-        stalled = _stalled(request.app[STALLS], positions, lags)
+        ready = not pending and all(lagged.events <= limit for lagged in lags.values())
+        if being_rebuilt:
+            # Its live checkpoint stands still while the rebuild runs, by design: not a stall.
+            checks["projections_rebuilding"] = being_rebuilt
+        stalled = _stalled(request.app[STALLS], positions, lags, set(being_rebuilt))
         if stalled:
             checks["projections_stalled"] = stalled
             ready = False
@@ -55,12 +61,19 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def _stalled(
-    watch: StallWatch, positions: dict[str, int], lags: dict[str, tuple[int, float]]
+    watch: StallWatch, positions: dict[str, int], lags: dict[str, Lag], excused: set[str]
 ) -> dict[str, dict[str, float]]:
+    """Projections at rest with events they could apply; excused ones count as idle."""
     now = time.monotonic()
     stalls = {
-        name: watch.observe(name, positions.get(name, 0), events, oldest_s, now)
-        for name, (events, oldest_s) in lags.items()
+        name: watch.observe(
+            name,
+            positions.get(name, 0),
+            0 if name in excused else lagged.applicable,
+            lagged.seconds,
+            now,
+        )
+        for name, lagged in lags.items()
     }
     return {name: stall._asdict() for name, stall in sorted(stalls.items()) if stall}
 
@@ -73,12 +86,12 @@ async def metrics(request: web.Request) -> web.Response:
         gauge_lines(
             "ledger_projection_lag_events",
             "Events appended but not yet applied, per projection",
-            [({"projection": name}, events) for name, (events, _) in lags.items()],
+            [({"projection": name}, lagged.events) for name, lagged in lags.items()],
         )
         + gauge_lines(
             "ledger_projection_lag_seconds",
             "Age of the oldest event not yet applied, per projection",
-            [({"projection": name}, seconds) for name, (_, seconds) in lags.items()],
+            [({"projection": name}, lagged.seconds) for name, lagged in lags.items()],
         )
         + gauge_lines(
             "ledger_vendor_breaker_state",

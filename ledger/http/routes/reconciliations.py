@@ -19,12 +19,14 @@ import structlog
 from aiohttp import web
 from msgspec import Meta
 
+from ledger.http import params
 from ledger.http.auth import authorize
 from ledger.http.keys import POOL, SETTINGS, VENDORS
 from ledger.http.problems import Problem, decode_body
 from ledger.http.schemas import Identifier
 from ledger.reconciliation.files import FileRejected, file_run_id, ingest_file
 from ledger.reconciliation.runs import (
+    OrderConflict,
     PageUnavailable,
     RunInProgress,
     RunMismatch,
@@ -47,8 +49,10 @@ ZonedTime = Annotated[datetime, Meta(tz=True, description="ISO 8601 with a UTC o
 # Bounds a file held in memory while it is checked and recorded: ~200,000 rows, a busy
 # vendor's day.
 MAX_FILE_BYTES = 32 * 1024 * 1024
-# A file of that size records in seconds: a client told another import holds it asks again then.
-RETRY_AFTER_IMPORT_S = "5"
+# A file of that size records in about 10 s (docs/benchmarks.md): a client told another import
+# holds it, or that its import stopped part way, asks again after this and gets the summary or
+# resumes where it stopped; asking sooner only finds the import still running.
+RETRY_AFTER_IMPORT_S = "10"
 # A rejected file's problem lists this many errors at most (error_count counts them all).
 MAX_REPORTED_ERRORS = 1000
 _encoder = msgspec.json.Encoder()
@@ -173,6 +177,21 @@ async def _read_file(request: web.Request) -> str:
         raise Problem(400, "invalid_encoding", detail) from None
 
 
+def _file_window(request: web.Request) -> tuple[datetime, datetime] | None:
+    """?from=&to=: the span the file vouches for, when the vendor says it; both or neither."""
+    start, end = params.window(request.query)
+    if (start is None) != (end is None):
+        missing = "to" if end is None else "from"
+        raise Problem(400, "incomplete_window", "give both from and to, or neither", field=missing)
+    if start is None or end is None:
+        return None
+    try:
+        check_window(start, end)
+    except WindowError as exc:
+        raise Problem(422, "invalid_window", exc.reason, field=exc.field) from None
+    return start, end
+
+
 @routes.post("/api/v1/reconciliations/files")
 async def import_file(request: web.Request) -> web.Response:
     await authorize(request, "admin")
@@ -181,10 +200,11 @@ async def import_file(request: web.Request) -> web.Response:
         detail = "name the vendor the file comes from: ?vendor=NAME"
         raise Problem(400, "vendor_required", detail, field="vendor")
     vendor, _ = _client(request, vendor)
+    window = _file_window(request)
     text = await _read_file(request)
-    run_id = file_run_id(vendor, text)
+    run_id = file_run_id(vendor, text, window)
     try:
-        summary = await ingest_file(request.app[POOL], vendor, run_id, text, _utcnow)
+        summary = await ingest_file(request.app[POOL], vendor, run_id, text, _utcnow, window)
     except FileRejected as exc:
         errors = [msgspec.to_builtins(e) for e in exc.errors[:MAX_REPORTED_ERRORS]]
         detail = f"{len(exc.errors)} error(s) in the file; nothing was recorded"
@@ -196,6 +216,10 @@ async def import_file(request: web.Request) -> web.Response:
         detail = "this file is being imported by another request; send it again to get its summary"
         retry = {"Retry-After": RETRY_AFTER_IMPORT_S}
         raise Problem(409, "import_in_progress", detail, headers=retry) from None
+    except OrderConflict:
+        detail = "orders kept changing under a page of the file; send it again to resume there"
+        retry = {"Retry-After": RETRY_AFTER_IMPORT_S}
+        raise Problem(409, "import_interrupted", detail, headers=retry) from None
     return _json(200 if summary.already_completed else 201, summary)
 
 

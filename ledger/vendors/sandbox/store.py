@@ -189,9 +189,11 @@ class SandboxStore:
         after = _decode_cursor(cursor) if cursor else None
         rows = sorted(
             (
-                o
-                for o in map(self._live, list(self._orders))  # settled first: fresh updated_at
-                if window.holds(o.created_at) or window.holds(o.updated_at)
+                self._live(o.id)  # settled first, so its updated_at is fresh
+                for o in list(self._orders.values())
+                if window.holds(o.created_at)
+                or window.holds(o.updated_at)
+                or (o.fulfil_at is not None and window.holds(o.fulfil_at))
             ),
             key=lambda o: (o.created_at, o.id),
         )

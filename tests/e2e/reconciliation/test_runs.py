@@ -211,3 +211,20 @@ async def test_a_file_another_request_is_importing_answers_409_with_retry_after(
     assert int(busy.headers["Retry-After"]) > 0
     done = await client.post(FILES, data=text, headers=headers)
     assert done.status == 201 and (await done.json())["records_seen"] == 1
+
+
+async def test_a_file_upload_may_name_the_window_it_vouches_for_both_ends_or_none(running):
+    client, admin, _, _ = running
+    headers = admin | {"Content-Type": "text/csv"}
+    text = csv_file(f"vo_1,stranger,fulfilled,25.00,USD,{STAMP}")
+    window = "&from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z"
+    given = await client.post(FILES + window, data=text, headers=headers)
+    summary = await given.json()
+    assert given.status == 201, summary
+    assert (summary["window_start"], summary["window_end"]) == (
+        "2024-05-01T00:00:00Z",
+        "2024-05-02T00:00:00Z",
+    )
+    half = await client.post(FILES + "&from=2024-05-01T00:00:00Z", data=text, headers=headers)
+    problem = await half.json()
+    assert (half.status, problem["code"], problem["field"]) == (400, "incomplete_window", "to")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
 from ledger.log import events as ev
 from ledger.log import store
 from ledger.orders.model import fold
-from ledger.reconciliation.files import FileRejected, file_run_id, ingest_file
+from ledger.reconciliation.files import (
+    FileRejected,
+    file_run_id,
+    ingest_file,
+)
 from ledger.reconciliation.progress import RunMismatch, RunSummary
 from ledger.reconciliation.runs import RunInProgress
 from tests.integration.reconciliation.test_runs import observations, our_order, utcnow
@@ -86,3 +91,34 @@ async def test_a_header_only_file_is_a_completed_run_of_nothing(pool):
     summary = await ingest_file(pool, "sandbox", "empty", HEADER + "\n", utcnow)
     assert (summary.records_seen, summary.pages, summary.unmatched) == (0, 1, 0)
     assert summary.window_start == summary.window_end
+
+
+async def test_a_header_only_file_imported_twice_at_once_is_one_run_and_never_a_conflict(pool):
+    text = HEADER + "\n"
+    run_id = file_run_id("sandbox", text)
+    outcomes = await asyncio.gather(
+        *(ingest_file(pool, "sandbox", run_id, text, utcnow) for _ in range(3)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(o, (RunSummary, RunInProgress)) for o in outcomes), outcomes
+    again = await ingest_file(pool, "sandbox", run_id, text, utcnow)
+    assert again.already_completed and again.records_seen == 0
+
+
+async def test_a_file_imported_with_its_window_vouches_for_that_window_not_its_oldest_row(pool):
+    """A day's file listing a refund of a week-old sale would vouch for the whole week (and
+    report that week's orders missing); given the day, it vouches for the day."""
+    text = "\n".join(
+        [
+            HEADER,
+            "vo_old,stranger-1,refunded,25.00,USD,2024-04-24T10:00:00Z,2024-05-01T09:00:00Z",
+            row("vo_new", "stranger-2"),
+        ]
+    )
+    day = (datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC))
+    inferred = await ingest_file(pool, "sandbox", file_run_id("sandbox", text), text, utcnow)
+    given_id = file_run_id("sandbox", text, day)
+    given = await ingest_file(pool, "sandbox", given_id, text, utcnow, day)
+    assert inferred.window_start == datetime(2024, 4, 24, 10, tzinfo=UTC)
+    assert (given.window_start, given.window_end) == day
+    assert given.run_id != inferred.run_id and given.records_seen == 2
