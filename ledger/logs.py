@@ -3,21 +3,53 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
 
-# Keys whose values are bearer secrets or credentials; never written to a log line.
-REDACTED_KEYS = frozenset(
-    {"authorization", "api_key", "card", "code", "pin", "url", "secret", "secrets_key", "password"}
+# Keys whose values are secrets or card data, matched at any depth of a log line (a headers
+# dict, a request body) and case-insensitively. Exact names for short words that would match
+# too much as parts ("code" in "error_code" is not a card code); parts for the rest.
+REDACTED_KEYS = frozenset({"card", "code", "pin", "url", "cvv", "cvc"})
+REDACTED_KEY_PARTS = (
+    "authorization", "secret", "token", "password", "passwd", "api_key", "apikey", "cookie",
+    "signature", "credential", "private_key",
+)  # fmt: skip
+# Values that are secrets whatever their key: our API keys, webhook secrets, bearer tokens.
+SECRET_VALUES = re.compile(
+    r"gcl_[0-9a-f]{16}_[A-Za-z0-9_-]{20,}|whsec_[A-Za-z0-9+/=]{8,}|Bearer \S+"
 )
+# Deeper than any log line we write: a bound, so a cyclic or hostile structure cannot recurse
+# without end.
+MAX_DEPTH = 8
+
+
+def _secret_key(key: object) -> bool:
+    name = str(key).lower().replace("-", "_")
+    return name in REDACTED_KEYS or any(part in name for part in REDACTED_KEY_PARTS)
+
+
+def _scrub(value: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        return "[too deep]"
+    if isinstance(value, Mapping):
+        return {
+            k: "[redacted]" if _secret_key(k) else _scrub(v, depth + 1) for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v, depth + 1) for v in value]
+    if isinstance(value, str):
+        return SECRET_VALUES.sub("[redacted]", value)
+    return value
 
 
 def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in event.keys() & REDACTED_KEYS:
-        event[key] = "[redacted]"
+    """Every secret-looking key, at any depth, and every secret-looking string value."""
+    for key in list(event):
+        event[key] = "[redacted]" if _secret_key(key) else _scrub(event[key], 1)
     return event
 
 

@@ -7,6 +7,7 @@ same key, or look the order up by reference).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -129,7 +130,11 @@ def _error(status: int, body: bytes) -> WireErrorBody:
     try:
         return _error_decoder.decode(body).error
     except msgspec.DecodeError:
-        return WireErrorBody(f"http_{status}", body[:DETAIL_LIMIT].decode("utf-8", "replace"))
+        # Not the vendor's error type: it could be anything, the order and its card echoed back
+        # included, and what is quoted here goes into the permanent log. Only its size and a
+        # digest (to match it against the vendor's own logs) are kept.
+        digest = hashlib.sha256(body).hexdigest()
+        return WireErrorBody(f"http_{status}", f"{len(body)}-byte body, sha256 {digest}")
 
 
 def classify(status: int, headers: Mapping[str, str], body: bytes, now: datetime) -> Outcome:

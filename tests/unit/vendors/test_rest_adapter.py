@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import aiohttp
@@ -16,6 +17,7 @@ from ledger.vendors.base import (
     Unknown,
     VendorUnavailable,
 )
+from ledger.vendors.rest import classify
 from tests.unit.vendors.rest_doubles import (
     BASE,
     NOW,
@@ -190,3 +192,13 @@ async def test_vendor_data_that_could_poison_the_log_is_refused_at_the_edge(
     vendor.post(ORDERS, status=201, payload=order_json(**poison))
     created = await adapter.create_order(REQ)
     assert isinstance(created, Unknown)  # the vendor said yes to something we cannot record
+
+
+def test_a_vendor_error_body_that_is_not_an_error_object_is_kept_as_size_and_digest_only():
+    """Issue 13, finding 6: a 4xx echoing the order, card included, must not reach the log."""
+    echoed = b'{"id": "vo_1", "card": {"code": "SECRET-CODE-1234", "pin": "9876"}}'
+    outcome = classify(400, {}, echoed, NOW)
+    assert isinstance(outcome, Rejected)
+    assert "SECRET" not in outcome.message and "9876" not in outcome.message
+    digest = hashlib.sha256(echoed).hexdigest()
+    assert outcome.message == f"{len(echoed)}-byte body, sha256 {digest}"
