@@ -74,8 +74,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # about 8 s on an idle node and under a minute on a busy one (README "Bulk orders"), within
     # a client's patience, and it bounds a 422 that lists every bad row. Split bigger campaigns.
     bulk_max_rows: int = 20_000
-    # Seals bound how much history an undetected rewrite could cover; a minute is cheap.
-    seal_interval_s: float = 60.0
+    # Seals bound how much recent history a rewrite could cover before it is sealed (and its
+    # digest published); sealing reads only the events since the last seal, so a few seconds
+    # is cheap.
+    seal_interval_s: float = 5.0
+    # Where each new ledger digest is published outside PostgreSQL: a file path (a JSON line
+    # each) or an http(s) URL (a JSON POST each). Unset: digests stay in the database.
+    digest_publish: str | None = None
 
 
 _BOOLEANS = {

@@ -1,32 +1,73 @@
-"""`run.py verify` and `run.py seal`: the log's hash chains and seals, as an auditor uses them."""
+"""`run.py verify`, `seal` and `digest`: the log's hash chains, seals and kept digests, as an
+auditor uses them."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ledger.cli.database import connect
 from ledger.config import Settings
 from ledger.log import seals
+from ledger.log.digests import (
+    DigestError,
+    check_digests,
+    current_digest,
+    encode_digest,
+    parse_digests,
+)
+
+EXIT_TAMPERED = 1
+EXIT_USAGE = 2
 
 
 def add_audit_parsers(subparsers: argparse._SubParsersAction) -> None:
-    subparsers.add_parser("verify", help="recompute every hash chain and seal; exit 1 on tampering")
+    verify = subparsers.add_parser(
+        "verify", help="recompute every hash chain and seal; exit 1 on tampering"
+    )
+    verify.add_argument(
+        "--digest",
+        metavar="JSON|FILE",
+        help="also check digests kept outside the database (`run.py digest` output, or a file"
+        " of them, one per line): exit 1 if the log no longer reproduces them",
+    )
     subparsers.add_parser("seal", help="seal events appended since the last seal")
+    subparsers.add_parser(
+        "digest", help="seal, then print the ledger digest as one JSON line (the last line)"
+    )
 
 
-async def cmd_verify(settings: Settings, _args: argparse.Namespace) -> int:
+def _kept(argument: str) -> str:
+    """The digests given: inline JSON, or the path of a file holding them."""
+    if argument.lstrip().startswith("{"):
+        return argument
+    return Path(argument).read_text(encoding="utf-8")
+
+
+async def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    kept = None
+    if getattr(args, "digest", None):
+        try:
+            kept = parse_digests(_kept(args.digest))
+        except (OSError, UnicodeDecodeError, DigestError) as exc:
+            print(f"verify --digest: {exc}")
+            return EXIT_USAGE
     conn = await connect(settings)
     try:
         report = await seals.verify(conn)
+        divergence = await check_digests(conn, kept) if kept else None
     finally:
         await conn.close()
     summary = f"{report.events} events in {report.streams} streams, {report.seals} seals"
-    if report.ok:
+    if kept:
+        summary += f", {len(kept)} kept digest(s)"
+    problem = report.problem or divergence
+    if problem is None:
         print(f"ok: {summary} verified")
         return 0
-    print(f"FAILED: {report.problem}")
+    print(f"FAILED: {problem}")
     print(f"checked {summary}")
-    return 1
+    return EXIT_TAMPERED
 
 
 async def cmd_seal(settings: Settings, _args: argparse.Namespace) -> int:
@@ -35,4 +76,18 @@ async def cmd_seal(settings: Settings, _args: argparse.Namespace) -> int:
         print(f"sealed {await seals.seal(conn)} new events")
     finally:
         await conn.close()
+    return 0
+
+
+async def cmd_digest(settings: Settings, _args: argparse.Namespace) -> int:
+    conn = await connect(settings)
+    try:
+        digest = await current_digest(conn)
+    finally:
+        await conn.close()
+    if digest is None:
+        print("the log is empty: there is nothing to digest yet")
+        return EXIT_TAMPERED
+    print("keep this line outside the database; `run.py verify --digest` checks the log against it")
+    print(encode_digest(digest))
     return 0

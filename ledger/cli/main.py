@@ -8,7 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from ledger.cli.apikey import add_apikey_parser, cmd_apikey
-from ledger.cli.audit import add_audit_parsers, cmd_seal, cmd_verify
+from ledger.cli.audit import add_audit_parsers, cmd_digest, cmd_seal, cmd_verify
 from ledger.cli.bulk import add_bulk_parser, cmd_bulk_upload
 from ledger.cli.database import add_migrate_parser, cmd_migrate
 from ledger.cli.gl import add_gl_parser, cmd_gl
@@ -27,6 +27,7 @@ COMMANDS: dict[str, Command] = {
     "rebuild": cmd_rebuild,
     "verify": cmd_verify,
     "seal": cmd_seal,
+    "digest": cmd_digest,
     "gl": cmd_gl,
     "apikey": cmd_apikey,
     "bulk-upload": cmd_bulk_upload,

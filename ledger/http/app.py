@@ -33,9 +33,10 @@ from ledger.http.routes import bulk as bulk_routes
 from ledger.http.routes import discrepancies, ops, orders, reconciliations
 from ledger.http.routes import webhooks as webhook_routes
 from ledger.http.workers import Worker, background_ctx
-from ledger.log import seals
+from ledger.log.digests import current_digest
 from ledger.log.leases import OrderLeases
 from ledger.log.notifier import AppendNotifier
+from ledger.log.publish import DigestPublisher, PublishFailed
 from ledger.orders.completer import Completer
 from ledger.orders.fulfilment import Fulfilment
 from ledger.orders.intake import Intake
@@ -128,15 +129,23 @@ def _projection_worker(name: str) -> Worker:
 
 
 async def _seal_worker(app: web.Application, stop: asyncio.Event) -> None:
-    """Seal new events periodically; sealing is idempotent and serialised across nodes."""
-    while not stop.is_set():
-        try:
-            async with app[POOL].acquire() as conn:
-                await seals.seal(conn)
-        except DATABASE_ERRORS as exc:
-            log.warning("sealing failed, will retry", error=str(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), app[SETTINGS].seal_interval_s)
+    """Seal new events periodically (idempotent, serialised across nodes) and publish each new
+    digest where DIGEST_PUBLISH says; what fails is retried on the next round."""
+    target = app[SETTINGS].digest_publish
+    async with aiohttp.ClientSession() as session:
+        publisher = DigestPublisher(target, session) if target else None
+        while not stop.is_set():
+            try:
+                async with app[POOL].acquire() as conn:
+                    digest = await current_digest(conn)
+                if publisher is not None and digest is not None:
+                    await publisher.publish(digest)
+            except DATABASE_ERRORS as exc:
+                log.warning("sealing failed, will retry", error=str(exc))
+            except PublishFailed as exc:
+                log.warning("publishing the digest failed, will retry", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), app[SETTINGS].seal_interval_s)
 
 
 async def _notifier_worker(app: web.Application, stop: asyncio.Event) -> None:

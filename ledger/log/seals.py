@@ -94,7 +94,8 @@ async def _first_chain_problem(conn: asyncpg.Connection) -> tuple[int, int, Prob
     return events, streams, None if worst is None else worst[1]
 
 
-async def _digest_range(conn: asyncpg.Connection, prev: bytes, after: Cursor, upto: Cursor):
+async def digest_range(conn: asyncpg.Connection, prev: bytes, after: Cursor, upto: Cursor):
+    """The seal digest over events in (after, upto], chained to prev: (digest, events)."""
     digest, count = hashlib.sha256(prev), 0
     while True:
         rows = await conn.fetch(
@@ -128,7 +129,7 @@ async def seal(conn: asyncpg.Connection) -> int:
         upto = await store.head(conn)
         if upto <= after:
             return 0
-        digest, count = await _digest_range(conn, prev, after, upto)
+        digest, count = await digest_range(conn, prev, after, upto)
         await conn.execute(
             "INSERT INTO ledger_seals"
             " (upto_tx_id, upto_position, event_count, digest, prev_digest)"
@@ -146,7 +147,7 @@ async def _first_seal_problem(conn: asyncpg.Connection) -> tuple[int, str | None
     for row in await conn.fetch("SELECT * FROM ledger_seals ORDER BY seal_id"):
         seals += 1
         upto = Cursor(row["upto_tx_id"], row["upto_position"])
-        digest, count = await _digest_range(conn, prev, after, upto)
+        digest, count = await digest_range(conn, prev, after, upto)
         if row["prev_digest"] != prev or digest != row["digest"] or count != row["event_count"]:
             return seals, (
                 f"seal {row['seal_id']} over events after {tuple(after)} up to {tuple(upto)} "
