@@ -20,6 +20,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = 8080
     # None means: start the embedded PostgreSQL in data_dir.
     database_url: str | None = None
+    # Who migrates (owns the log); default DATABASE_URL. `serve` and workers connect with
+    # DATABASE_URL, whose login should be a member of SERVICE_ROLE and own nothing.
+    migrate_database_url: str | None = None
+    # The NOLOGIN role `run.py migrate` creates and grants only what the service needs.
+    service_role: str = "ledger_service"
     data_dir: Path = Path(".data")
     business_tz: str = "UTC"
     # TOML chart of accounts per GL state ([pending] debit = "...", credit = "..."); unset: the

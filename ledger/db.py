@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import structlog
@@ -113,6 +115,145 @@ async def pending_migrations(conn: asyncpg.Connection) -> list[str]:
     if exists:
         applied = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
     return [m.name for m in load_migrations() if m.version not in applied]
+
+
+# What the service role may do to each table migrations own. The log and its seals take only
+# SELECT and INSERT: no UPDATE, DELETE, TRUNCATE, and, owning nothing, no ALTER TABLE or
+# DISABLE TRIGGER either. Read models are the service's own: it creates and rebuilds them.
+SERVICE_GRANTS = {
+    "events": "SELECT, INSERT",
+    "ledger_seals": "SELECT, INSERT",
+    "schema_migrations": "SELECT",
+    "api_keys": "SELECT, INSERT, UPDATE (revoked_at)",
+    "card_secrets": "SELECT, INSERT",
+    "order_references": "SELECT, INSERT",
+    "webhook_receipts": "SELECT, INSERT",
+    "projection_checkpoints": "SELECT, INSERT, UPDATE",
+}
+# A role name is put into SQL as an identifier: this shape needs no quoting rules.
+_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+async def ensure_service_role(conn: asyncpg.Connection, role: str, read_models: list[str]) -> None:
+    """Create or update the NOLOGIN role `serve` runs as, with only what it needs, and hand it
+    the read-model tables that exist (a rebuild drops and renames them: that needs ownership).
+    The migrating role becomes a member of it, which ALTER ... OWNER requires; the service
+    role is a member of nothing."""
+    if not _ROLE_NAME.fullmatch(role):
+        raise MigrationError(f"SERVICE_ROLE {role!r} must be a lower-case SQL identifier")
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+        # Roles are the cluster's, and the lock above only this database's: another database
+        # migrating at the same moment may create the role first.
+        await conn.execute(
+            f"DO $$ BEGIN CREATE ROLE {role} NOLOGIN;"
+            " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+        if not await conn.fetchval("SELECT pg_has_role(current_user, $1, 'MEMBER')", role):
+            await conn.execute(f"GRANT {role} TO current_user")
+        await conn.execute(f"GRANT USAGE, CREATE ON SCHEMA public TO {role}")
+        for table, privileges in SERVICE_GRANTS.items():
+            await conn.execute(f"REVOKE ALL ON {table} FROM {role}")
+            await conn.execute(f"GRANT {privileges} ON {table} TO {role}")
+        for row in await conn.fetch(
+            """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname = ANY($1::text[])
+                 AND pg_get_userbyid(c.relowner) <> $2""",
+            read_models,
+            role,
+        ):
+            await conn.execute(f'ALTER TABLE public."{row[0]}" OWNER TO {role}')
+
+
+async def role_warnings(conn: asyncpg.Connection) -> list[str]:
+    """What is wrong with the role this connection runs as, for a service: [] when it is one."""
+    row = await conn.fetchrow(
+        """SELECT r.rolsuper AS superuser,
+                  pg_has_role(current_user, c.relowner, 'USAGE') AS owns_log
+           FROM pg_roles r, pg_class c
+           WHERE r.rolname = current_user AND c.oid = 'events'::regclass"""
+    )
+    if row is None:
+        return []
+    warnings = []
+    if row["superuser"]:
+        warnings.append("superuser: it can switch the log's guards off")
+    if row["owns_log"]:
+        warnings.append("owns the log: it can ALTER events and disable its triggers")
+    return warnings
+
+
+# How often a service that may not migrate checks whether `run.py migrate` has been run.
+MIGRATIONS_WAIT_S = 5.0
+
+
+async def prepare_database(conn: asyncpg.Connection, role: str, read_models: list[str]) -> None:
+    """Migrate and set up the service role when this connection may; otherwise wait (the
+    service stays unready) until someone who may has applied every migration."""
+    try:
+        await migrate(conn)
+    except asyncpg.InsufficientPrivilegeError:
+        waiting = await pending_migrations(conn)
+        while waiting:
+            log.warning("cannot migrate as this role, waiting for run.py migrate", pending=waiting)
+            await asyncio.sleep(MIGRATIONS_WAIT_S)
+            waiting = await pending_migrations(conn)
+        return
+    try:
+        await ensure_service_role(conn, role, read_models)
+    except asyncpg.InsufficientPrivilegeError as exc:
+        log.warning("cannot set up the service role", role=role, error=str(exc))
+
+
+async def embedded_service_url(superuser_url: str, role: str) -> str:
+    """The embedded server's login for `serve`: a member of the service role and of nothing
+    else, created on first use (the embedded server trusts local logins)."""
+    login = f"{role}_login"
+    conn = await asyncpg.connect(superuser_url)
+    try:
+        await conn.execute(
+            f"DO $$ BEGIN CREATE ROLE {login} LOGIN IN ROLE {role};"
+            " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+    finally:
+        await conn.close()
+    return with_role(with_login(superuser_url, login), role)
+
+
+def with_login(url: str, login: str) -> str:
+    """The URL with another login (no password: a trusted local server), host kept wherever
+    it is given (the embedded server's is a socket directory in the query)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    query = "&".join(
+        q for q in parts.query.split("&") if q and q.split("=")[0] not in ("user", "password")
+    )
+    return urlunsplit((parts.scheme, f"{login}@{host}", parts.path, query, parts.fragment))
+
+
+def with_role(url: str, role: str) -> str:
+    """The URL with `role` set at connection start (asyncpg passes unknown query parameters as
+    server settings): every session then acts as the service role, so the read-model tables it
+    creates are the role's, whichever node's login created them, and RESET ALL keeps it."""
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, f"role={role}") if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+async def as_service_role(url: str, role: str) -> str:
+    """url acting as the service role when its login is a member of it (and not a superuser,
+    which a developer's local database often is: that one is warned about instead)."""
+    conn = await asyncpg.connect(url)
+    try:
+        member = await conn.fetchval(
+            """SELECT pg_has_role(current_user, r.oid, 'MEMBER') AND current_user <> $1
+                      AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+               FROM pg_roles r WHERE r.rolname = $1""",
+            role,
+        )
+    finally:
+        await conn.close()
+    return with_role(url, role) if member else url
 
 
 def embedded_database_url(data_dir: Path) -> str:

@@ -11,6 +11,7 @@ from projections.discrepancies.projection import ReconciliationProjection
 from projections.gl.postings import DEFAULT_CHART, Entry, load_chart
 from projections.gl.projection import GLProjection
 from projections.orders import OrdersProjection
+from projections.rebuild import SHADOW_SUFFIX
 
 
 def gl_chart(settings: Settings) -> Mapping[str, Entry | None]:
@@ -30,3 +31,9 @@ def all_projections(settings: Settings | None = None) -> dict[str, Projection]:
         GLProjection(settings.business_tz, gl_chart(settings)),
     ]
     return {p.name: p for p in projections}
+
+
+def read_model_tables(settings: Settings | None = None) -> list[str]:
+    """Every read-model table name, live and rebuild shadows: the service role owns them."""
+    names = [t.name for p in all_projections(settings).values() for t in p.tables]
+    return names + [name + SHADOW_SUFFIX for name in names]

@@ -115,10 +115,10 @@ def service_settings(sandbox_url: str, data_dir, **overrides) -> Settings:
 
 @asynccontextmanager
 async def service(
-    database_url: str, settings: Settings, port: int = 0
+    database_url: str, settings: Settings, port: int = 0, migrate_dsn: str | None = None
 ) -> AsyncIterator[tuple[TestClient, dict]]:
     """A running service and the headers of an orders:write key for client "acme"."""
-    app = create_app(settings, database_url)
+    app = create_app(settings, database_url, migrate_dsn=migrate_dsn)
     async with TestClient(TestServer(app, host="127.0.0.1", port=port)) as client:
         async with app[POOL].acquire() as conn:
             _, key = await create_key(conn, name="acme", scopes=["orders:write"])

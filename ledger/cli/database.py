@@ -7,7 +7,8 @@ import argparse
 import asyncpg
 
 from ledger.config import Settings
-from ledger.db import migrate, resolve_database_url
+from ledger.db import ensure_service_role, migrate, resolve_database_url
+from projections.registry import read_model_tables
 
 
 async def connect(settings: Settings) -> asyncpg.Connection:
@@ -22,10 +23,14 @@ def add_migrate_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    conn = await connect(settings)
+    """Migrate as MIGRATE_DATABASE_URL (default DATABASE_URL) and set up SERVICE_ROLE."""
+    url = settings.migrate_database_url or settings.database_url
+    conn = await asyncpg.connect(await resolve_database_url(url, settings.data_dir))
     try:
         applied = await migrate(conn)
+        await ensure_service_role(conn, settings.service_role, read_model_tables(settings))
     finally:
         await conn.close()
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    print(f"service role {settings.service_role}: granted what the service needs, nothing more")
     return 0

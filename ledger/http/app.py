@@ -9,19 +9,22 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 
 import aiohttp
+import asyncpg
 import structlog
 from aiohttp import web
 
 from ledger.auth import ensure_admin_key
 from ledger.config import Settings
-from ledger.db import DATABASE_ERRORS, create_pool, migrate
+from ledger.db import DATABASE_ERRORS, create_pool, prepare_database, role_warnings
 from ledger.gl.close import run_close_schedule
 from ledger.http import openapi
 from ledger.http.keys import (
     DSN,
     INTAKE,
+    MIGRATE_DSN,
     POOL,
     PROJECTIONS,
+    ROLE_WARNINGS,
     SETTINGS,
     STALLS,
     VAULT,
@@ -56,7 +59,7 @@ from projections.checkpoints import ensure_projection
 from projections.discrepancies import http as finance
 from projections.gl import GLProjection
 from projections.gl import http as gl_routes
-from projections.registry import all_projections
+from projections.registry import all_projections, read_model_tables
 from projections.runner import run_projection
 from projections.stalls import StallWatch
 
@@ -70,15 +73,23 @@ def utcnow() -> datetime:
 
 
 async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    migrator = await asyncpg.connect(app[MIGRATE_DSN])
+    try:
+        await prepare_database(migrator, settings.service_role, read_model_tables())
+    finally:
+        await migrator.close()
     app[POOL] = await create_pool(app[DSN])
     async with app[POOL].acquire() as conn:
-        await migrate(conn)
         # Read-model tables exist before the first request; the runners fill them.
         for projection in app[PROJECTIONS].values():
             await ensure_projection(conn, projection)
-        admin_key = await ensure_admin_key(conn, app[SETTINGS].data_dir)
+        admin_key = await ensure_admin_key(conn, settings.data_dir)
+        app[ROLE_WARNINGS] = await role_warnings(conn)
     if admin_key is not None:
         log.warning("created a local admin API key", path=str(admin_key))
+    for warning in app[ROLE_WARNINGS]:
+        log.warning("the service's database role can rewrite history", role_is=warning)
     yield
     await app[POOL].close()
 
@@ -167,10 +178,15 @@ async def _confirmer_worker(app: web.Application, stop: asyncio.Event) -> None:
     await app[CONFIRMER].run(app[DSN], stop, app[SETTINGS].poll_interval_s)
 
 
-def create_app(settings: Settings, dsn: str, *, background: bool = True) -> web.Application:
+def create_app(
+    settings: Settings, dsn: str, *, migrate_dsn: str | None = None, background: bool = True
+) -> web.Application:
+    """The service on dsn (the service role's login); migrations run on migrate_dsn (default
+    MIGRATE_DATABASE_URL, else dsn) when its role may, else the start waits for them."""
     app = web.Application(middlewares=[canonical_request], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[DSN] = dsn
+    app[MIGRATE_DSN] = migrate_dsn or settings.migrate_database_url or dsn
     app[PROJECTIONS] = all_projections(settings)
     app[STALLS] = StallWatch(settings.ready_stall_s)
     app.cleanup_ctx.extend([_pool_ctx, _sandbox_ctx, _orders_ctx])

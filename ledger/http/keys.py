@@ -15,6 +15,9 @@ from projections.stalls import StallWatch
 
 SETTINGS = web.AppKey("settings", Settings)
 DSN = web.AppKey("dsn", str)
+MIGRATE_DSN = web.AppKey("migrate_dsn", str)
+# Why the service's own database role could rewrite the log ([] for a proper service role).
+ROLE_WARNINGS = web.AppKey("role_warnings", list[str])
 POOL = web.AppKey("pool", asyncpg.Pool)
 PROJECTIONS = web.AppKey("projections", dict[str, Projection])
 STALLS = web.AppKey("stalls", StallWatch)

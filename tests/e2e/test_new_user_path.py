@@ -6,7 +6,10 @@ import socket
 import subprocess
 
 import aiohttp
+import asyncpg
+import pytest
 
+from ledger.db import embedded_database_url, with_login, with_role
 from tests.cli import start_cli, without_database_url
 
 
@@ -50,8 +53,30 @@ async def test_serve_with_defaults_takes_an_order_from_the_in_process_sandbox(tm
             assert order["status"] == "fulfilled" and order["card"]["code"]
             async with session.get(f"http://127.0.0.1:{sandbox_port}/_admin/stats") as r:
                 assert (await r.json())["orders"] == 1
+            async with session.get(f"http://127.0.0.1:{port}/readyz") as r:
+                assert (await r.json())["checks"]["database_role"] == "service role"
+        await _the_embedded_service_role_cannot_rewrite_the_log(tmp_path)
     finally:
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=30)
     assert "created a local admin API key" in stderr
     assert headers["Authorization"].split()[1] not in stderr, "the key itself is never logged"
+
+
+async def _the_embedded_service_role_cannot_rewrite_the_log(data_dir) -> None:
+    """The embedded server is set up as a deployment should be: serve's login is a member of
+    the service role, which may read and append to the log and nothing more."""
+    superuser = embedded_database_url(data_dir)
+    service = with_role(with_login(superuser, "ledger_service_login"), "ledger_service")
+    conn = await asyncpg.connect(service)
+    try:
+        for statement in (
+            "ALTER TABLE events DISABLE TRIGGER events_no_update_delete",
+            "UPDATE events SET data = data",
+            "DELETE FROM events",
+            "TRUNCATE events",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement)
+    finally:
+        await conn.close()

@@ -7,7 +7,7 @@ import time
 from aiohttp import web
 
 from ledger.db import DATABASE_ERRORS, pending_migrations
-from ledger.http.keys import POOL, PROJECTIONS, SETTINGS, STALLS, VENDORS
+from ledger.http.keys import POOL, PROJECTIONS, ROLE_WARNINGS, SETTINGS, STALLS, VENDORS
 from ledger.http.workers import WORKERS_UP
 from ledger.metrics import METRICS, gauge_lines
 from ledger.vendors.breaker import BREAKER_STATES
@@ -36,6 +36,9 @@ async def readyz(request: web.Request) -> web.Response:
             positions = await checkpoint_positions(conn)
             being_rebuilt = await rebuilding(conn, names)
         checks["database"] = "ok"
+        # Said, not failed: a role that can rewrite the log is a deployment to fix, not a node
+        # to take out of rotation (docs/operations.md, database roles).
+        checks["database_role"] = request.app.get(ROLE_WARNINGS) or "service role"
         checks["pending_migrations"] = pending
         checks["projection_lag_events"] = {name: lagged.events for name, lagged in lags.items()}
         limit = request.app[SETTINGS].ready_max_lag_events

@@ -1,0 +1,52 @@
+-- A writer cannot forge what the log says about itself (issue 13): whatever an INSERT names,
+-- the database sets the transaction id (followers read by it: an old one would be sealed but
+-- never projected), the recording time and the hash linking the event to its stream's
+-- previous one.
+CREATE FUNCTION events_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    prev bytea := '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea;
+BEGIN
+    IF NEW.version > 1 THEN
+        SELECT e.hash INTO prev FROM events e
+        WHERE e.stream_id = NEW.stream_id AND e.version = NEW.version - 1;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'stream % has no version %', NEW.stream_id, NEW.version - 1
+                USING ERRCODE = 'LD001';
+        END IF;
+    END IF;
+    NEW.tx_id := pg_current_xact_id();
+    NEW.recorded_at := clock_timestamp();
+    NEW.hash := event_hash(prev, NEW.stream_id, NEW.version, NEW.type, NEW.data);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER events_stamp BEFORE INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION events_stamp();
+-- ALWAYS: session_replication_role = replica must not switch it off.
+ALTER TABLE events ENABLE ALWAYS TRIGGER events_stamp;
+
+-- append_events no longer chains: the trigger does, for every writer alike. It still checks
+-- the expected head first, so a stale expected version is LD001 as before.
+CREATE OR REPLACE FUNCTION append_events(
+    p_stream text, p_expected integer, p_types text[], p_data bytea[], p_metadata jsonb[]
+) RETURNS TABLE (out_position bigint, out_version integer) LANGUAGE plpgsql AS $$
+DECLARE
+    v integer := p_expected;
+    i integer;
+BEGIN
+    IF p_expected > 0 AND NOT EXISTS (
+        SELECT 1 FROM events e WHERE e.stream_id = p_stream AND e.version = p_expected
+    ) THEN
+        RAISE EXCEPTION 'stream % has no version %', p_stream, p_expected USING ERRCODE = 'LD001';
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(p_types, 1), 0) LOOP
+        v := v + 1;
+        -- hash is set by events_stamp; NOT NULL needs a value to start from.
+        INSERT INTO events (stream_id, version, type, data, metadata, hash)
+        VALUES (p_stream, v, p_types[i], p_data[i], p_metadata[i], ''::bytea)
+        RETURNING position INTO out_position;
+        out_version := v;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;

@@ -1,0 +1,98 @@
+"""The service's database role cannot rewrite history (issue 13, finding 3): it may read and
+append to the log and seals, and nothing else; the log stamps what a writer could forge."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from ledger.db import ensure_service_role, role_warnings, with_login, with_role
+from ledger.http.keys import POOL
+from ledger.log import store
+from projections.registry import read_model_tables
+from tests.factories import order_requested
+from tests.harness import order_body, sandbox, service, service_settings, wait_until_terminal
+
+ROLE = "ledger_service"
+# A login as an operator makes one: a member of the service role and of nothing else.
+LOGIN = "ledger_test_app"
+
+
+@pytest.fixture
+async def service_url(pool, database_url) -> str:
+    async with pool.acquire() as conn:
+        await ensure_service_role(conn, ROLE, read_model_tables())
+        await conn.execute(
+            f"DO $$ BEGIN CREATE ROLE {LOGIN} LOGIN IN ROLE {ROLE};"
+            " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+    return with_role(with_login(database_url, LOGIN), ROLE)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ALTER TABLE events DISABLE TRIGGER events_no_update_delete",
+        "ALTER TABLE events DROP CONSTRAINT events_stream_version",
+        "UPDATE events SET data = data",
+        "DELETE FROM events",
+        "TRUNCATE events",
+        "ALTER TABLE ledger_seals DISABLE TRIGGER USER",
+        "DELETE FROM ledger_seals",
+        "UPDATE api_keys SET scopes = ARRAY['admin']",  # column-level: revocation only
+    ],
+)
+async def test_the_service_role_is_refused_anything_that_rewrites_the_log(
+    pool, service_url, statement
+):
+    await store.append(pool, "order:c:kept", [order_requested("kept")], 0)
+    conn = await asyncpg.connect(service_url)
+    try:
+        assert await conn.fetchval("SELECT current_user") == ROLE
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(statement)
+        assert await role_warnings(conn) == []
+    finally:
+        await conn.close()
+
+
+async def test_a_writer_cannot_forge_the_transaction_recording_time_or_hash(pool, service_url):
+    conn = await asyncpg.connect(service_url)
+    try:
+        await conn.execute(
+            "INSERT INTO events (stream_id, version, type, data, tx_id, recorded_at, hash)"
+            " VALUES ('order:c:forged', 1, 'OrderRequested', $1, '1'::xid8,"
+            " '2001-01-01T00:00:00Z', $2)",
+            b'{"type":"OrderRequested","client_id":"c","idempotency_key":"forged"}',
+            b"\x00" * 32,
+        )
+        row = await conn.fetchrow(
+            "SELECT tx_id::text::bigint AS tx, recorded_at, hash FROM events"
+            " WHERE stream_id = 'order:c:forged'"
+        )
+    finally:
+        await conn.close()
+    assert row["tx"] > 1 and row["recorded_at"].year > 2001 and row["hash"] != b"\x00" * 32
+
+
+async def test_the_service_runs_whole_as_the_service_role(database_url, service_url, tmp_path):
+    """Intake, vendor calls, projections, seals: all within the role's grants."""
+    async with sandbox() as (url, _):
+        settings = service_settings(url, tmp_path)
+        async with service(service_url, settings, migrate_dsn=database_url) as (client, writer):
+            for i in range(3):
+                body = order_body(f"as-service-{i}")
+                assert (await client.post("/api/v1/orders", json=body, headers=writer)).ok
+            done, pending = await wait_until_terminal(
+                client, writer, [f"as-service-{i}" for i in range(3)], within_s=20
+            )
+            ready = await (await client.get("/readyz")).json()
+            owners = await client.app[POOL].fetch(
+                "SELECT DISTINCT pg_get_userbyid(relowner) AS owner FROM pg_class"
+                " WHERE relname = ANY($1::text[])",
+                read_model_tables(),
+            )
+    assert not pending and {o["status"] for o in done.values()} == {"fulfilled"}
+    assert ready["checks"]["database_role"] == "service role", ready
+    assert "workers_down" not in ready["checks"], ready
+    assert [r["owner"] for r in owners] == [ROLE]
