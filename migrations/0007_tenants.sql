@@ -4,12 +4,13 @@
 ALTER TABLE api_keys ADD CONSTRAINT api_keys_client_id_token
     CHECK (client_id ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$');
 
--- And the log itself refuses an order whose client is not such a token or whose stream does not
+-- And the log itself refuses an order, in an order stream, whose client is not such a token or whose stream does not
 -- spell its owner and key, whatever wrote it. NOT VALID: history is never rewritten, so rows
 -- from before this check stay as they are (reads compare the order's client with the caller as
 -- well); every new row is checked.
 ALTER TABLE events ADD CONSTRAINT events_order_stream_owner CHECK (
     type <> 'OrderRequested'
+    OR stream_id NOT LIKE 'order:%'
     OR (
         (convert_from(data, 'UTF8')::jsonb ->> 'client_id') ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
         AND stream_id = 'order:' || (convert_from(data, 'UTF8')::jsonb ->> 'client_id')

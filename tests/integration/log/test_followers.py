@@ -17,7 +17,9 @@ async def writer(pool, index: int, rng: random.Random) -> None:
             await tx.start()
             # Sleeping inside the transaction makes identity positions commit out of order.
             await asyncio.sleep(rng.random() * 0.01)
-            await store.append(conn, f"order:w{index}:k{n}", [order_requested(f"k{n}")], 0)
+            await store.append(
+                conn, f"order:w{index}:k{n}", [order_requested(f"k{n}", client=f"w{index}")], 0
+            )
             await asyncio.sleep(rng.random() * 0.01)
             if n % 7 == 3:
                 await tx.rollback()  # aborted appends must never be seen
