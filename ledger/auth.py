@@ -13,7 +13,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -80,6 +80,9 @@ class KeyInfo(msgspec.Struct, frozen=True):
     scopes: tuple[str, ...]
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+    replaced_by: str | None = None  # the key a rotation made to take over from this one
+    last_used_at: datetime | None = None  # to the minute (ledger.http.auth)
 
 
 def generate_key() -> tuple[str, str]:
@@ -108,7 +111,12 @@ def validate_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
 
 
 async def create_key(
-    conn: asyncpg.Connection, *, name: str, scopes: Iterable[str], client_id: str | None = None
+    conn: asyncpg.Connection,
+    *,
+    name: str,
+    scopes: Iterable[str],
+    client_id: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[Principal, str]:
     """Store a new key and return it with its plaintext, which is never retrievable again."""
     chosen = validate_scopes(scopes)
@@ -119,12 +127,14 @@ async def create_key(
         raise ValueError(f"client id {client!r} is not valid: {CLIENT_ID_RULE}")
     key_id, plaintext = generate_key()
     await conn.execute(
-        "INSERT INTO api_keys (key_id, client_id, name, key_hash, scopes) VALUES ($1,$2,$3,$4,$5)",
+        "INSERT INTO api_keys (key_id, client_id, name, key_hash, scopes, expires_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
         key_id,
         client,
         name,
         hash_key(plaintext),
         list(chosen),
+        expires_at,
     )
     return Principal(client, key_id, name, frozenset(chosen)), plaintext
 
@@ -144,7 +154,8 @@ async def authenticate(conn: asyncpg.Connection, header_value: str | None) -> Pr
     row = None
     if _KEY_SHAPE.fullmatch(token):
         row = await conn.fetchrow(
-            "SELECT key_id, client_id, name, scopes, revoked_at FROM api_keys WHERE key_hash = $1",
+            "SELECT key_id, client_id, name, scopes, revoked_at, expires_at,"
+            " expires_at <= clock_timestamp() AS expired FROM api_keys WHERE key_hash = $1",
             hash_key(token),
         )
     if row is None:
@@ -152,6 +163,9 @@ async def authenticate(conn: asyncpg.Connection, header_value: str | None) -> Pr
     if row["revoked_at"] is not None:
         # Only a holder of the full key gets here, so naming the revocation leaks nothing.
         raise AuthError(401, "invalid_api_key", f"API key {row['key_id']} has been revoked")
+    if row["expired"]:
+        when = row["expires_at"].isoformat()
+        raise AuthError(401, "invalid_api_key", f"API key {row['key_id']} expired at {when}")
     return Principal(row["client_id"], row["key_id"], row["name"], frozenset(row["scopes"]))
 
 
@@ -164,12 +178,53 @@ async def revoke_key(conn: asyncpg.Connection, key_id: str) -> datetime | None:
     )
 
 
+_KEY_COLUMNS = """key_id, client_id, name, scopes, created_at, revoked_at, expires_at,
+                  replaced_by, last_used_at"""
+_KEY_INFO = f"SELECT {_KEY_COLUMNS} FROM api_keys"
+
+
+def _info(row: asyncpg.Record) -> KeyInfo:
+    return KeyInfo(**{**dict(row), "scopes": tuple(row["scopes"])})
+
+
 async def list_keys(conn: asyncpg.Connection) -> list[KeyInfo]:
-    rows = await conn.fetch(
-        """SELECT key_id, client_id, name, scopes, created_at, revoked_at
-           FROM api_keys ORDER BY created_at, key_id"""
-    )
-    return [KeyInfo(**{**dict(r), "scopes": tuple(r["scopes"])}) for r in rows]
+    return [_info(r) for r in await conn.fetch(_KEY_INFO + " ORDER BY created_at, key_id")]
+
+
+class RotationRefused(Exception):
+    """The key cannot be rotated: unknown, revoked or expired, or already rotated."""
+
+
+async def rotate_key(
+    conn: asyncpg.Connection, key_id: str, overlap: timedelta
+) -> tuple[KeyInfo, str, KeyInfo]:
+    """A new key for the same client, name and scopes; the old one keeps working for `overlap`
+    (never longer than it would have anyway). Returns (new key, its plaintext, old key)."""
+    async with conn.transaction():
+        # The row lock makes two rotations of one key wait for each other: the second finds
+        # it already replaced instead of making a second successor.
+        old = await conn.fetchrow(_KEY_INFO + " WHERE key_id = $1 FOR UPDATE", key_id)
+        if old is None:
+            raise RotationRefused(f"no API key {key_id}")
+        if old["revoked_at"] is not None or old["replaced_by"] is not None:
+            raise RotationRefused(f"API key {key_id} is revoked or already rotated")
+        new, plaintext = await create_key(
+            conn, name=old["name"], scopes=old["scopes"], client_id=old["client_id"]
+        )
+        retired = await conn.fetchrow(
+            f"""UPDATE api_keys SET replaced_by = $2,
+                       expires_at = least(coalesce(expires_at, 'infinity'),
+                                          clock_timestamp() + $3::interval)
+                WHERE key_id = $1 AND (expires_at IS NULL OR expires_at > clock_timestamp())
+                RETURNING {_KEY_COLUMNS}""",
+            key_id,
+            new.key_id,
+            overlap,
+        )
+        if retired is None:
+            raise RotationRefused(f"API key {key_id} has expired")
+        fresh = await conn.fetchrow(_KEY_INFO + " WHERE key_id = $1", new.key_id)
+    return _info(fresh), plaintext, _info(retired)
 
 
 def _write_secret_file(path: Path, secret: str) -> None:

@@ -124,7 +124,8 @@ SERVICE_GRANTS = {
     "events": "SELECT, INSERT",
     "ledger_seals": "SELECT, INSERT",
     "schema_migrations": "SELECT",
-    "api_keys": "SELECT, INSERT, UPDATE (revoked_at)",
+    # Revocation, rotation and last-used only: never a key's scopes, client or hash.
+    "api_keys": "SELECT, INSERT, UPDATE (revoked_at, expires_at, replaced_by, last_used_at)",
     "card_secrets": "SELECT, INSERT",
     "order_references": "SELECT, INSERT",
     "webhook_receipts": "SELECT, INSERT",

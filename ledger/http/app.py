@@ -32,6 +32,7 @@ from ledger.http.keys import (
     WEBHOOKS,
 )
 from ledger.http.middleware import canonical_request
+from ledger.http.routes import api_keys as api_key_routes
 from ledger.http.routes import bulk as bulk_routes
 from ledger.http.routes import discrepancies, ops, orders, reconciliations
 from ledger.http.routes import webhooks as webhook_routes
@@ -206,6 +207,7 @@ def create_app(
             workers["gl_close_schedule"] = _gl_close_worker
         app.cleanup_ctx.append(background_ctx(workers))
     app.add_routes(ops.routes)
+    app.add_routes(api_key_routes.routes)
     app.add_routes(orders.routes)
     app.add_routes(bulk_routes.routes)
     app.add_routes(openapi.routes)

@@ -7,6 +7,9 @@ call this: they authenticate by signature only (DESIGN "HTTP API").
 
 from __future__ import annotations
 
+import time
+
+import asyncpg
 import structlog
 from aiohttp import hdrs, web
 
@@ -15,6 +18,11 @@ from ledger.http.keys import POOL
 from ledger.http.problems import Problem
 
 PRINCIPAL = web.RequestKey("principal", Principal)
+# last_used_at is written at most this often per key and process: an operator deciding whether
+# a key is still in use needs the day, not the request, and a write per request would double
+# the statements of every read.
+LAST_USED_EVERY_S = 60.0
+_last_written: dict[str, float] = {}
 # RFC 6750 §3: the realm names the protection space in the challenge.
 _REALM = "giftcard-ledger"
 
@@ -40,6 +48,7 @@ async def authorize(request: web.Request, scope: str) -> Principal:
     try:
         async with request.app[POOL].acquire() as conn:
             principal = await authenticate(conn, header)
+            await _note_use(conn, principal.key_id)
     except AuthError as exc:
         # RFC 6750 §3.1: no error attribute when the request carried no credentials at all.
         error = "invalid_token" if exc.code == "invalid_api_key" else None
@@ -55,3 +64,13 @@ async def authorize(request: web.Request, scope: str) -> Principal:
         )
     request[PRINCIPAL] = principal
     return principal
+
+
+async def _note_use(conn: asyncpg.Connection, key_id: str) -> None:
+    now = time.monotonic()
+    if now - _last_written.get(key_id, -LAST_USED_EVERY_S) < LAST_USED_EVERY_S:
+        return
+    _last_written[key_id] = now
+    await conn.execute(
+        "UPDATE api_keys SET last_used_at = clock_timestamp() WHERE key_id = $1", key_id
+    )

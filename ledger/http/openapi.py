@@ -13,6 +13,7 @@ import msgspec
 from aiohttp import web
 
 from ledger.bulk.batches import BatchProgress
+from ledger.http.routes.api_keys import CreateApiKey, CreatedApiKey, RotateApiKey
 from ledger.http.routes.bulk import BulkUploaded
 from ledger.http.routes.reconciliations import RunAccepted, StartReconciliation
 from ledger.http.schemas import CreateOrder, Order, OrderEvents, ProblemBody
@@ -177,6 +178,36 @@ OPERATIONS = (
     Operation("get", "/healthz", "The process is up", {200: None}),
     Operation("get", "/readyz", "Database, migrations and projection lag", {200: None, 503: None}),
     Operation("get", "/metrics", "Prometheus text exposition", {200: None}),
+    Operation(
+        "get",
+        "/api/v1/api-keys",
+        "Every API key: ids, clients, scopes, expiry, rotation, last use; never a secret",
+        {200: None, **_PROBLEMS},
+        scope="admin",
+    ),
+    Operation(
+        "post",
+        "/api/v1/api-keys",
+        "Create an API key; its plaintext is in this answer only",
+        {201: CreatedApiKey, **_PROBLEMS, 422: ProblemBody},
+        CreateApiKey,
+        "admin",
+    ),
+    Operation(
+        "delete",
+        "/api/v1/api-keys/{key_id}",
+        "Revoke an API key (idempotent); it fails from the next request on",
+        {204: None, **_PROBLEMS, 404: ProblemBody},
+        scope="admin",
+    ),
+    Operation(
+        "post",
+        "/api/v1/api-keys/{key_id}/rotate",
+        "A new key for the same client and scopes; the old one works for overlap_s more",
+        {201: CreatedApiKey, **_PROBLEMS, 409: ProblemBody, 422: ProblemBody},
+        RotateApiKey,
+        "admin",
+    ),
     Operation("get", "/openapi.json", "This document", {200: None}),
 )
 

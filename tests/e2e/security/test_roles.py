@@ -3,9 +3,12 @@ append to the log and seals, and nothing else; the log stamps what a writer coul
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 import pytest
 
+from ledger.auth import create_key, revoke_key, rotate_key
 from ledger.db import ensure_service_role, role_warnings, with_login, with_role
 from ledger.http.keys import POOL
 from ledger.log import store
@@ -96,3 +99,17 @@ async def test_the_service_runs_whole_as_the_service_role(database_url, service_
     assert ready["checks"]["database_role"] == "service role", ready
     assert "workers_down" not in ready["checks"], ready
     assert [r["owner"] for r in owners] == [ROLE]
+
+
+async def test_the_service_role_may_manage_keys_but_not_change_what_a_key_is(pool, service_url):
+    conn = await asyncpg.connect(service_url)
+    try:
+        created, _ = await create_key(conn, name="shop", scopes=["orders:write"])
+        new, _, old = await rotate_key(conn, created.key_id, timedelta(hours=1))
+        assert old.replaced_by == new.key_id and await revoke_key(conn, new.key_id)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(
+                "UPDATE api_keys SET client_id = 'other' WHERE key_id = $1", new.key_id
+            )
+    finally:
+        await conn.close()
