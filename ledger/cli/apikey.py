@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from ledger.auth import SCOPES, create_key, list_keys, revoke_key, validate_scopes
+from ledger.auth import (
+    SCOPES,
+    RotationRefused,
+    create_key,
+    list_keys,
+    revoke_key,
+    rotate_key,
+    validate_scopes,
+)
 from ledger.cli.database import connect
 from ledger.config import Settings
 from ledger.db import migrate
@@ -37,7 +45,20 @@ def add_apikey_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     create.add_argument(
         "--client", dest="client_id", default=None, help="client id (default: the name)"
     )
+    create.add_argument(
+        "--expires", metavar="ISO", help="when the key stops working, ISO 8601 with an offset"
+    )
     actions.add_parser("list", help="list keys (ids, clients, scopes, status; never secrets)")
+    rotate = actions.add_parser(
+        "rotate", help="a new key for the same client and scopes; prints it on the last line"
+    )
+    rotate.add_argument("key_id", help="the key to replace, as shown by `apikey list`")
+    rotate.add_argument(
+        "--overlap-hours",
+        type=float,
+        default=24.0,
+        help="how long the old key keeps working (default 24, at most 720)",
+    )
     revoke = actions.add_parser("revoke", help="revoke a key; takes effect on the next request")
     revoke.add_argument("key_id", help="the key id, as shown by `apikey list`")
     return parser
@@ -46,8 +67,11 @@ def add_apikey_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 async def _create(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
     try:
         scopes = validate_scopes(s.strip() for s in args.scopes.split(",") if s.strip())
+        expires = datetime.fromisoformat(args.expires) if args.expires else None
+        if expires is not None and expires.tzinfo is None:
+            raise ValueError("--expires needs a UTC offset, like 2027-01-31T00:00:00Z")
         principal, plaintext = await create_key(
-            conn, name=args.name, scopes=scopes, client_id=args.client_id
+            conn, name=args.name, scopes=scopes, client_id=args.client_id, expires_at=expires
         )
     except ValueError as exc:
         print(f"apikey create: {exc}", file=sys.stderr)
@@ -71,11 +95,40 @@ async def _list(conn: asyncpg.Connection) -> int:
         created = key.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         status = "active"
         if key.revoked_at is not None:
-            status = "revoked " + key.revoked_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            status = "revoked " + _stamp(key.revoked_at)
+        elif key.expires_at is not None:
+            status = f"expires {_stamp(key.expires_at)}"
+        if key.replaced_by is not None:
+            status += f", replaced by {key.replaced_by}"
+        if key.last_used_at is not None:
+            status += f", last used {_stamp(key.last_used_at)}"
         print(
             f"{key.key_id:<16}  {key.client_id:<20}  {key.name:<20}  "
             f"{','.join(key.scopes):<32}  {created:<20}  {status}"
         )
+    return 0
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _rotate(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
+    if not 0 <= args.overlap_hours <= 720:
+        print("apikey rotate: --overlap-hours must be from 0 to 720", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        new, plaintext, old = await rotate_key(
+            conn, args.key_id, timedelta(hours=args.overlap_hours)
+        )
+    except RotationRefused as exc:
+        print(f"apikey rotate: {exc}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    assert old.expires_at is not None  # a rotation always sets the old key's end
+    print(f"created API key {new.key_id} for client {new.client_id!r}, replacing {old.key_id}")
+    print(f"{old.key_id} keeps working until {_stamp(old.expires_at)}")
+    print("store it now: only its hash is kept, it cannot be shown again")
+    print(plaintext)
     return 0
 
 
@@ -96,6 +149,8 @@ async def apikey_action(conn: asyncpg.Connection, args: argparse.Namespace) -> i
         return await _list(conn)
     if args.apikey_command == "revoke":
         return await _revoke(conn, args.key_id)
+    if args.apikey_command == "rotate":
+        return await _rotate(conn, args)
     raise ValueError(f"unknown apikey action {args.apikey_command!r}")
 
 

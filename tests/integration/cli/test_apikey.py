@@ -73,3 +73,27 @@ async def test_listing_an_empty_table_says_so(pool, capsys):
     async with pool.acquire() as conn:
         assert await apikey_action(conn, _args("list")) == 0
     assert capsys.readouterr().out == "no API keys\n"
+
+
+async def test_rotate_prints_the_new_key_last_and_list_shows_the_hand_over(pool, capsys):
+    async with pool.acquire() as conn:
+        await apikey_action(conn, _args("create", "--name", "shop", "--scopes", "orders:write"))
+        old_key = capsys.readouterr().out.splitlines()[-1]
+        old_id = (await authenticate(conn, f"Bearer {old_key}")).key_id
+        assert await apikey_action(conn, _args("rotate", old_id, "--overlap-hours", "2")) == 0
+        out = capsys.readouterr().out
+        new = await authenticate(conn, f"Bearer {out.splitlines()[-1]}")
+        await authenticate(conn, f"Bearer {old_key}")  # still works during the overlap
+        assert await apikey_action(conn, _args("rotate", old_id)) == 1
+        assert "already rotated" in capsys.readouterr().err
+        assert await apikey_action(conn, _args("list")) == 0
+        listed = capsys.readouterr().out
+    assert new.client_id == "shop" and f"replacing {old_id}" in out
+    assert f"replaced by {new.key_id}" in listed and "expires " in listed
+
+
+async def test_create_with_an_expiry_needs_an_offset(pool, capsys):
+    naive = _args("create", "--name", "t", "--scopes", "admin", "--expires", "2030-01-01T00:00")
+    async with pool.acquire() as conn:
+        assert await apikey_action(conn, naive) == 2
+    assert "UTC offset" in capsys.readouterr().err
