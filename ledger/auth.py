@@ -163,6 +163,12 @@ async def authenticate(conn: asyncpg.Connection, header_value: str | None) -> Pr
     if row["revoked_at"] is not None:
         # Only a holder of the full key gets here, so naming the revocation leaks nothing.
         raise AuthError(401, "invalid_api_key", f"API key {row['key_id']} has been revoked")
+    if ":" in row["client_id"]:
+        # From before client ids were tokens: it could name another client's orders.
+        detail = (
+            f"API key {row['key_id']} has a client id with ':'; re-issue it for a new client id"
+        )
+        raise AuthError(401, "invalid_api_key", detail)
     if row["expired"]:
         when = row["expires_at"].isoformat()
         raise AuthError(401, "invalid_api_key", f"API key {row['key_id']} expired at {when}")

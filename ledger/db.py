@@ -168,11 +168,12 @@ async def ensure_service_role(conn: asyncpg.Connection, role: str, read_models: 
 
 async def role_warnings(conn: asyncpg.Connection) -> list[str]:
     """What is wrong with the role this connection runs as, for a service: [] when it is one."""
+    # session_user: the login, which can RESET ROLE back to itself whatever role it acts as.
     row = await conn.fetchrow(
         """SELECT r.rolsuper AS superuser,
-                  pg_has_role(current_user, c.relowner, 'USAGE') AS owns_log
+                  pg_has_role(session_user, c.relowner, 'USAGE') AS owns_log
            FROM pg_roles r, pg_class c
-           WHERE r.rolname = current_user AND c.oid = 'events'::regclass"""
+           WHERE r.rolname = session_user AND c.oid = 'events'::regclass"""
     )
     if row is None:
         return []
@@ -188,18 +189,28 @@ async def role_warnings(conn: asyncpg.Connection) -> list[str]:
 MIGRATIONS_WAIT_S = 5.0
 
 
-async def prepare_database(conn: asyncpg.Connection, role: str, read_models: list[str]) -> None:
+async def prepare_database(
+    conn: asyncpg.Connection, role: str, read_models: list[str], *, wait: bool = True
+) -> None:
     """Migrate and set up the service role when this connection may; otherwise wait (the
-    service stays unready) until someone who may has applied every migration."""
+    service does not start) until someone who may has applied every migration, or, without
+    `wait` (a CLI command), raise MigrationError saying so."""
     try:
         await migrate(conn)
     except asyncpg.InsufficientPrivilegeError:
         waiting = await pending_migrations(conn)
+        if waiting and not wait:
+            raise MigrationError(
+                f"migrations {', '.join(waiting)} are pending and this role may not apply"
+                " them: run `python run.py migrate` with MIGRATE_DATABASE_URL"
+            ) from None
         while waiting:
             log.warning("cannot migrate as this role, waiting for run.py migrate", pending=waiting)
             await asyncio.sleep(MIGRATIONS_WAIT_S)
             waiting = await pending_migrations(conn)
         return
+    if await conn.fetchval("SELECT current_user = $1", role):
+        return  # the service connected as itself: setting the role up is the migrator's
     try:
         await ensure_service_role(conn, role, read_models)
     except asyncpg.InsufficientPrivilegeError as exc:

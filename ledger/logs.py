@@ -13,14 +13,16 @@ import structlog
 # Keys whose values are secrets or card data, matched at any depth of a log line (a headers
 # dict, a request body) and case-insensitively. Exact names for short words that would match
 # too much as parts ("code" in "error_code" is not a card code); parts for the rest.
-REDACTED_KEYS = frozenset({"card", "code", "pin", "url", "cvv", "cvc"})
+REDACTED_KEYS = frozenset(
+    {"card", "code", "pin", "url", "cvv", "cvc", "card_number", "card_code", "pin_code"}
+)
 REDACTED_KEY_PARTS = (
     "authorization", "secret", "token", "password", "passwd", "api_key", "apikey", "cookie",
-    "signature", "credential", "private_key",
+    "signature", "credential", "private_key", "redeem", "redemption",
 )  # fmt: skip
 # Values that are secrets whatever their key: our API keys, webhook secrets, bearer tokens.
 SECRET_VALUES = re.compile(
-    r"gcl_[0-9a-f]{16}_[A-Za-z0-9_-]{20,}|whsec_[A-Za-z0-9+/=]{8,}|Bearer \S+"
+    r"gcl_[0-9a-f]{16}_[A-Za-z0-9_-]{20,}|whsec_[A-Za-z0-9+/=]{8,}|(?i:bearer) \S+"
 )
 # Deeper than any log line we write: a bound, so a cyclic or hostile structure cannot recurse
 # without end.
@@ -63,8 +65,9 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact,
+            # Tracebacks are rendered first, so their text is scrubbed like the rest.
             structlog.processors.format_exc_info,
+            redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

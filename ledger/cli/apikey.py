@@ -23,7 +23,6 @@ from ledger.auth import (
 )
 from ledger.cli.database import connect
 from ledger.config import Settings
-from ledger.db import migrate
 
 # Exit codes: 2 is argparse's own for bad usage, so a bad scope reads the same to scripts.
 EXIT_USAGE = 2
@@ -73,6 +72,9 @@ async def _create(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
         principal, plaintext = await create_key(
             conn, name=args.name, scopes=scopes, client_id=args.client_id, expires_at=expires
         )
+    except asyncpg.CheckViolationError:
+        print("apikey create: --expires must be in the future", file=sys.stderr)
+        return EXIT_USAGE
     except ValueError as exc:
         print(f"apikey create: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -157,7 +159,6 @@ async def apikey_action(conn: asyncpg.Connection, args: argparse.Namespace) -> i
 async def cmd_apikey(settings: Settings, args: argparse.Namespace) -> int:
     conn = await connect(settings)
     try:
-        await migrate(conn)
         return await apikey_action(conn, args)
     finally:
         await conn.close()

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from ledger.bulk.batches import BatchOutcome, Progress, submit_batch
 from ledger.bulk.parsing import BulkFile, BulkLimitExceeded, RowError, parse_file
+from ledger.cli.database import database_urls
 from ledger.config import Settings
-from ledger.db import create_pool, migrate, resolve_database_url
+from ledger.db import create_pool
 from ledger.log.leases import OrderLeases
 from ledger.orders.fulfilment import Fulfilment
 from ledger.orders.intake import Intake
@@ -98,12 +99,11 @@ async def cmd_bulk_upload(settings: Settings, args: argparse.Namespace) -> int:
 async def _submit(
     settings: Settings, args: argparse.Namespace, parsed: BulkFile
 ) -> BatchOutcome | None:
-    dsn = await resolve_database_url(settings.database_url, settings.data_dir)
+    dsn, _ = await database_urls(settings)
     pool = await create_pool(dsn)
     leases = OrderLeases(dsn)
     try:
         async with pool.acquire() as conn:
-            await migrate(conn)
             known = await conn.fetchval(
                 "SELECT 1 FROM api_keys WHERE client_id = $1 AND revoked_at IS NULL", args.client
             )

@@ -7,15 +7,41 @@ import argparse
 import asyncpg
 
 from ledger.config import Settings
-from ledger.db import ensure_service_role, migrate, resolve_database_url
+from ledger.db import (
+    as_service_role,
+    embedded_service_url,
+    ensure_service_role,
+    migrate,
+    prepare_database,
+    resolve_database_url,
+)
 from projections.registry import read_model_tables
 
 
+async def database_urls(settings: Settings, *, wait: bool = False) -> tuple[str, str]:
+    """(the service's URL, the migrating URL), migrations applied and SERVICE_ROLE set up
+    through the second. The embedded server is set up like a proper deployment: migrations as
+    its superuser, the service as a login of SERVICE_ROLE."""
+    role, tables = settings.service_role, read_model_tables(settings)
+    if settings.database_url:
+        migrate_url = settings.migrate_database_url or settings.database_url
+    else:
+        migrate_url = await resolve_database_url(None, settings.data_dir)
+    conn = await asyncpg.connect(migrate_url)
+    try:
+        await prepare_database(conn, role, tables, wait=wait)
+    finally:
+        await conn.close()
+    if settings.database_url:
+        return await as_service_role(settings.database_url, role), migrate_url
+    return await embedded_service_url(migrate_url, role), migrate_url
+
+
 async def connect(settings: Settings) -> asyncpg.Connection:
-    """A connection to DATABASE_URL, or to the embedded PostgreSQL (started if need be)."""
-    return await asyncpg.connect(
-        await resolve_database_url(settings.database_url, settings.data_dir)
-    )
+    """A connection as the service (so tables a command creates are the service role's),
+    after migrations: DATABASE_URL, or the embedded PostgreSQL (started if need be)."""
+    service_url, _ = await database_urls(settings)
+    return await asyncpg.connect(service_url)
 
 
 def add_migrate_parser(subparsers: argparse._SubParsersAction) -> None:

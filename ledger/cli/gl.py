@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime
 
 from ledger.cli.database import connect
 from ledger.config import Settings
-from ledger.db import migrate
 from ledger.gl.close import CloseRefused, close_day
 from ledger.money import format_minor
 from projections.checkpoints import ensure_projection
@@ -31,7 +30,6 @@ async def cmd_gl(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     conn = await connect(settings)
     try:
-        await migrate(conn)
         await ensure_projection(conn, projection)
         closed = await close_day(conn, projection, day, datetime.now(UTC))
     except CloseRefused as exc:

@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 from ledger.cli.database import connect
 from ledger.config import Settings
-from ledger.db import migrate
 from projections.checkpoints import ensure_projection
 from projections.rebuild import rebuild
 from projections.registry import all_projections
@@ -53,7 +52,6 @@ async def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     conn = await connect(settings)
     failed = False
     try:
-        await migrate(conn)
         for name in args.names or list(projections):
             await ensure_projection(conn, projections[name])
             differences = await rebuild(

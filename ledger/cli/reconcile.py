@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import asyncpg
 
+from ledger.cli.database import database_urls
 from ledger.config import Settings
-from ledger.db import create_pool, migrate, resolve_database_url
+from ledger.db import create_pool
 from ledger.reconciliation.files import FileRejected, file_run_id, ingest_file
 from ledger.reconciliation.progress import RunSummary
 from ledger.reconciliation.runs import (
@@ -168,11 +169,9 @@ async def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
             window = _window(settings, args)
         except WindowError as exc:
             return _usage(f"--{exc.field}: {exc.reason}")
-    dsn = await resolve_database_url(settings.database_url, settings.data_dir)
+    dsn, _ = await database_urls(settings)
     pool = await create_pool(dsn, min_size=1, max_size=4)
     try:
-        async with pool.acquire() as conn:
-            await migrate(conn)
         if args.file is not None:
             return await _import(pool, args.vendor, args.file, window)
         names = [args.vendor] if args.vendor else configured

@@ -14,9 +14,11 @@ import structlog
 from aiohttp import hdrs, web
 
 from ledger.auth import SCOPES, AuthError, Principal, authenticate
+from ledger.db import DATABASE_ERRORS
 from ledger.http.keys import POOL
 from ledger.http.problems import Problem
 
+log = structlog.get_logger(__name__)
 PRINCIPAL = web.RequestKey("principal", Principal)
 # last_used_at is written at most this often per key and process: an operator deciding whether
 # a key is still in use needs the day, not the request, and a write per request would double
@@ -71,6 +73,10 @@ async def _note_use(conn: asyncpg.Connection, key_id: str) -> None:
     if now - _last_written.get(key_id, -LAST_USED_EVERY_S) < LAST_USED_EVERY_S:
         return
     _last_written[key_id] = now
-    await conn.execute(
-        "UPDATE api_keys SET last_used_at = clock_timestamp() WHERE key_id = $1", key_id
-    )
+    try:
+        await conn.execute(
+            "UPDATE api_keys SET last_used_at = clock_timestamp() WHERE key_id = $1", key_id
+        )
+    except DATABASE_ERRORS as exc:
+        # A bookkeeping write: the request it rides on must not fail for it.
+        log.warning("could not note the key's use", key_id=key_id, error=str(exc))

@@ -66,6 +66,8 @@ def from_validation_error(exc: msgspec.ValidationError | msgspec.DecodeError) ->
 
 def decode_body(decoder: msgspec.json.Decoder, raw: bytes) -> Any:
     """A request body through a prebuilt decoder; every way it can be wrong is a problem."""
+    if b"\\u0000" in raw:  # valid JSON, but text PostgreSQL (and jsonb) cannot hold
+        raise Problem(400, "malformed_json", "request body holds a NUL character", field="body")
     try:
         return decoder.decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -38,6 +39,12 @@ class DigestPublisher:
         self.last: Digest | None = None
 
     @property
+    def _shown(self) -> str:
+        """The target as logs may show it: a presigned URL's query and credentials left out."""
+        parts = urlsplit(self.target)
+        return f"{parts.scheme}://{parts.hostname}{parts.path}" if self.is_url else self.target
+
+    @property
     def is_url(self) -> bool:
         return self.target.startswith(("http://", "https://"))
 
@@ -52,7 +59,10 @@ class DigestPublisher:
             else:
                 await asyncio.to_thread(_append_line, Path(self.target), line)
         except (OSError, aiohttp.ClientError, TimeoutError) as exc:
-            raise PublishFailed(f"{self.target}: {type(exc).__name__}: {exc}") from exc
+            # Not str(exc): aiohttp's errors quote the full URL, query and all.
+            status = getattr(exc, "status", None)
+            reason = f"{type(exc).__name__}" + (f" {status}" if status else "")
+            raise PublishFailed(f"{self._shown}: {reason}") from exc
         self.last = digest
         return True
 

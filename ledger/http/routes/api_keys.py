@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
+import asyncpg
 import msgspec
 from aiohttp import web
 from msgspec import Meta
@@ -25,6 +26,7 @@ from ledger.auth import rotate_key as rotate
 from ledger.http.auth import authorize
 from ledger.http.keys import POOL
 from ledger.http.problems import Problem, decode_body
+from ledger.orders.identifiers import Identifier
 
 routes = web.RouteTableDef()
 # A rotation's old key keeps working this long unless asked otherwise: a day lets every
@@ -35,7 +37,7 @@ _encoder = msgspec.json.Encoder()
 
 
 class CreateApiKey(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    name: Annotated[str, Meta(min_length=1, max_length=128)]
+    name: Identifier
     scopes: Annotated[list[str], Meta(min_length=1, description=f"from {', '.join(SCOPES)}")]
     client_id: Annotated[str, Meta(description=CLIENT_ID_RULE)] | None = None
     expires_at: Annotated[datetime, Meta(tz=True)] | None = None
@@ -82,6 +84,9 @@ async def create_api_key(request: web.Request) -> web.Response:
         except ValueError as exc:
             field = "scopes" if "scope" in str(exc) else "client_id"
             raise Problem(422, "invalid_field", str(exc), field=field) from None
+        except asyncpg.CheckViolationError:  # expires_at > created_at
+            detail = "expires_at must be in the future"
+            raise Problem(422, "invalid_field", detail, field="expires_at") from None
         info = {k.key_id: k for k in await list_keys(conn)}[principal.key_id]
     return _json(201, CreatedApiKey(key=info, api_key=plaintext))
 

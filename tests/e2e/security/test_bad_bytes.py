@@ -118,3 +118,14 @@ async def test_control_or_broken_bytes_in_a_header_get_a_4xx_problem(running, he
         return
     assert headers["Content-Type"].startswith("application/problem+json"), payload
     assert json.loads(payload)["field"] == field
+
+
+async def test_a_nul_escaped_inside_a_json_string_is_a_400_not_a_stored_poison(running, admin):
+    client, _, _ = running
+    response = await client.post(
+        "/api/v1/discrepancies/d_0/resolve",
+        data=b'{"action": "acknowledge", "note": "ok\\u0000"}',
+        headers=admin | {"Content-Type": "application/json"},
+    )
+    problem = await response.json()
+    assert response.status == 400 and problem["field"] == "body", problem

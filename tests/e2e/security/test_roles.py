@@ -3,7 +3,7 @@ append to the log and seals, and nothing else; the log stamps what a writer coul
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -111,5 +111,68 @@ async def test_the_service_role_may_manage_keys_but_not_change_what_a_key_is(poo
             await conn.execute(
                 "UPDATE api_keys SET client_id = 'other' WHERE key_id = $1", new.key_id
             )
+    finally:
+        await conn.close()
+
+
+async def test_the_stamp_cannot_be_fooled_by_objects_the_service_may_create(pool, service_url):
+    """A writer that may create objects cannot shadow what the stamp uses."""
+    conn = await asyncpg.connect(service_url)
+    try:
+        await conn.execute(
+            "CREATE FUNCTION public.clock_timestamp() RETURNS timestamptz"
+            " LANGUAGE sql AS $$ SELECT '2001-01-01T00:00:00Z'::timestamptz $$"
+        )
+        await conn.execute("CREATE TEMP TABLE events (LIKE public.events)")
+        await conn.execute("SET search_path = public, pg_temp, pg_catalog")
+        await store.append(conn, "order:c:shadowed", [order_requested("shadowed")], 0)
+        recorded = await conn.fetchval(
+            "SELECT recorded_at FROM public.events WHERE stream_id = 'order:c:shadowed'"
+        )
+    finally:
+        await conn.close()
+    assert recorded.year > 2001
+
+
+@pytest.mark.parametrize(
+    ("type_", "payload"),
+    [
+        ("WebhookReceived", b'{"type":"OrderRequested","client_id":"x","idempotency_key":"k"}'),
+        ("OrderRequested", b'{"type":"OrderRequested","idempotency_key":"k"}'),
+    ],
+    ids=["an_order_typed_as_something_else", "an_order_without_a_client"],
+)
+async def test_the_log_refuses_an_order_that_hides_its_type_or_its_owner(pool, type_, payload):
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute(
+                "INSERT INTO events (stream_id, version, type, data, hash)"
+                " VALUES ('order:c:k', 1, $1, $2, ''::bytea)",
+                type_,
+                payload,
+            )
+
+
+async def test_a_revoked_or_expiring_key_cannot_be_revived_by_the_service(pool, service_url):
+    conn = await asyncpg.connect(service_url)
+    try:
+        soon = datetime.now(UTC) + timedelta(hours=1)
+        created, _ = await create_key(conn, name="shop", scopes=["orders:write"], expires_at=soon)
+        await revoke_key(conn, created.key_id)
+        for statement in (
+            "UPDATE api_keys SET revoked_at = NULL WHERE key_id = $1",
+            "UPDATE api_keys SET expires_at = 'infinity' WHERE key_id = $1",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement, created.key_id)
+    finally:
+        await conn.close()
+
+
+async def test_a_login_that_owns_the_log_is_warned_about_whatever_role_it_acts_as(database_url):
+    conn = await asyncpg.connect(with_role(database_url, ROLE))
+    try:
+        assert await conn.fetchval("SELECT current_user") == ROLE
+        assert await role_warnings(conn)  # the login may RESET ROLE back to itself
     finally:
         await conn.close()
