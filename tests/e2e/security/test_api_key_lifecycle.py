@@ -8,17 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ledger.auth import create_key
-from ledger.http.keys import POOL
-
-
-@pytest.fixture
-async def admin(running) -> dict[str, str]:
-    client, _, _ = running
-    async with client.app[POOL].acquire() as conn:
-        _, key = await create_key(conn, name="ops", scopes=["admin"])
-    return {"Authorization": f"Bearer {key}"}
-
 
 def bearer(created: dict) -> dict[str, str]:
     return {"Authorization": f"Bearer {created['api_key']}"}

@@ -8,17 +8,6 @@ import json
 
 import pytest
 
-from ledger.auth import create_key
-from ledger.http.keys import POOL
-
-
-@pytest.fixture
-async def admin(running) -> dict[str, str]:
-    client, _, _ = running
-    async with client.app[POOL].acquire() as conn:
-        _, key = await create_key(conn, name="ops", scopes=["admin"])
-    return {"Authorization": f"Bearer {key}"}
-
 
 async def test_invalid_utf8_inside_a_json_string_is_a_400_naming_the_body(running):
     client, writer, _ = running

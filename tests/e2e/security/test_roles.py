@@ -3,6 +3,8 @@ append to the log and seals, and nothing else; the log stamps what a writer coul
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -19,6 +21,15 @@ from tests.harness import order_body, sandbox, service, service_settings, wait_u
 ROLE = "ledger_service"
 # A login as an operator makes one: a member of the service role and of nothing else.
 LOGIN = "ledger_test_app"
+
+
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
@@ -49,19 +60,15 @@ async def test_the_service_role_is_refused_anything_that_rewrites_the_log(
     pool, service_url, statement
 ):
     await store.append(pool, "order:c:kept", [order_requested("kept")], 0)
-    conn = await asyncpg.connect(service_url)
-    try:
+    async with connected(service_url) as conn:
         assert await conn.fetchval("SELECT current_user") == ROLE
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute(statement)
         assert await role_warnings(conn) == []
-    finally:
-        await conn.close()
 
 
 async def test_a_writer_cannot_forge_the_transaction_recording_time_or_hash(pool, service_url):
-    conn = await asyncpg.connect(service_url)
-    try:
+    async with connected(service_url) as conn:
         await conn.execute(
             "INSERT INTO events (stream_id, version, type, data, tx_id, recorded_at, hash)"
             " VALUES ('order:c:forged', 1, 'OrderRequested', $1, '1'::xid8,"
@@ -73,8 +80,6 @@ async def test_a_writer_cannot_forge_the_transaction_recording_time_or_hash(pool
             "SELECT tx_id::text::bigint AS tx, recorded_at, hash FROM events"
             " WHERE stream_id = 'order:c:forged'"
         )
-    finally:
-        await conn.close()
     assert row["tx"] > 1 and row["recorded_at"].year > 2001 and row["hash"] != b"\x00" * 32
 
 
@@ -102,8 +107,7 @@ async def test_the_service_runs_whole_as_the_service_role(database_url, service_
 
 
 async def test_the_service_role_may_manage_keys_but_not_change_what_a_key_is(pool, service_url):
-    conn = await asyncpg.connect(service_url)
-    try:
+    async with connected(service_url) as conn:
         created, _ = await create_key(conn, name="shop", scopes=["orders:write"])
         new, _, old = await rotate_key(conn, created.key_id, timedelta(hours=1))
         assert old.replaced_by == new.key_id and await revoke_key(conn, new.key_id)
@@ -111,14 +115,11 @@ async def test_the_service_role_may_manage_keys_but_not_change_what_a_key_is(poo
             await conn.execute(
                 "UPDATE api_keys SET client_id = 'other' WHERE key_id = $1", new.key_id
             )
-    finally:
-        await conn.close()
 
 
 async def test_the_stamp_cannot_be_fooled_by_objects_the_service_may_create(pool, service_url):
     """A writer that may create objects cannot shadow what the stamp uses."""
-    conn = await asyncpg.connect(service_url)
-    try:
+    async with connected(service_url) as conn:
         await conn.execute(
             "CREATE FUNCTION public.clock_timestamp() RETURNS timestamptz"
             " LANGUAGE sql AS $$ SELECT '2001-01-01T00:00:00Z'::timestamptz $$"
@@ -129,8 +130,6 @@ async def test_the_stamp_cannot_be_fooled_by_objects_the_service_may_create(pool
         recorded = await conn.fetchval(
             "SELECT recorded_at FROM public.events WHERE stream_id = 'order:c:shadowed'"
         )
-    finally:
-        await conn.close()
     assert recorded.year > 2001
 
 
@@ -154,8 +153,7 @@ async def test_the_log_refuses_an_order_that_hides_its_type_or_its_owner(pool, t
 
 
 async def test_a_revoked_or_expiring_key_cannot_be_revived_by_the_service(pool, service_url):
-    conn = await asyncpg.connect(service_url)
-    try:
+    async with connected(service_url) as conn:
         soon = datetime.now(UTC) + timedelta(hours=1)
         created, _ = await create_key(conn, name="shop", scopes=["orders:write"], expires_at=soon)
         await revoke_key(conn, created.key_id)
@@ -165,14 +163,9 @@ async def test_a_revoked_or_expiring_key_cannot_be_revived_by_the_service(pool, 
         ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute(statement, created.key_id)
-    finally:
-        await conn.close()
 
 
 async def test_a_login_that_owns_the_log_is_warned_about_whatever_role_it_acts_as(database_url):
-    conn = await asyncpg.connect(with_role(database_url, ROLE))
-    try:
+    async with connected(with_role(database_url, ROLE)) as conn:
         assert await conn.fetchval("SELECT current_user") == ROLE
         assert await role_warnings(conn)  # the login may RESET ROLE back to itself
-    finally:
-        await conn.close()
