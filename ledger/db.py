@@ -175,9 +175,9 @@ async def role_warnings(conn: asyncpg.Connection) -> list[str]:
            FROM pg_roles r, pg_class c
            WHERE r.rolname = session_user AND c.oid = 'events'::regclass"""
     )
+    warnings: list[str] = []
     if row is None:
-        return []
-    warnings = []
+        return warnings
     if row["superuser"]:
         warnings.append("superuser: it can switch the log's guards off")
     if row["owns_log"]:
@@ -185,6 +185,13 @@ async def role_warnings(conn: asyncpg.Connection) -> list[str]:
     return warnings
 
 
+# A member of the service role that does not own the log: the service's own login (or the
+# role itself), which has nothing to set up. A superuser or the owner is neither.
+_IS_SERVICE_LOGIN = """
+    SELECT coalesce((SELECT pg_has_role(current_user, oid, 'MEMBER')
+                     FROM pg_roles WHERE rolname = $1), false)
+       AND NOT pg_has_role(current_user, (SELECT relowner FROM pg_class
+                                          WHERE oid = 'public.events'::regclass), 'USAGE')"""
 # How often a service that may not migrate checks whether `run.py migrate` has been run.
 MIGRATIONS_WAIT_S = 5.0
 
@@ -209,7 +216,7 @@ async def prepare_database(
             await asyncio.sleep(MIGRATIONS_WAIT_S)
             waiting = await pending_migrations(conn)
         return
-    if await conn.fetchval("SELECT current_user = $1", role):
+    if await conn.fetchval(_IS_SERVICE_LOGIN, role):
         return  # the service connected as itself: setting the role up is the migrator's
     try:
         await ensure_service_role(conn, role, read_models)

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+import structlog
 
 from ledger.auth import create_key, revoke_key, rotate_key
-from ledger.db import ensure_service_role, role_warnings, with_login, with_role
+from ledger.db import ensure_service_role, prepare_database, role_warnings, with_login, with_role
 from ledger.http.keys import POOL
 from ledger.log import store
 from projections.registry import read_model_tables
@@ -169,3 +170,11 @@ async def test_a_login_that_owns_the_log_is_warned_about_whatever_role_it_acts_a
     async with connected(with_role(database_url, ROLE)) as conn:
         assert await conn.fetchval("SELECT current_user") == ROLE
         assert await role_warnings(conn)  # the login may RESET ROLE back to itself
+
+
+async def test_the_service_login_prepares_nothing_and_warns_of_nothing(service_url):
+    login_url = service_url.split("?role=")[0].split("&role=")[0]
+    async with connected(login_url) as conn:
+        with structlog.testing.capture_logs() as logs:
+            await prepare_database(conn, ROLE, read_model_tables(), wait=False)
+    assert [entry["event"] for entry in logs] == []
