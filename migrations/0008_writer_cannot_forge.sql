@@ -35,8 +35,9 @@ CREATE TRIGGER events_stamp BEFORE INSERT ON events
 -- ALWAYS: session_replication_role = replica must not switch it off.
 ALTER TABLE events ENABLE ALWAYS TRIGGER events_stamp;
 
--- append_events no longer chains: the trigger does, for every writer alike. It still checks
--- the expected head first, so a stale expected version is LD001 as before.
+-- append_events no longer chains nor reads the head: the trigger does both, for every writer
+-- alike. A stale expected version is LD001 (the first event's predecessor is missing) or a
+-- unique violation (it is already taken), as before; callers never send an empty batch.
 CREATE OR REPLACE FUNCTION append_events(
     p_stream text, p_expected integer, p_types text[], p_data bytea[], p_metadata jsonb[]
 ) RETURNS TABLE (out_position bigint, out_version integer) LANGUAGE plpgsql
@@ -45,11 +46,6 @@ DECLARE
     v integer := p_expected;
     i integer;
 BEGIN
-    IF p_expected > 0 AND NOT EXISTS (
-        SELECT 1 FROM public.events e WHERE e.stream_id = p_stream AND e.version = p_expected
-    ) THEN
-        RAISE EXCEPTION 'stream % has no version %', p_stream, p_expected USING ERRCODE = 'LD001';
-    END IF;
     FOR i IN 1 .. coalesce(array_length(p_types, 1), 0) LOOP
         v := v + 1;
         -- hash is set by events_stamp; NOT NULL needs a value to start from.

@@ -28,7 +28,7 @@ from ledger.reconciliation.progress import (
     Progress,
     RunSummary,
 )
-from ledger.reconciliation.runs import RunInProgress, run_pages
+from ledger.reconciliation.runs import run_pages
 from ledger.reconciliation.window import check_window
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "FileRecord",
     "FileRejected",
     "RowError",
-    "RunInProgress",
     "file_run_id",
     "file_window",
     "ingest_file",
