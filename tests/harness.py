@@ -18,6 +18,7 @@ from ledger.auth import create_key
 from ledger.config import Settings
 from ledger.http.app import create_app
 from ledger.http.keys import POOL
+from ledger.http.server import ProblemAppRunner
 from ledger.vendors.sandbox.faults import parse_faults
 from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app
 from ledger.webhooks.signatures import sign_standard
@@ -113,13 +114,21 @@ def service_settings(sandbox_url: str, data_dir, **overrides) -> Settings:
     return Settings(**values)
 
 
+class ServiceTestServer(TestServer):
+    """aiohttp's test server on the runner `serve` uses (requests its parser refuses are
+    answered as problems)."""
+
+    async def _make_runner(self, **kwargs) -> ProblemAppRunner:
+        return ProblemAppRunner(self.app, **kwargs)
+
+
 @asynccontextmanager
 async def service(
     database_url: str, settings: Settings, port: int = 0, migrate_dsn: str | None = None
 ) -> AsyncIterator[tuple[TestClient, dict]]:
     """A running service and the headers of an orders:write key for client "acme"."""
     app = create_app(settings, database_url, migrate_dsn=migrate_dsn)
-    async with TestClient(TestServer(app, host="127.0.0.1", port=port)) as client:
+    async with TestClient(ServiceTestServer(app, host="127.0.0.1", port=port)) as client:
         async with app[POOL].acquire() as conn:
             _, key = await create_key(conn, name="acme", scopes=["orders:write"])
         yield client, {"Authorization": f"Bearer {key}"}

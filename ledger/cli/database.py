@@ -18,7 +18,7 @@ from ledger.db import (
 from projections.registry import read_model_tables
 
 
-async def database_urls(settings: Settings, *, wait: bool = False) -> tuple[str, str]:
+async def database_urls(settings: Settings) -> tuple[str, str]:
     """(the service's URL, the migrating URL), migrations applied and SERVICE_ROLE set up
     through the second. The embedded server is set up like a proper deployment: migrations as
     its superuser, the service as a login of SERVICE_ROLE."""
@@ -29,7 +29,8 @@ async def database_urls(settings: Settings, *, wait: bool = False) -> tuple[str,
         migrate_url = await resolve_database_url(None, settings.data_dir)
     conn = await asyncpg.connect(migrate_url)
     try:
-        await prepare_database(conn, role, tables, wait=wait)
+        # Not waiting: a command says what is missing, serve answers unready until it is there.
+        await prepare_database(conn, role, tables, wait=False)
     finally:
         await conn.close()
     if settings.database_url:

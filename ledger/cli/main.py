@@ -23,6 +23,7 @@ from projections.rebuild import RebuildBusy
 Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
 
 COMMANDS: dict[str, Command] = {
+    "serve": cmd_serve,
     "migrate": cmd_migrate,
     "rebuild": cmd_rebuild,
     "verify": cmd_verify,
@@ -60,8 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     command = args.command or "serve"
     try:
-        if command == "serve":
-            return cmd_serve(settings, args)
         return asyncio.run(COMMANDS[command](settings, args))
     except (MigrationError, RebuildBusy, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 
+import structlog
 from aiohttp import web
 
 from ledger.cli.database import database_urls
 from ledger.config import Settings
+from ledger.db import DATABASE_ERRORS, MIGRATIONS_WAIT_S, MigrationError
 from ledger.http.app import create_app
+from ledger.http.server import ProblemAppRunner
+from ledger.http.waiting import create_waiting_app
 from ledger.vendors.sandbox.faults import parse_faults
 from ledger.vendors.sandbox.server import SandboxConfig, run_sandbox
+
+log = structlog.get_logger(__name__)
 
 
 def add_serve_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -23,14 +30,62 @@ def add_serve_parsers(subparsers: argparse._SubParsersAction) -> None:
     sandbox.add_argument("--port", type=int, help="listen port (default SANDBOX_PORT)")
 
 
-def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
-    """Blocking: aiohttp's run_app owns the event loop and the signal handling."""
-    # Waits, when this role may not migrate, until someone who may has.
-    dsn, migrate_dsn = asyncio.run(database_urls(settings, wait=True))
-    app = create_app(settings, dsn, migrate_dsn=migrate_dsn)
-    print(f"serving on http://{settings.host}:{settings.port}", file=sys.stderr)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+async def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+    """Listen at once; answer unready until the database is usable; then serve the app until
+    SIGTERM or SIGINT, when in-flight requests and workers get their grace."""
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    checks: dict[str, object] = {"database": "connecting"}
+    waiting = ProblemAppRunner(create_waiting_app(checks, MIGRATIONS_WAIT_S), access_log=None)
+    await waiting.setup()
+    try:
+        await web.TCPSite(waiting, settings.host, settings.port).start()
+        urls = await _usable_database(settings, checks, stop)
+        if urls is None:
+            return 0
+        app = create_app(settings, urls[0], migrate_dsn=urls[1])
+        runner = ProblemAppRunner(app, access_log=None)
+        # Started while the waiting app still answers: the port is closed only for the moment
+        # between its site closing and the app's opening.
+        await runner.setup()
+    finally:
+        await waiting.cleanup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        log.info("serving", url=f"http://{settings.host}:{settings.port}")
+        await stop.wait()
+    finally:
+        await runner.cleanup()
     return 0
+
+
+async def _usable_database(
+    settings: Settings, checks: dict[str, object], stop: asyncio.Event
+) -> tuple[str, str] | None:
+    """(service URL, migrating URL) once the database answers and every migration is
+    applied; None when asked to stop first. What is missing is kept in `checks`."""
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            # Raced against stop: a connect to a silent host can take asyncpg's whole timeout.
+            attempt = asyncio.ensure_future(database_urls(settings))
+            await asyncio.wait({attempt, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not attempt.done():
+                attempt.cancel()
+                break
+            checks.clear()
+            try:
+                return attempt.result()
+            except MigrationError as exc:
+                checks.update(database="ok", pending_migrations=str(exc))
+            except DATABASE_ERRORS as exc:
+                checks.update(database=f"unreachable: {type(exc).__name__}")
+            log.warning("not ready: waiting for the database", **checks)
+            await asyncio.wait({stopping}, timeout=MIGRATIONS_WAIT_S)
+    finally:
+        stopping.cancel()
+    return None
 
 
 async def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:

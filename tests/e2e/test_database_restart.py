@@ -21,7 +21,7 @@ from ledger.orders.decisions import vendor_reference
 from ledger.orders.model import order_stream
 from ledger.vendors.sandbox.server import SANDBOX_STORE
 from tests.cli import orders_key_headers, run_cli, start_cli
-from tests.e2e.orders.test_crash_recovery import env_for, free_port, wait_for
+from tests.e2e.orders.test_crash_recovery import env_for, free_port, wait_for_service
 from tests.harness import TEST_WEBHOOK_SECRET, order_body, sandbox
 
 ORDERS = 400
@@ -130,7 +130,7 @@ async def test_orders_through_two_database_restarts_get_no_500_and_all_settle_on
         server = start_cli("serve", env=env)
         statuses: list[int] = []
         try:
-            await wait_for(api + "/healthz")
+            await wait_for_service(api)
             keys = [f"restart-order-{i:04d}" for i in range(ORDERS)]
             gate = asyncio.Semaphore(CONCURRENCY)
             placed: list[str] = []

@@ -1,6 +1,7 @@
 """A serve process killed with SIGKILL mid-flight loses and duplicates nothing."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -31,6 +32,20 @@ def env_for(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
         LOG_LEVEL="warning",
     )
     return env | extra
+
+
+async def wait_for_service(api: str, within_s: float = 60) -> None:
+    """Until `serve` serves: its /healthz says "starting" while the database is not usable."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    async with aiohttp.ClientSession() as session:
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(api + "/healthz") as response:
+                    if (await response.json())["status"] == "ok":
+                        return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(api)
+            await asyncio.sleep(0.1)
 
 
 async def wait_for(url: str, within_s: float = 30) -> None:
@@ -68,7 +83,7 @@ async def test_orders_accepted_before_a_sigkill_complete_exactly_once_after_rest
     server = start_cli("serve", env=env)
     try:
         await wait_for(sandbox_url + "/_admin/stats")
-        await wait_for(api + "/healthz")
+        await wait_for_service(api)
         accepted: list[str] = []
         still_pending: list[str] = []
         async with aiohttp.ClientSession() as session:
@@ -94,7 +109,7 @@ async def test_orders_accepted_before_a_sigkill_complete_exactly_once_after_rest
             assert still_pending, "no order was in flight at the kill"
 
             server = start_cli("serve", env=env)
-            await wait_for(api + "/healthz")
+            await wait_for_service(api)
             deadline = asyncio.get_running_loop().time() + 60
             statuses: dict[str, str] = {}
             while asyncio.get_running_loop().time() < deadline:

@@ -20,7 +20,7 @@ from ledger.orders.decisions import vendor_reference
 from ledger.orders.model import order_stream
 from ledger.vendors.sandbox.server import SANDBOX_STORE
 from tests.cli import orders_key_headers, start_cli
-from tests.e2e.orders.test_crash_recovery import env_for, free_port, wait_for
+from tests.e2e.orders.test_crash_recovery import env_for, free_port, wait_for_service
 from tests.harness import TEST_WEBHOOK_SECRET, order_body, sandbox, sandbox_stats
 
 ORDERS = 1_000
@@ -82,7 +82,7 @@ async def test_a_thousand_orders_through_vendor_faults_and_two_kills_all_settle_
         headers = await orders_key_headers(env)
         server = start_cli("serve", env=env)
         try:
-            await wait_for(api + "/healthz")
+            await wait_for_service(api)
             keys = [f"soak-order-{i:05d}" for i in range(ORDERS)]
             accepted: set[str] = set()
             gate = asyncio.Semaphore(CONCURRENCY)
@@ -102,7 +102,7 @@ async def test_a_thousand_orders_through_vendor_faults_and_two_kills_all_settle_
                     server.send_signal(signal.SIGKILL)
                     await asyncio.to_thread(server.wait, 10)
                     server = start_cli("serve", env=env)
-                    await wait_for(api + "/healthz")
+                    await wait_for_service(api)
                 await asyncio.gather(*load)
                 load_ended = time.monotonic()
                 assert accepted == set(keys)
