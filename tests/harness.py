@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -34,9 +35,13 @@ async def sandbox(
     webhook_url: str | None = None,
     fulfil_delay_ms: int = 0,
     clock: Callable[[], datetime] | None = None,
+    **dialect: Any,
 ) -> AsyncIterator[tuple[str, TestServer]]:
+    """The sandbox vendor over loopback; `dialect="tango"` (with `list_cap=`, `api_key=`)
+    makes it that vendor's double."""
     config = SandboxConfig(
         faults=parse_faults(faults),
+        **dialect,
         fulfil_delay_ms=fulfil_delay_ms,
         webhook_url=webhook_url,
         webhook_secret=TEST_WEBHOOK_SECRET if webhook_url else None,

@@ -28,6 +28,12 @@ def add_serve_parsers(subparsers: argparse._SubParsersAction) -> None:
         "sandbox", help="run the sandbox vendor alone (SANDBOX_FAULTS apply)"
     )
     sandbox.add_argument("--port", type=int, help="listen port (default SANDBOX_PORT)")
+    sandbox.add_argument(
+        "--dialect",
+        choices=["sandbox", "tango"],
+        default="sandbox",
+        help="whose API it speaks: its own, or a real vendor's as that vendor's double",
+    )
 
 
 async def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
@@ -90,7 +96,7 @@ async def _usable_database(
 
 async def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
     """The sandbox vendor alone (for a separate vendor process in demos and crash tests)."""
-    config = SandboxConfig(faults=parse_faults(settings.sandbox_faults))
+    config = SandboxConfig(faults=parse_faults(settings.sandbox_faults), dialect=args.dialect)
     port = args.port if args.port is not None else settings.sandbox_port
     print(f"sandbox vendor on http://{settings.host}:{port}", file=sys.stderr)
     await run_sandbox(settings.host, port, config)

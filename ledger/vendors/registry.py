@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import os
 import random
 import secrets
 import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -25,6 +27,7 @@ from ledger.vendors.breaker import (
 from ledger.vendors.client import VendorClient
 from ledger.vendors.ratelimit import TokenBucket
 from ledger.vendors.rest import RestVendorAdapter
+from ledger.vendors.tango import adapter as tango
 from ledger.webhooks.signatures import WebhookConfig
 
 SANDBOX = "sandbox"
@@ -33,11 +36,25 @@ SANDBOX_SIGNING_KEY_FILE = "sandbox-webhook-secret"
 
 class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     base_url: str
+    # Whose dialect the vendor speaks: the sandbox's, or a real vendor's (docs/vendors.md).
+    adapter: Literal["sandbox", "tango"] = "sandbox"
+    # Credentials; any of them may be "env:VAR", read from the environment at start.
     api_key: str | None = None
+    platform_name: str | None = None  # tango
+    platform_key: str | None = None  # tango
+    account_identifier: str | None = None  # tango
+    customer_identifier: str | None = None  # tango
+    # Our brand_id -> the vendor's product id (Tango's utid); a real vendor needs one per brand.
+    brands: dict[str, str] = {}
     # A gift card create usually answers in well under a second; 5 s covers slow days.
     attempt_timeout_s: float = 5.0
-    # Most vendors keep idempotency keys for a day; configure the real value per vendor.
-    key_retention_hours: float = 24.0
+    # How long the vendor keeps an idempotency key; unset, the adapter's documented (or, where
+    # undocumented, cautious) default: 24 h for the sandbox, 90 days for Tango.
+    key_retention_hours: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    # Tango only: the most orders one list query answers, and the number of its first page
+    # (both unconfirmed in Tango's documentation).
+    list_cap: Annotated[int, msgspec.Meta(ge=1)] = tango.DEFAULT_LIST_CAP
+    first_page: Annotated[int, msgspec.Meta(ge=0, le=1)] = 0
     max_attempts: int = 4
     # The circuit breaker (ledger/vendors/breaker.py has why these defaults): open when this
     # share of at least `breaker_minimum_calls` calls in the window failed unhealthily; probe
@@ -84,15 +101,56 @@ def vendor_configs(settings: Settings) -> dict[str, VendorConfig]:
             webhook_secrets=[sandbox_webhook_secret(settings)],
         )
     if settings.vendors_file:
-        configs.update(load_vendors_file(settings.vendors_file).vendors)
+        configs.update(load_vendors_file(settings.vendors_file, os.environ).vendors)
     return configs
 
 
-def load_vendors_file(path: Path) -> VendorsFile:
+# What each adapter cannot work without.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "sandbox": (),
+    "tango": ("platform_name", "platform_key", "account_identifier", "customer_identifier"),
+}
+_CREDENTIALS = (
+    "api_key",
+    "platform_name",
+    "platform_key",
+    "account_identifier",
+    "customer_identifier",
+)
+# The documented key retention per adapter (vendors.md: Tango's 90 days is one revision's).
+_KEY_RETENTION_HOURS = {"sandbox": 24.0, "tango": 90 * 24.0}
+# Published order-creation limits, used when rate_limit_per_s is unset: Tango's 1 per second.
+_RATE_LIMIT_PER_S = {"tango": 1.0}
+
+
+def load_vendors_file(path: Path, environ: Mapping[str, str]) -> VendorsFile:
+    """VENDORS_FILE, validated: every error names the key (`vendors.NAME.field`)."""
     try:
-        return msgspec.convert(tomllib.loads(path.read_text()), VendorsFile)
+        loaded = msgspec.convert(tomllib.loads(path.read_text()), VendorsFile)
     except (OSError, tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
         raise ConfigError(f"VENDORS_FILE {path}: {exc}") from None
+    vendors = {}
+    for name, config in loaded.vendors.items():
+        resolved = {}
+        for field in _CREDENTIALS:
+            value = getattr(config, field)
+            if isinstance(value, str) and value.startswith("env:"):
+                variable = value.removeprefix("env:")
+                if not environ.get(variable):
+                    raise ConfigError(
+                        f"VENDORS_FILE {path}: vendors.{name}.{field} names {variable},"
+                        " which is not set in the environment"
+                    )
+                resolved[field] = environ[variable]
+        config = msgspec.structs.replace(config, **resolved)
+        for field in REQUIRED[config.adapter]:
+            if not getattr(config, field):
+                raise ConfigError(
+                    f"VENDORS_FILE {path}: vendors.{name}.{field} is required"
+                    f" for adapter {config.adapter!r}"
+                )
+        vendors[name] = config
+    return VendorsFile(vendors)
 
 
 def webhook_configs(configs: dict[str, VendorConfig]) -> dict[str, WebhookConfig]:
@@ -108,19 +166,40 @@ def webhook_configs(configs: dict[str, VendorConfig]) -> dict[str, WebhookConfig
     }
 
 
+def build_adapter(
+    name: str, config: VendorConfig, session: aiohttp.ClientSession
+) -> RestVendorAdapter | tango.TangoAdapter:
+    hours = config.key_retention_hours or _KEY_RETENTION_HOURS[config.adapter]
+    retention = timedelta(hours=hours)
+    if config.adapter == "tango":
+        account = tango.TangoAccount(
+            str(config.platform_name),
+            str(config.platform_key),
+            str(config.account_identifier),
+            str(config.customer_identifier),
+        )
+        return tango.TangoAdapter(
+            name,
+            config.base_url,
+            session,
+            account,
+            config.brands,
+            config.attempt_timeout_s,
+            retention,
+            list_cap=config.list_cap,
+            first_page=config.first_page,
+        )
+    return RestVendorAdapter(
+        name, config.base_url, session, config.api_key, config.attempt_timeout_s, retention
+    )
+
+
 def build_clients(
     configs: dict[str, VendorConfig], session: aiohttp.ClientSession, rng: random.Random
 ) -> dict[str, VendorClient]:
     clients = {}
     for name, config in configs.items():
-        adapter = RestVendorAdapter(
-            name,
-            config.base_url,
-            session,
-            config.api_key,
-            config.attempt_timeout_s,
-            timedelta(hours=config.key_retention_hours),
-        )
+        adapter = build_adapter(name, config, session)
         breaker = CircuitBreaker(
             failure_rate=config.breaker_failure_rate,
             minimum_calls=config.breaker_minimum_calls,
@@ -128,7 +207,8 @@ def build_clients(
             open_for_s=config.breaker_reset_s,
             probes=config.breaker_probes,
         )
-        limiter = TokenBucket(config.rate_limit_per_s) if config.rate_limit_per_s else None
+        rate = config.rate_limit_per_s or _RATE_LIMIT_PER_S.get(config.adapter)
+        limiter = TokenBucket(rate) if rate else None
         clients[name] = VendorClient(
             adapter, max_attempts=config.max_attempts, breaker=breaker, rng=rng, limiter=limiter
         )

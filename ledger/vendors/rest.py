@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Annotated
 
 import aiohttp
@@ -29,14 +28,11 @@ from ledger.vendors.base import (
     VendorOrderRequest,
     VendorOrderView,
     VendorStatus,
-    VendorUnavailable,
 )
+from ledger.vendors.transport import DETAIL_LIMIT, attempt, decode_read, parse_retry_after, read
 
 log = structlog.get_logger(__name__)
 
-# Vendor error bodies and odd replies are quoted in outcomes and events; a bound keeps a vendor
-# returning an HTML error page from bloating the log.
-DETAIL_LIMIT = 200
 # The dialect's documented verdicts on an order (docs/sandbox.md): only these fail an order
 # whose earlier attempt may have reached the vendor. 401, 404, 413 and undocumented codes are
 # about the request or the path to the vendor, not the order.
@@ -95,22 +91,6 @@ _error_decoder = msgspec.json.Decoder(WireError)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date (RFC 9110)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # HTTP-dates are GMT by definition
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def to_view(order: WireOrder) -> VendorOrderView:
@@ -203,52 +183,33 @@ class RestVendorAdapter:
 
     async def create_order(self, req: VendorOrderRequest) -> Outcome:
         body = _encoder.encode(WireCreateOrder(**msgspec.structs.asdict(req)))
-        try:
-            async with self._session.post(
-                f"{self._base}/v1/orders",
-                data=body,
-                headers=self._headers(req.reference),
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as resp:
-                payload = await resp.read()
-                return classify(resp.status, resp.headers, payload, self._clock())
-        # TimeoutError first: aiohttp's timeout errors also subclass ClientConnectionError.
-        except TimeoutError as exc:
-            return Unknown("timeout", f"no reply within {self._timeout.total}s: {exc!r}")
-        except aiohttp.ClientError as exc:
-            return Unknown("connection", f"{type(exc).__name__}: {exc}"[:DETAIL_LIMIT])
+        return await attempt(
+            self._session,
+            "POST",
+            f"{self._base}/v1/orders",
+            lambda status, headers, payload: classify(status, headers, payload, self._clock()),
+            within=self._timeout,
+            data=body,
+            headers=self._headers(req.reference),
+        )
 
     async def _get(self, path: str, params: dict[str, str]) -> bytes:
-        try:
-            async with self._session.get(
-                f"{self._base}{path}",
-                params=params,
-                headers=self._headers(),
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as resp:
-                payload = await resp.read()
-                if resp.status == 200:
-                    return payload
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"), self._clock())
-                raise VendorUnavailable(
-                    f"http_{resp.status}",
-                    _error(resp.status, payload).code,
-                    http_status=resp.status,
-                    retry_after=retry_after,
-                )
-        except TimeoutError as exc:
-            raise VendorUnavailable("timeout", repr(exc)) from exc
-        except aiohttp.ClientError as exc:
-            raise VendorUnavailable("connection", f"{type(exc).__name__}: {exc}") from exc
+        body = await read(
+            self._session,
+            f"{self._base}{path}",
+            lambda status, payload: _error(status, payload).code,
+            self._clock,
+            within=self._timeout,
+            params=params,
+            headers=self._headers(),
+        )
+        assert body is not None  # no status is read as "missing" here
+        return body
 
     async def get_order(self, reference: str) -> VendorOrderView | None:
-        body = await self._get("/v1/orders", {"reference": reference})
-        try:
-            orders = _orders_decoder.decode(body)
-        except msgspec.DecodeError as exc:
-            raise VendorUnavailable("bad_response", str(exc), http_status=200) from exc
+        orders = decode_read(
+            _orders_decoder, await self._get("/v1/orders", {"reference": reference})
+        )
         if not orders:
             return None
         if len(orders) > 1:
@@ -265,11 +226,7 @@ class RestVendorAdapter:
         params = {"from": _iso(start), "to": _iso(end), "limit": str(limit)}
         if cursor is not None:
             params["cursor"] = cursor
-        body = await self._get("/v1/transactions", params)
-        try:
-            page = _page_decoder.decode(body)
-        except msgspec.DecodeError as exc:
-            raise VendorUnavailable("bad_response", str(exc), http_status=200) from exc
+        page = decode_read(_page_decoder, await self._get("/v1/transactions", params))
         return TransactionPage([to_view(o) for o in page.data], page.next_cursor)
 
 

@@ -146,11 +146,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
-def fault_middleware(injector: FaultInjector) -> Middleware:
+def fault_middleware(injector: FaultInjector, api_prefix: str = "/v1/") -> Middleware:
+    """Faults on the vendor's API (paths under `api_prefix`), never on /_admin."""
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Admin routes are the test harness's view of the truth; faults there would lie.
-        if not request.path.startswith("/v1/"):
+        if not request.path.startswith(api_prefix):
             return await handler(request)
         fail_5xx, limit_429, hang = injector.draw()
         if injector.faults.latency_ms:

@@ -14,6 +14,7 @@ import hmac
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Literal, NamedTuple
 
 import msgspec
 import structlog
@@ -29,6 +30,7 @@ from ledger.vendors.sandbox.faults import (
 )
 from ledger.vendors.sandbox.store import Conflict, NotFound, SandboxStore, Window
 from ledger.vendors.sandbox.webhooks import WebhookSender
+from ledger.vendors.tango import double as tango
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +54,11 @@ SHUTDOWN_TIMEOUT_S = 2.0
 
 class SandboxConfig(msgspec.Struct, frozen=True):
     faults: SandboxFaults = msgspec.field(default_factory=SandboxFaults)
+    # Whose API it speaks: its own (docs/sandbox.md) or a real vendor's, as that vendor's
+    # double (ledger/vendors/<vendor>/double.py), on the same store, faults and /_admin.
+    dialect: Literal["sandbox", "tango"] = "sandbox"
+    # The most results one listing query answers, for dialects whose vendor caps them (Tango).
+    list_cap: int = tango.LIST_CAP
     key_retention: timedelta = DEFAULT_KEY_RETENTION
     fulfil_delay_ms: int = 0
     api_key: str | None = None
@@ -91,16 +98,16 @@ def _validate(order: WireCreateOrder) -> web.Response | None:
     return None
 
 
-def _auth_middleware(api_key: str) -> Middleware:
-    expected = f"Bearer {api_key}".encode()
+def _auth_middleware(dialect: Dialect, api_key: str) -> Middleware:
+    expected = dialect.authorization(api_key).encode()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Admin routes stay open: they are the test harness, not part of the vendor's API.
-        if request.path.startswith("/v1/"):
+        if request.path.startswith(dialect.prefix):
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected):
-                return _error(401, "unauthorized", "missing or wrong API key")
+                return dialect.unauthorized()
         return await handler(request)
 
     return middleware
@@ -187,6 +194,33 @@ class _Admin:
         return web.Response(status=204)
 
 
+class Dialect(NamedTuple):
+    prefix: str  # where the vendor's API lives (faults and auth apply there)
+    register: Callable[[web.UrlDispatcher, SandboxStore, int], None]
+    authorization: Callable[[str], str]  # the Authorization header for a configured api_key
+    unauthorized: Callable[[], web.Response]
+
+
+def _register_sandbox_api(router: web.UrlDispatcher, store: SandboxStore, _list_cap: int) -> None:
+    api = _Api(store)
+    router.add_post("/v1/orders", api.create_order)
+    router.add_get("/v1/orders", api.find_orders)
+    router.add_get("/v1/orders/{order_id}", api.get_order)
+    router.add_get("/v1/transactions", api.transactions)
+
+
+def _dialects() -> dict[str, Dialect]:
+    return {
+        "sandbox": Dialect(
+            "/v1/",
+            _register_sandbox_api,
+            lambda key: f"Bearer {key}",
+            lambda: _error(401, "unauthorized", "missing or wrong API key"),
+        ),
+        "tango": Dialect(tango.PREFIX, tango.register, tango.authorization, tango.unauthorized),
+    }
+
+
 def create_sandbox_app(
     config: SandboxConfig, *, clock: Callable[[], datetime] = _utcnow
 ) -> web.Application:
@@ -203,19 +237,17 @@ def create_sandbox_app(
         fulfil_delay=timedelta(milliseconds=config.fulfil_delay_ms),
         webhooks=webhooks,
     )
+    dialect = _dialects()[config.dialect]
     # Faults first: an injected 503 or 429 comes "before doing anything", auth included.
-    middlewares = [fault_middleware(FaultInjector(config.faults))]
+    middlewares = [fault_middleware(FaultInjector(config.faults), dialect.prefix)]
     if config.api_key:
-        middlewares.append(_auth_middleware(config.api_key))
+        middlewares.append(_auth_middleware(dialect, config.api_key))
     app = web.Application(middlewares=middlewares)
     app[SANDBOX_STORE] = store
     if webhooks is not None:
         app.cleanup_ctx.append(webhooks.run)
-    api, admin = _Api(store), _Admin(store)
-    app.router.add_post("/v1/orders", api.create_order)
-    app.router.add_get("/v1/orders", api.find_orders)
-    app.router.add_get("/v1/orders/{order_id}", api.get_order)
-    app.router.add_get("/v1/transactions", api.transactions)
+    dialect.register(app.router, store, config.list_cap)
+    admin = _Admin(store)
     app.router.add_get("/_admin/stats", admin.stats)
     app.router.add_post("/_admin/orders", admin.create)
     app.router.add_patch("/_admin/orders/{order_id}", admin.patch)

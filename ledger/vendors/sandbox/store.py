@@ -203,6 +203,13 @@ class SandboxStore:
         more = len(rows) > limit
         return WireTransactionPage(page, _encode_cursor(page[-1]) if more else None)
 
+    def created_in(self, window: Window) -> list[WireOrder]:
+        """Orders created in the window, oldest first, without cards (a listing by creation
+        time, as vendors that keep no change time list)."""
+        rows = [self._live(o.id) for o in list(self._orders.values()) if window.holds(o.created_at)]
+        rows.sort(key=lambda o: (o.created_at, o.id))
+        return [o.wire(with_card=False) for o in rows]
+
     def stats(self) -> dict[str, object]:
         counts = Counter(o.reference for o in self._orders.values())
         dupes = sorted(ref for ref, n in counts.items() if n > 1)

@@ -1,0 +1,100 @@
+"""One HTTP exchange with a vendor, for every adapter: an order attempt is classified, a read
+either answers 200 or raises VendorUnavailable. Nothing here knows a vendor's dialect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import aiohttp
+import msgspec
+
+from ledger.vendors.base import Outcome, Unknown, VendorUnavailable
+
+# Vendor error bodies and odd replies are quoted in outcomes and events; a bound keeps a vendor
+# returning an HTML error page from bloating the log.
+DETAIL_LIMIT = 200
+
+T = TypeVar("T")
+Classify = Callable[[int, Mapping[str, str], bytes], Outcome]
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # HTTP-dates are GMT by definition
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+async def attempt(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    classify: Classify,
+    *,
+    within: aiohttp.ClientTimeout,
+    **request: Any,
+) -> Outcome:
+    """Exactly one order attempt; HTTP and network trouble are classified, never raised."""
+    try:
+        # Redirects are not followed: a POST must not silently turn into a GET.
+        async with session.request(
+            method, url, timeout=within, allow_redirects=False, **request
+        ) as resp:
+            return classify(resp.status, resp.headers, await resp.read())
+    # TimeoutError first: aiohttp's timeout errors also subclass ClientConnectionError.
+    except TimeoutError as exc:
+        return Unknown("timeout", f"no reply within {within.total}s: {exc!r}")
+    except aiohttp.ClientError as exc:
+        return Unknown("connection", f"{type(exc).__name__}: {exc}"[:DETAIL_LIMIT])
+
+
+async def read(
+    session: aiohttp.ClientSession,
+    url: str,
+    error_code: Callable[[int, bytes], str],
+    now: Callable[[], datetime],
+    *,
+    within: aiohttp.ClientTimeout,
+    missing: frozenset[int] = frozenset(),
+    **request: Any,
+) -> bytes | None:
+    """A GET's 200 body; None for a status in `missing` (the vendor says it has no such
+    thing); anything else raises VendorUnavailable, never mistaken for absence."""
+    try:
+        async with session.get(url, timeout=within, allow_redirects=False, **request) as resp:
+            payload = await resp.read()
+            if resp.status == 200:
+                return payload
+            if resp.status in missing:
+                return None
+            raise VendorUnavailable(
+                f"http_{resp.status}",
+                error_code(resp.status, payload),
+                http_status=resp.status,
+                retry_after=parse_retry_after(resp.headers.get("Retry-After"), now()),
+            )
+    except TimeoutError as exc:
+        raise VendorUnavailable("timeout", repr(exc)) from exc
+    except aiohttp.ClientError as exc:
+        raise VendorUnavailable("connection", f"{type(exc).__name__}: {exc}") from exc
+
+
+def decode_read(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+    """A 200 body the vendor's type must describe; anything else is an unusable answer."""
+    try:
+        return decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise VendorUnavailable("bad_response", str(exc)[:DETAIL_LIMIT], http_status=200) from exc
