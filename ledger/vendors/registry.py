@@ -126,11 +126,23 @@ _RATE_LIMIT_PER_S = {"tango": 1.0}
 def load_vendors_file(path: Path, environ: Mapping[str, str]) -> VendorsFile:
     """VENDORS_FILE, validated: every error names the key (`vendors.NAME.field`)."""
     try:
-        loaded = msgspec.convert(tomllib.loads(path.read_text()), VendorsFile)
-    except (OSError, tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"VENDORS_FILE {path}: {exc}") from None
+    sections = raw.pop("vendors", {})
+    if raw or not isinstance(sections, dict):
+        raise ConfigError(f"VENDORS_FILE {path}: only [vendors.NAME] tables belong here")
+    loaded = {}
+    for name, section in sections.items():
+        try:
+            loaded[name] = msgspec.convert(section, VendorConfig)
+        except msgspec.ValidationError as exc:
+            # msgspec says "... - at `$.brands`": the path inside this vendor's table.
+            message, _, at = str(exc).partition(" - at `$")
+            where = f"vendors.{name}{at.rstrip('`')}" if at else f"vendors.{name}"
+            raise ConfigError(f"VENDORS_FILE {path}: {where}: {message}") from None
     vendors = {}
-    for name, config in loaded.vendors.items():
+    for name, config in loaded.items():
         resolved = {}
         for field in _CREDENTIALS:
             value = getattr(config, field)
