@@ -7,7 +7,6 @@ same key, or look the order up by reference).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -29,7 +28,15 @@ from ledger.vendors.base import (
     VendorOrderView,
     VendorStatus,
 )
-from ledger.vendors.transport import DETAIL_LIMIT, attempt, decode_read, parse_retry_after, read
+from ledger.vendors.transport import (
+    DETAIL_LIMIT,
+    attempt,
+    body_digest,
+    decode_read,
+    iso_utc,
+    parse_retry_after,
+    read,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -110,11 +117,8 @@ def _error(status: int, body: bytes) -> WireErrorBody:
     try:
         return _error_decoder.decode(body).error
     except msgspec.DecodeError:
-        # Not the vendor's error type: it could be anything, the order and its card echoed back
-        # included, and what is quoted here goes into the permanent log. Only its size and a
-        # digest (to match it against the vendor's own logs) are kept.
-        digest = hashlib.sha256(body).hexdigest()
-        return WireErrorBody(f"http_{status}", f"{len(body)}-byte body, sha256 {digest}")
+        code, _, detail = body_digest(status, body).partition(": ")
+        return WireErrorBody(code, detail)
 
 
 def classify(status: int, headers: Mapping[str, str], body: bytes, now: datetime) -> Outcome:
@@ -223,12 +227,8 @@ class RestVendorAdapter:
     ) -> TransactionPage:
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("transaction window bounds must be timezone-aware")
-        params = {"from": _iso(start), "to": _iso(end), "limit": str(limit)}
+        params = {"from": iso_utc(start), "to": iso_utc(end), "limit": str(limit)}
         if cursor is not None:
             params["cursor"] = cursor
         page = decode_read(_page_decoder, await self._get("/v1/transactions", params))
         return TransactionPage([to_view(o) for o in page.data], page.next_cursor)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

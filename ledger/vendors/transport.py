@@ -4,6 +4,7 @@ either answers 200 or raises VendorUnavailable. Nothing here knows a vendor's di
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -20,6 +21,13 @@ DETAIL_LIMIT = 200
 
 T = TypeVar("T")
 Classify = Callable[[int, Mapping[str, str], bytes], Outcome]
+
+
+def body_digest(status: int, body: bytes) -> str:
+    """What is kept of an error body that is not the vendor's error type: it could be anything,
+    the order and its card echoed back included, and what is quoted goes into the permanent
+    log. Its size and a digest (to match it against the vendor's own logs) are kept."""
+    return f"http_{status}: {len(body)}-byte body, sha256 {hashlib.sha256(body).hexdigest()}"
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -69,12 +77,15 @@ async def read(
     *,
     within: aiohttp.ClientTimeout,
     missing: frozenset[int] = frozenset(),
+    method: str = "GET",
     **request: Any,
 ) -> bytes | None:
-    """A GET's 200 body; None for a status in `missing` (the vendor says it has no such
+    """A read's 200 body; None for a status in `missing` (the vendor says it has no such
     thing); anything else raises VendorUnavailable, never mistaken for absence."""
     try:
-        async with session.get(url, timeout=within, allow_redirects=False, **request) as resp:
+        async with session.request(
+            method, url, timeout=within, allow_redirects=False, **request
+        ) as resp:
             payload = await resp.read()
             if resp.status == 200:
                 return payload
@@ -98,3 +109,8 @@ def decode_read(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
         return decoder.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise VendorUnavailable("bad_response", str(exc)[:DETAIL_LIMIT], http_status=200) from exc
+
+
+def iso_utc(moment: datetime) -> str:
+    """A listing bound as vendors read it: RFC 3339 in UTC with a Z."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -31,6 +31,7 @@ from ledger.vendors.sandbox.faults import (
 from ledger.vendors.sandbox.store import Conflict, NotFound, SandboxStore, Window
 from ledger.vendors.sandbox.webhooks import WebhookSender
 from ledger.vendors.tango import double as tango
+from ledger.vendors.tremendous import double as tremendous
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +57,7 @@ class SandboxConfig(msgspec.Struct, frozen=True):
     faults: SandboxFaults = msgspec.field(default_factory=SandboxFaults)
     # Whose API it speaks: its own (docs/sandbox.md) or a real vendor's, as that vendor's
     # double (ledger/vendors/<vendor>/double.py), on the same store, faults and /_admin.
-    dialect: Literal["sandbox", "tango"] = "sandbox"
+    dialect: Literal["sandbox", "tango", "tremendous"] = "sandbox"
     # The most results one listing query answers, for dialects whose vendor caps them (Tango).
     list_cap: int = tango.LIST_CAP
     key_retention: timedelta = DEFAULT_KEY_RETENTION
@@ -218,6 +219,12 @@ def _dialects() -> dict[str, Dialect]:
             lambda: _error(401, "unauthorized", "missing or wrong API key"),
         ),
         "tango": Dialect(tango.PREFIX, tango.register, tango.authorization, tango.unauthorized),
+        "tremendous": Dialect(
+            tremendous.PREFIX,
+            tremendous.register,
+            tremendous.authorization,
+            tremendous.unauthorized,
+        ),
     }
 
 

@@ -29,7 +29,7 @@ from ledger.vendors.tango import wire
 from ledger.vendors.tango.classify import Asked, classify, error_key
 from ledger.vendors.tango.listing import ListingCursor
 from ledger.vendors.tango.records import to_view
-from ledger.vendors.transport import attempt, decode_read, read
+from ledger.vendors.transport import attempt, decode_read, iso_utc, read
 
 log = structlog.get_logger(__name__)
 
@@ -153,8 +153,8 @@ class TangoAdapter:
         while True:
             window_start, window_end = state.windows[0]
             params = self._account_params() | {
-                "startDate": _iso(window_start),
-                "endDate": _iso(window_end),
+                "startDate": iso_utc(window_start),
+                "endDate": iso_utc(window_end),
                 "elementsPerBlock": str(limit),
                 "page": str(self._first_page + state.page),
             }
@@ -164,9 +164,8 @@ class TangoAdapter:
             if not state.can_split():
                 # Listing what fits would pass the rest off as absent: missing_at_vendor for
                 # orders Tango holds. The run fails instead, naming the window.
-                detail = (
-                    f"{listed.page.total_count} orders in {_iso(window_start)}..{_iso(window_end)}"
-                )
+                window = f"{iso_utc(window_start)}..{iso_utc(window_end)}"
+                detail = f"{listed.page.total_count} orders in {window}"
                 raise VendorUnavailable(
                     "listing_capped", f"{detail}, over the cap of {self._list_cap}"
                 )
@@ -179,7 +178,3 @@ class TangoAdapter:
         reachable = min(listed.page.total_count, self._list_cap)
         following = state.after_page(more=(state.page + 1) * limit < reachable)
         return TransactionPage(records, following.encode() if following else None)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

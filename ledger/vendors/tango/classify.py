@@ -4,7 +4,6 @@ the time. Keys and statuses are from Tango's published error catalogue and devel
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import NamedTuple
@@ -14,7 +13,7 @@ import msgspec
 from ledger.vendors.base import Accepted, Fulfilled, Outcome, Rejected, Unknown
 from ledger.vendors.tango import wire
 from ledger.vendors.tango.records import card_of, order_status, vendor_minor
-from ledger.vendors.transport import DETAIL_LIMIT, parse_retry_after
+from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after
 
 # Tango's verdicts on the order itself: only these fail an order whose earlier attempt may
 # have reached Tango. 402.001 insufficient funds, 403.016 fraud velocity, 404.033 unknown
@@ -39,9 +38,7 @@ def error_key(status: int, body: bytes) -> str:
         key = wire.error_decoder.decode(body).key()
     except (msgspec.DecodeError, msgspec.ValidationError):
         key = None
-    if key is not None:
-        return key[:DETAIL_LIMIT]
-    return f"http_{status}: {len(body)}-byte body, sha256 {hashlib.sha256(body).hexdigest()}"
+    return key[:DETAIL_LIMIT] if key is not None else body_digest(status, body)
 
 
 def _success(status: int, body: bytes, asked: Asked) -> Outcome:

@@ -1,0 +1,161 @@
+"""The Tremendous adapter: our order as a one-reward LINK order keyed by external_id, every
+answer classified by its status, look-ups by external_id, listings paged by offset.
+
+Tremendous answers a changed payload under a known external_id with 409, and a repeat with
+201 and the order it holds; the link is only in answers to a create, so a look-up asks for a
+new one (POST /rewards/{id}/generate_link) when the order executed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import aiohttp
+import structlog
+
+from ledger.money import format_minor
+from ledger.vendors.base import (
+    CardSecret,
+    Outcome,
+    Rejected,
+    TransactionPage,
+    VendorOrderRequest,
+    VendorOrderView,
+)
+from ledger.vendors.transport import attempt, decode_read, iso_utc, read
+from ledger.vendors.tremendous import wire
+from ledger.vendors.tremendous.classify import Asked, classify, error_message
+from ledger.vendors.tremendous.records import to_view
+
+log = structlog.get_logger(__name__)
+
+# Tremendous' largest page.
+MAX_PAGE = 500
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TremendousAdapter:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        api_key: str,
+        funding_source_id: str,
+        products: Mapping[str, str],
+        attempt_timeout: float,
+        key_retention: timedelta,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.name = name
+        self.key_retention = key_retention
+        self._base = base_url.rstrip("/")
+        self._session = session
+        self._funding_source_id = funding_source_id
+        self._products = dict(products)
+        self._timeout = aiohttp.ClientTimeout(total=attempt_timeout)
+        self._clock = clock
+        self._headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {api_key}",
+        }
+
+    async def create_order(self, req: VendorOrderRequest) -> Outcome:
+        product = self._products.get(req.brand_id)
+        if product is None:
+            # Refused before anything is sent: the vendor never saw it, so it is terminal.
+            detail = f"no product configured for brand {req.brand_id!r}"
+            return Rejected("brand_not_configured", detail, 422)
+        order = wire.CreateOrder(
+            external_id=req.reference,
+            payment=wire.Payment(self._funding_source_id),
+            reward=wire.RewardRequest(
+                value=wire.Value(
+                    Decimal(format_minor(req.amount_minor, req.currency)), req.currency
+                ),
+                products=[product],
+                recipient=wire.Recipient(name=req.customer_id),
+            ),
+        )
+        asked = Asked(req.amount_minor, req.currency)
+        return await attempt(
+            self._session,
+            "POST",
+            f"{self._base}/api/v2/orders",
+            lambda status, headers, body: classify(status, headers, body, asked, self._clock()),
+            within=self._timeout,
+            data=wire.encoder.encode(order),
+            headers=self._headers,
+        )
+
+    async def _list(self, params: dict[str, str]) -> wire.OrderList:
+        body = await read(
+            self._session,
+            f"{self._base}/api/v2/orders",
+            error_message,
+            self._clock,
+            within=self._timeout,
+            params=params,
+            headers=self._headers,
+        )
+        assert body is not None  # absence is an empty list, never a status
+        return decode_read(wire.list_decoder, body)
+
+    async def get_order(self, reference: str) -> VendorOrderView | None:
+        listed = await self._list({"external_id": reference})
+        if not listed.orders:
+            return None
+        if len(listed.orders) > 1:
+            log.warning("vendor_duplicate_reference", vendor=self.name, count=len(listed.orders))
+        order = min(listed.orders, key=lambda o: (o.created_at, o.id))
+        card = await self._link(order) if order.status == "EXECUTED" else None
+        return to_view(order, card)
+
+    async def _link(self, order: wire.Order) -> CardSecret | None:
+        """A fresh redemption link for the order's reward (the list never carries one)."""
+        if not order.rewards:
+            return None
+        payload = await read(
+            self._session,
+            f"{self._base}/api/v2/rewards/{order.rewards[0].id}/generate_link",
+            error_message,
+            self._clock,
+            within=self._timeout,
+            method="POST",
+            headers=self._headers,
+        )
+        assert payload is not None  # no status is read as "missing" here
+        link = decode_read(wire.link_decoder, payload).reward.link
+        return CardSecret(link, None, link)
+
+    async def list_transactions(
+        self, start: datetime, end: datetime, cursor: str | None, limit: int
+    ) -> TransactionPage:
+        """Orders created in [start, end), by offset (Tremendous lists newest first; a past
+        window gains no new orders, so offsets hold between pages)."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("transaction window bounds must be timezone-aware")
+        try:
+            offset = int(cursor) if cursor else 0
+        except ValueError:
+            raise ValueError("cursor was not issued by this Tremendous listing") from None
+        size = min(limit, MAX_PAGE)
+        listed = await self._list(
+            {
+                "created_at[gte]": iso_utc(start),
+                "created_at[lte]": iso_utc(end),
+                "offset": str(offset),
+                "limit": str(size),
+            }
+        )
+        records = [to_view(o) for o in listed.orders if start <= o.created_at < end]
+        following = offset + len(listed.orders)
+        more = listed.orders and following < listed.total_count
+        return TransactionPage(records, str(following) if more else None)
