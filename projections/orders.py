@@ -43,6 +43,7 @@ ORDERS_TABLE = Table(
         "client_id, created_at",
         "vendor_reference",
         "next_attempt_at",
+        "vendor, vendor_order_id",  # webhooks that name an order by the vendor's id only
     ),
 )
 

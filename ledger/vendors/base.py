@@ -116,6 +116,21 @@ class TransactionPage(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
+class WebhookHint(msgspec.Struct, frozen=True):
+    """What a vendor's webhook says, read from its body: a hint about one order (named by our
+    reference, or only by the vendor's id), never a fact until a look-up confirms it."""
+
+    event_type: str
+    webhook_id: str | None = None
+    reference: str | None = None
+    vendor_order_id: str | None = None
+    status: str | None = None
+
+
+class MalformedWebhook(ValueError):
+    """The signature was valid but the body is not a webhook of the vendor's we understand."""
+
+
 class VendorUnavailable(Exception):
     """A read could not be answered (timeout, connection, 5xx, 429, unexpected reply).
 

@@ -7,7 +7,7 @@ import os
 import random
 import secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,7 +16,8 @@ import aiohttp
 import msgspec
 
 from ledger.config import ConfigError, Settings, read_or_create_private
-from ledger.vendors.base import VendorAdapter
+from ledger.vendors import rest
+from ledger.vendors.base import VendorAdapter, WebhookHint
 from ledger.vendors.breaker import (
     DEFAULT_FAILURE_RATE,
     DEFAULT_MINIMUM_CALLS,
@@ -30,7 +31,8 @@ from ledger.vendors.ratelimit import TokenBucket
 from ledger.vendors.rest import RestVendorAdapter
 from ledger.vendors.tango import adapter as tango
 from ledger.vendors.tremendous import adapter as tremendous
-from ledger.webhooks.signatures import WebhookConfig
+from ledger.vendors.tremendous import webhooks as tremendous_webhooks
+from ledger.webhooks.signatures import DEFAULT_HEX_HEADER, WebhookConfig
 
 SANDBOX = "sandbox"
 SANDBOX_SIGNING_KEY_FILE = "sandbox-webhook-secret"
@@ -70,10 +72,11 @@ class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Order attempts per second the vendor allows (its published limit); unset: no limit
     # beyond the completer's concurrency. Bulk batches are what reach it.
     rate_limit_per_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
-    webhook_scheme: Literal["standard", "hex"] = "standard"
+    # Unset: the adapter's own scheme (the sandbox's Standard Webhooks, Tremendous' hex HMAC).
+    webhook_scheme: Literal["standard", "hex"] | None = None
     # Every secret listed is accepted: add the new one, deploy, then drop the old one.
     webhook_secrets: list[str] = []
-    webhook_header: str = "X-Signature-256"
+    webhook_header: str | None = None
     # Standard Webhooks' recommended tolerance; replays older than this are refused.
     webhook_tolerance_s: int = 300
 
@@ -130,6 +133,18 @@ _KEY_RETENTION_HOURS = {"sandbox": 24.0, "tango": 90 * 24.0, "tremendous": 24.0}
 _RATE_LIMIT_PER_S = {"tango": 1.0, "tremendous": 10.0}
 
 
+# Each adapter's webhook scheme and signature header, and how its bodies read. Tango's
+# signature (X.509 or HMAC, header and encoding) is unconfirmed: no webhooks from it yet.
+_WEBHOOKS: dict[str, tuple[Literal["standard", "hex"], str]] = {
+    "sandbox": ("standard", DEFAULT_HEX_HEADER),
+    "tremendous": ("hex", tremendous_webhooks.SIGNATURE_HEADER),
+}
+WEBHOOK_PARSERS: dict[str, Callable[[bytes], WebhookHint]] = {
+    "sandbox": rest.parse_webhook,
+    "tremendous": tremendous_webhooks.parse_webhook,
+}
+
+
 def load_vendors_file(path: Path, environ: Mapping[str, str]) -> VendorsFile:
     """VENDORS_FILE, validated: every error names the key (`vendors.NAME.field`)."""
     try:
@@ -168,21 +183,30 @@ def load_vendors_file(path: Path, environ: Mapping[str, str]) -> VendorsFile:
                     f"VENDORS_FILE {path}: vendors.{name}.{field} is required"
                     f" for adapter {config.adapter!r}"
                 )
+        if config.webhook_secrets and config.adapter not in _WEBHOOKS:
+            raise ConfigError(
+                f"VENDORS_FILE {path}: vendors.{name}.webhook_secrets: {config.adapter}"
+                " webhooks are not supported; its orders are confirmed by look-ups and"
+                " reconciliation"
+            )
         vendors[name] = config
     return VendorsFile(vendors)
 
 
 def webhook_configs(configs: dict[str, VendorConfig]) -> dict[str, WebhookConfig]:
-    return {
-        name: WebhookConfig(
-            scheme=config.webhook_scheme,
+    webhooks = {}
+    for name, config in configs.items():
+        if not config.webhook_secrets:
+            continue
+        scheme, header = _WEBHOOKS[config.adapter]
+        webhooks[name] = WebhookConfig(
+            scheme=config.webhook_scheme or scheme,
             secrets=tuple(config.webhook_secrets),
-            header=config.webhook_header,
+            header=config.webhook_header or header,
             tolerance_s=config.webhook_tolerance_s,
+            dialect=config.adapter,
         )
-        for name, config in configs.items()
-        if config.webhook_secrets
-    }
+    return webhooks
 
 
 def build_adapter(name: str, config: VendorConfig, session: aiohttp.ClientSession) -> VendorAdapter:

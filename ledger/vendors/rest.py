@@ -20,6 +20,7 @@ from ledger.vendors.base import (
     Accepted,
     CardSecret,
     Fulfilled,
+    MalformedWebhook,
     Outcome,
     Rejected,
     TransactionPage,
@@ -27,6 +28,7 @@ from ledger.vendors.base import (
     VendorOrderRequest,
     VendorOrderView,
     VendorStatus,
+    WebhookHint,
 )
 from ledger.vendors.transport import (
     DETAIL_LIMIT,
@@ -84,6 +86,18 @@ class WireError(msgspec.Struct, frozen=True):
     error: WireErrorBody
 
 
+class WireWebhookData(msgspec.Struct, frozen=True):
+    vendor_order_id: str | None = None
+    reference: str | None = None
+    status: str | None = None
+
+
+class WireWebhook(msgspec.Struct, frozen=True):
+    type: str
+    data: WireWebhookData
+    id: str | None = None
+
+
 class WireTransactionPage(msgspec.Struct, frozen=True):
     data: list[WireOrder]
     next_cursor: str | None = None
@@ -94,6 +108,17 @@ _order_decoder = msgspec.json.Decoder(WireOrder)
 _orders_decoder = msgspec.json.Decoder(list[WireOrder])
 _page_decoder = msgspec.json.Decoder(WireTransactionPage)
 _error_decoder = msgspec.json.Decoder(WireError)
+_webhook_decoder = msgspec.json.Decoder(WireWebhook)
+
+
+def parse_webhook(body: bytes) -> WebhookHint:
+    """The sandbox dialect's webhook (docs/sandbox.md)."""
+    try:
+        webhook = _webhook_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise MalformedWebhook(str(exc)) from None
+    data = webhook.data
+    return WebhookHint(webhook.type, webhook.id, data.reference, data.vendor_order_id, data.status)
 
 
 def _utcnow() -> datetime:

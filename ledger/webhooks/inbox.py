@@ -10,60 +10,44 @@ import hashlib
 from datetime import datetime
 
 import asyncpg
-import msgspec
 
 from ledger.log import events as ev
 from ledger.log import store
+from ledger.vendors.base import MalformedWebhook, WebhookHint
 
 
-class WebhookData(msgspec.Struct, frozen=True):
-    vendor_order_id: str | None = None
-    reference: str | None = None
-    status: str | None = None
-
-
-class WebhookBody(msgspec.Struct, frozen=True):
-    type: str
-    data: WebhookData
-    id: str | None = None
-
-
-_decoder = msgspec.json.Decoder(WebhookBody)
-
-
-class MalformedWebhook(ValueError):
-    """The signature was valid but the body is not a webhook we understand."""
-
-
-def parse(body: bytes, header_id: str | None) -> tuple[str, WebhookBody]:
-    try:
-        webhook = _decoder.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise MalformedWebhook(str(exc)) from None
-    webhook_id = header_id or webhook.id
+def dedupe_id(hint: WebhookHint, header_id: str | None) -> str:
+    """The id a redelivery repeats: the signature header's, else the body's."""
+    webhook_id = header_id or hint.webhook_id
     if not webhook_id:
         raise MalformedWebhook("the webhook carries no id to deduplicate it by")
-    return webhook_id, webhook
+    return webhook_id
+
+
+# Webhooks that name the order only by the vendor's id (Tremendous) find it in the order read
+# model once the vendor's answer is recorded there (indexed on vendor, vendor_order_id). One
+# racing that answer is kept on the vendor's webhook stream: the look-up the order is due for
+# anyway, and reconciliation, settle it.
+_BY_VENDOR_ID = "SELECT stream_id FROM orders_view WHERE vendor = $1 AND vendor_order_id = $2"
 
 
 async def record(
     pool: asyncpg.Pool,
     vendor: str,
     webhook_id: str,
-    webhook: WebhookBody,
+    hint: WebhookHint,
     body: bytes,
     now: datetime,
     metadata: dict[str, object],
 ) -> bool:
     """Append WebhookReceived once per webhook id; False for a redelivery."""
-    reference = webhook.data.reference
     received = ev.WebhookReceived(
         vendor=vendor,
         webhook_id=webhook_id,
-        event_type=webhook.type,
-        reported_status=webhook.data.status,
-        reference=reference,
-        vendor_order_id=webhook.data.vendor_order_id,
+        event_type=hint.event_type,
+        reported_status=hint.status,
+        reference=hint.reference,
+        vendor_order_id=hint.vendor_order_id,
         body_sha256=hashlib.sha256(body).hexdigest(),
         received_at=now,
     )
@@ -71,8 +55,10 @@ async def record(
         stream_id = await conn.fetchval(
             "SELECT stream_id FROM order_references WHERE vendor = $1 AND vendor_reference = $2",
             vendor,
-            reference,
+            hint.reference,
         )
+        if stream_id is None and hint.vendor_order_id is not None:
+            stream_id = await conn.fetchval(_BY_VENDOR_ID, vendor, hint.vendor_order_id)
         stream_id = stream_id or f"webhooks:{vendor}"
         # The receipt row is the dedupe: a racing duplicate waits on it, then inserts nothing.
         inserted = await conn.fetchval(

@@ -120,6 +120,19 @@ def _v1_signatures(header: str) -> list[bytes]:
     return found
 
 
+def _has(headers: Mapping[str, str], name: str) -> bool:
+    getall = getattr(headers, "getall", None)
+    if getall is not None:
+        return bool(getall(name, []))
+    return name in headers or name.lower() in headers
+
+
+def _header_family(headers: Mapping[str, str]) -> str:
+    """`webhook` (Standard Webhooks) or `svix` (Svix, Runa): the same scheme under two names,
+    both accepted as the official libraries do. One family is read whole, never mixed."""
+    return "svix" if not _has(headers, "webhook-id") and _has(headers, "svix-id") else "webhook"
+
+
 def verify_standard(
     headers: Mapping[str, str],
     body: bytes,
@@ -127,7 +140,8 @@ def verify_standard(
     now: int,
     tolerance_s: int = DEFAULT_TOLERANCE_S,
 ) -> str:
-    """Verify a Standard Webhooks delivery and return its `webhook-id` (the dedupe key).
+    """Verify a Standard Webhooks delivery (or Svix's `svix-*` headers) and return its id
+    (the dedupe key).
 
     Any one of `secrets` may match, so a rotation accepts old and new secrets side by side. The
     signature is checked before the timestamp, so `stale_timestamp` only ever describes a
@@ -136,9 +150,10 @@ def verify_standard(
     keys = [parse_whsec(s) for s in secrets]
     if not keys:
         raise SignatureError("bad_secret", "no secret configured")
-    msg_id = _header(headers, "webhook-id")
-    timestamp = _header(headers, "webhook-timestamp")
-    given = _v1_signatures(_header(headers, "webhook-signature"))
+    prefix = _header_family(headers)
+    msg_id = _header(headers, f"{prefix}-id")
+    timestamp = _header(headers, f"{prefix}-timestamp")
+    given = _v1_signatures(_header(headers, f"{prefix}-signature"))
     if not msg_id or len(msg_id) > MAX_ID_LENGTH or not _printable(msg_id):
         raise SignatureError("malformed_header", "webhook-id must be printable ASCII")
     if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > MAX_TIMESTAMP_DIGITS:
@@ -180,6 +195,8 @@ class WebhookConfig(msgspec.Struct, frozen=True):
     secrets: tuple[str, ...]
     header: str = "X-Signature-256"
     tolerance_s: int = 300
+    # Whose bodies these are (ledger.vendors.registry.WEBHOOK_PARSERS reads them).
+    dialect: str = "sandbox"
 
 
 def verify_webhook(

@@ -11,6 +11,8 @@ from aiohttp import web
 from ledger.http.keys import POOL, REQUEST_ID, WEBHOOKS
 from ledger.http.problems import Problem
 from ledger.metrics import METRICS
+from ledger.vendors.base import MalformedWebhook
+from ledger.vendors.registry import WEBHOOK_PARSERS
 from ledger.webhooks import inbox
 from ledger.webhooks.signatures import SignatureError, verify_webhook
 
@@ -34,14 +36,15 @@ async def receive_webhook(request: web.Request) -> web.Response:
         log.warning("webhook rejected", vendor=vendor, check=exc.check, bytes=len(body))
         raise Problem(401, "invalid_signature", str(exc), extra={"check": exc.check}) from None
     try:
-        webhook_id, webhook = inbox.parse(body, header_id)
-    except inbox.MalformedWebhook as exc:
+        hint = WEBHOOK_PARSERS[config.dialect](body)
+        webhook_id = inbox.dedupe_id(hint, header_id)
+    except MalformedWebhook as exc:
         raise Problem(400, "malformed_webhook", str(exc)) from None
     fresh = await inbox.record(
         request.app[POOL],
         vendor,
         webhook_id,
-        webhook,
+        hint,
         body,
         datetime.now(UTC),
         {"request_id": request[REQUEST_ID], "actor": f"webhook:{vendor}"},

@@ -29,7 +29,7 @@ from ledger.vendors.sandbox.faults import (
     fault_middleware,
 )
 from ledger.vendors.sandbox.store import Conflict, NotFound, SandboxStore, Window
-from ledger.vendors.sandbox.webhooks import WebhookSender
+from ledger.vendors.sandbox.webhooks import Announcer, StandardAnnouncer, WebhookSender
 from ledger.vendors.tango import double as tango
 from ledger.vendors.tremendous import double as tremendous
 
@@ -200,6 +200,7 @@ class Dialect(NamedTuple):
     register: Callable[[web.UrlDispatcher, SandboxStore, int], None]
     authorization: Callable[[str], str]  # the Authorization header for a configured api_key
     unauthorized: Callable[[], web.Response]
+    announcer: Callable[[str], Announcer] | None  # webhooks signed with a secret; None: none
 
 
 def _register_sandbox_api(router: web.UrlDispatcher, store: SandboxStore, _list_cap: int) -> None:
@@ -217,13 +218,18 @@ def _dialects() -> dict[str, Dialect]:
             _register_sandbox_api,
             lambda key: f"Bearer {key}",
             lambda: _error(401, "unauthorized", "missing or wrong API key"),
+            StandardAnnouncer,
         ),
-        "tango": Dialect(tango.PREFIX, tango.register, tango.authorization, tango.unauthorized),
+        # Tango's webhook signature (X.509 or HMAC) is unconfirmed: its double sends none.
+        "tango": Dialect(
+            tango.PREFIX, tango.register, tango.authorization, tango.unauthorized, None
+        ),
         "tremendous": Dialect(
             tremendous.PREFIX,
             tremendous.register,
             tremendous.authorization,
             tremendous.unauthorized,
+            tremendous.TremendousAnnouncer,
         ),
     }
 
@@ -233,18 +239,19 @@ def create_sandbox_app(
 ) -> web.Application:
     """The sandbox as an aiohttp app. `clock` is injectable so tests can outlive key retention
     and fulfilment delays without waiting for them."""
+    dialect = _dialects()[config.dialect]
     webhooks = None
-    if config.webhook_url and config.webhook_secret:
-        webhooks = WebhookSender(config.webhook_url, config.webhook_secret, config.faults, clock)
+    if config.webhook_url and config.webhook_secret and dialect.announcer is not None:
+        announcer = dialect.announcer(config.webhook_secret)
+        webhooks = WebhookSender(config.webhook_url, announcer, config.faults, clock)
     elif config.webhook_url:
-        log.warning("sandbox_webhooks_off", reason="webhook_url set without webhook_secret")
+        log.warning("sandbox_webhooks_off", reason="no webhook_secret, or a dialect without")
     store = SandboxStore(
         clock=clock,
         key_retention=config.key_retention,
         fulfil_delay=timedelta(milliseconds=config.fulfil_delay_ms),
         webhooks=webhooks,
     )
-    dialect = _dialects()[config.dialect]
     # Faults first: an injected 503 or 429 comes "before doing anything", auth included.
     middlewares = [fault_middleware(FaultInjector(config.faults), dialect.prefix)]
     if config.api_key:

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 
 import aiohttp
 import msgspec
@@ -63,9 +63,46 @@ class WebhookEvent(msgspec.Struct, frozen=True):
     data: EventData
 
 
+class Announcer(Protocol):
+    """How a dialect's vendor words and signs a webhook (the sandbox's: StandardAnnouncer)."""
+
+    def body(self, order: WireOrder, event_id: str) -> bytes: ...
+
+    def headers(self, event_id: str, timestamp: int, body: bytes) -> dict[str, str]: ...
+
+    def forge(self, body: bytes) -> bytes:
+        """The body changed as an attacker would, to be sent under the genuine signature."""
+        ...
+
+
+class StandardAnnouncer:
+    """The sandbox's own events (docs/sandbox.md), signed per Standard Webhooks."""
+
+    def __init__(self, secret: str) -> None:
+        try:
+            parse_whsec(secret)
+        except SignatureError as exc:
+            raise ValueError(f"webhook_secret: {exc}") from None
+        self._secret = secret
+
+    def body(self, order: WireOrder, event_id: str) -> bytes:
+        data = EventData(order.id, order.reference, order.status, order.amount_minor,
+                         order.currency)  # fmt: skip
+        kind = cast(EventType, f"order.{order.status}")  # one event type per vendor status
+        return _encoder.encode(WebhookEvent(event_id, kind, order.updated_at, data))
+
+    def headers(self, event_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+        signature = sign_standard(self._secret, event_id, timestamp, body)
+        return {"webhook-id": event_id, "webhook-timestamp": str(timestamp),
+                "webhook-signature": signature}  # fmt: skip
+
+    def forge(self, body: bytes) -> bytes:
+        return forge(body)
+
+
 @dataclass(slots=True)
 class _Queued:
-    event: WebhookEvent
+    event_id: str
     body: bytes  # encoded once: every attempt and duplicate sends these exact bytes
     fate: WebhookFate
     first_attempted: asyncio.Event = field(default_factory=asyncio.Event)
@@ -75,12 +112,8 @@ _encoder = msgspec.json.Encoder()
 
 
 class WebhookSender:
-    def __init__(self, url: str, secret: str, faults: SandboxFaults, clock: Clock) -> None:
-        try:
-            parse_whsec(secret)
-        except SignatureError as exc:
-            raise ValueError(f"webhook_secret: {exc}") from None
-        self._url, self._secret, self._clock = url, secret, clock
+    def __init__(self, url: str, announcer: Announcer, faults: SandboxFaults, clock: Clock) -> None:
+        self._url, self._announcer, self._clock = url, announcer, clock
         self._injector = WebhookFaultInjector(faults)
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,17 +122,15 @@ class WebhookSender:
 
     def changed(self, order: WireOrder) -> None:
         """Announce an order's new state; never blocks."""
-        data = EventData(order.id, order.reference, order.status, order.amount_minor,
-                         order.currency)  # fmt: skip
-        kind = cast(EventType, f"order.{order.status}")  # one event type per vendor status
-        event = WebhookEvent(f"evt_{secrets.token_hex(12)}", kind, order.updated_at, data)
+        event_id = f"evt_{secrets.token_hex(12)}"
+        body = self._announcer.body(order, event_id)
         fate = self._injector.draw()
         self._counts["webhooks_events"] += 1
         if fate.drop:
             self._counts["webhooks_dropped"] += 1
             return
         self._counts["webhooks_in_flight"] += 1
-        self._queue.put_nowait(_Queued(event, _encoder.encode(event), fate))
+        self._queue.put_nowait(_Queued(event_id, body, fate))
 
     def wake_at(self, when: datetime, settle: Callable[[], None]) -> None:
         """Settle at `when` by the sandbox clock: a delayed fulfilment is announced on time."""
@@ -152,7 +183,7 @@ class WebhookSender:
                 held = None
 
     async def _deliver(self, item: _Queued, after: asyncio.Event | None = None) -> None:
-        event_id, fate = item.event.id, item.fate
+        event_id, fate = item.event_id, item.fate
         try:
             if after is not None:
                 await after.wait()
@@ -161,7 +192,7 @@ class WebhookSender:
                 # Sent first, one attempt, same id: a receiver that dedupes before verifying
                 # would then throw the genuine delivery away.
                 self._counts["webhooks_forged"] += 1
-                await self._attempt(event_id, forge(item.body), signed=item.body)
+                await self._attempt(event_id, self._announcer.forge(item.body), signed=item.body)
             self._counts["webhooks_duplicated"] += fate.duplicate
             for _copy in range(2 if fate.duplicate else 1):  # a duplicate reuses the event id
                 await self._with_retries(item)
@@ -171,7 +202,7 @@ class WebhookSender:
 
     async def _with_retries(self, item: _Queued) -> None:
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            ok = await self._attempt(item.event.id, item.body, signed=item.body)
+            ok = await self._attempt(item.event_id, item.body, signed=item.body)
             item.first_attempted.set()
             if ok:
                 self._counts["webhooks_sent"] += 1
@@ -179,15 +210,14 @@ class WebhookSender:
             if attempt < MAX_ATTEMPTS:
                 await asyncio.sleep(RETRY_BASE_S * 2 ** (attempt - 1))
         self._counts["webhooks_failed"] += 1
-        log.warning("webhook_gave_up", event_id=item.event.id, attempts=MAX_ATTEMPTS)
+        log.warning("webhook_gave_up", event_id=item.event_id, attempts=MAX_ATTEMPTS)
 
     async def _attempt(self, event_id: str, body: bytes, *, signed: bytes) -> bool:
         # Signed per attempt with the current time, so a late retry still passes the receiver's
         # timestamp tolerance; the id stays the event's, so the receiver can dedupe.
         timestamp = int(self._clock().timestamp())
-        signature = sign_standard(self._secret, event_id, timestamp, signed)
-        headers = {"webhook-id": event_id, "webhook-timestamp": str(timestamp),
-                   "webhook-signature": signature, "content-type": "application/json"}  # fmt: skip
+        headers = self._announcer.headers(event_id, timestamp, signed)
+        headers["content-type"] = "application/json"
         self._counts["webhooks_attempts"] += 1
         try:
             async with self._session.post(self._url, data=body, headers=headers) as resp:

@@ -18,6 +18,8 @@ from ledger.money import MoneyError, format_minor, parse_amount
 from ledger.vendors.rest import WireCreateOrder, WireOrder
 from ledger.vendors.sandbox.store import Conflict, NotFound, SandboxStore, Window
 from ledger.vendors.tremendous import wire
+from ledger.vendors.tremendous.webhooks import SIGNATURE_HEADER
+from ledger.webhooks.signatures import sign_hex
 
 PREFIX = "/api/v2/"
 # Products with this prefix do not exist, as the sandbox's brands.
@@ -141,3 +143,36 @@ def register(router: web.UrlDispatcher, store: SandboxStore, _list_cap: int = 0)
     router.add_get("/api/v2/orders", api.list_orders)
     router.add_get("/api/v2/orders/{order_id}", api.get_order)
     router.add_post("/api/v2/rewards/{reward_id}/generate_link", api.generate_link)
+
+
+# What the double announces for each of its orders' states (Tremendous' order events).
+_EVENTS = {
+    "pending": "ORDERS.CREATED",
+    "fulfilled": "ORDERS.APPROVED",
+    "failed": "ORDERS.FAILED",
+    "refunded": "ORDERS.CANCELED",
+}
+
+
+class TremendousAnnouncer:
+    """Order events as Tremendous words them, signed with the webhook's private key."""
+
+    def __init__(self, private_key: str) -> None:
+        self._key = private_key.encode()
+
+    def body(self, order: WireOrder, event_id: str) -> bytes:
+        event = {
+            "event": _EVENTS[order.status],
+            "uuid": event_id,
+            "created_utc": order.updated_at,
+            "payload": {"resource": {"id": order.id, "type": "orders"}, "meta": {}},
+        }
+        return wire.encoder.encode(event)
+
+    def headers(self, event_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+        return {SIGNATURE_HEADER: "sha256=" + sign_hex(self._key, body)}
+
+    def forge(self, body: bytes) -> bytes:
+        event = msgspec.json.decode(body)
+        event["payload"]["resource"]["id"] = "ORD-FORGED"
+        return msgspec.json.encode(event)

@@ -16,7 +16,14 @@ from ledger.http.keys import POOL
 from ledger.orders.decisions import vendor_reference
 from ledger.orders.model import order_stream
 from ledger.vendors.sandbox.server import SANDBOX_STORE
-from tests.harness import order_body, sandbox, service, service_settings, wait_until_terminal
+from tests.harness import (
+    TEST_WEBHOOK_SECRET,
+    order_body,
+    sandbox,
+    service,
+    service_settings,
+    wait_until_terminal,
+)
 
 # One order in three hangs after the vendor committed it, one in five answers 503.
 FAULTS = "seed=14,timeout_after_commit=0.3,error_5xx=0.2,hang_ms=2000"
@@ -150,3 +157,59 @@ async def test_reconciliation_through_the_vendors_paging_finds_an_order_lost_the
         await asyncio.sleep(0.05)
     found = [(d["type"], d["reference"]) for d in listed["items"]]
     assert found == [("missing_at_vendor", lost.reference)], found
+
+
+async def test_tremendous_webhooks_verify_in_its_scheme_and_move_orders_by_its_id(
+    database_url, tmp_path, monkeypatch, unused_tcp_port
+):
+    """Orders stay pending at Tremendous a moment; its ORDERS.APPROVED webhook, signed with
+    its hex HMAC and naming the order by Tremendous' id only, is what settles each (the
+    completer stays away). Every webhook is forged once first: those are refused."""
+    monkeypatch.setenv("TEST_VENDOR_SECRET", SECRET)
+    hook = f"http://127.0.0.1:{unused_tcp_port}/webhooks/tremendous"
+    async with sandbox(
+        "seed=3,webhook_forged=1.0",
+        dialect="tremendous",
+        api_key=SECRET,
+        webhook_url=hook,
+        fulfil_delay_ms=300,
+    ) as (url, server):
+        vendors = tmp_path / "vendors.toml"
+        secrets_line = f'webhook_secrets = ["{TEST_WEBHOOK_SECRET}"]\n'
+        vendors.write_text(
+            vendors_toml("tremendous", url).replace(
+                "[vendors.tremendous.brands]", secrets_line + "[vendors.tremendous.brands]"
+            )
+        )
+        settings = service_settings(
+            "",
+            tmp_path,
+            vendors_file=vendors,
+            default_vendor="tremendous",
+            completer_backoff_s=600.0,
+        )
+        async with service(database_url, settings, port=unused_tcp_port) as (client, headers):
+            keys = [f"hooked-{i}" for i in range(3)]
+            for key in keys:
+                response = await client.post(
+                    "/api/v1/orders", json=order_body(key), headers=headers
+                )
+                assert (await response.json())["status"] == "pending"
+            settled, pending = await wait_until_terminal(client, headers, keys, within_s=30)
+            assert pending == [] and {o["status"] for o in settled.values()} == {"fulfilled"}
+            approved = await client.app[POOL].fetch(
+                "SELECT stream_id FROM events WHERE type = 'WebhookReceived'"
+                " AND convert_from(data, 'UTF8')::jsonb->>'event_type' = 'ORDERS.APPROVED'"
+            )
+            # Found by Tremendous' id alone (CREATED may race the answer that records that id,
+            # and is then kept on the vendor's webhook stream); none of the forgeries recorded.
+            assert sorted(e["stream_id"] for e in approved) == [
+                order_stream("acme", key) for key in keys
+            ]
+            forged = await client.app[POOL].fetchval(
+                "SELECT count(*) FROM events"
+                " WHERE convert_from(data, 'UTF8')::jsonb->>'vendor_order_id' = 'ORD-FORGED'"
+            )
+            assert forged == 0
+            stats = server.app[SANDBOX_STORE].stats()
+            assert stats["webhooks_forged"] == stats["webhooks_sent"] == 6

@@ -194,3 +194,29 @@ def test_the_hex_scheme_verifies_with_or_without_the_sha256_prefix(prefix):
 )
 def test_the_hex_scheme_refuses_wrong_malformed_and_missing_signatures(hdrs, secrets, check):
     assert check_of(verify_hex, hdrs, BODY, secrets) == check
+
+
+def _svix(hdrs: dict[str, str]) -> dict[str, str]:
+    return {name.replace("webhook-", "svix-"): value for name, value in hdrs.items()}
+
+
+def test_svix_header_names_verify_as_the_official_libraries_accept_them():
+    assert verify_standard(_svix(headers()), BODY, [SECRET], now=TIMESTAMP) == MSG_ID
+    cased = CIMultiDict({"Svix-Id": MSG_ID, "Svix-Timestamp": str(TIMESTAMP),
+                         "Svix-Signature": SIGNATURE})  # fmt: skip
+    assert verify_standard(cased, BODY, [SECRET], now=TIMESTAMP) == MSG_ID
+
+
+def test_svix_headers_are_checked_as_strictly_as_the_standard_ones():
+    forged = _svix(headers(signature="v1,g0hM8SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="))
+    assert check_of(verify_standard, forged, BODY, [SECRET], now=TIMESTAMP) == "signature_mismatch"
+    stale = _svix(headers())
+    assert (
+        check_of(verify_standard, stale, BODY, [SECRET], now=TIMESTAMP + 301) == "stale_timestamp"
+    )
+
+
+def test_the_two_families_are_never_mixed_into_one_signature():
+    """A webhook-id with svix timestamp and signature is not a delivery of either scheme."""
+    mixed = {"webhook-id": MSG_ID} | {k: v for k, v in _svix(headers()).items() if k != "svix-id"}
+    assert check_of(verify_standard, mixed, BODY, [SECRET], now=TIMESTAMP) == "missing_header"
