@@ -24,6 +24,7 @@ from ledger.log import events as ev
 from ledger.log import store
 from ledger.orders.decisions import SubmitOrder
 from ledger.orders.intake import Intake
+from ledger.vendors.routing import NoVendorSells
 
 # Rows recorded at once. bench/bulk.py, 10,000 rows on an idle 2-CPU node: 895 rows/s at 1,
 # about 2,400 at 8, 2,200 at 16: past 8 the submissions only contend. 8 also leaves most of
@@ -59,13 +60,14 @@ async def submit_batch(
     parsed: BulkFile,
     *,
     client_id: str,
-    vendor: str,
+    route: Callable[[str], str],
     partial: bool,
     now: datetime,
     metadata: dict[str, Any],
     progress: Progress | None = None,
 ) -> BatchOutcome:
-    """Record the batch and all its accepted rows; the caller checked parsed.acceptable()."""
+    """Record the batch and all its accepted rows, each with the vendor `route` picks for its
+    brand (a brand no vendor sells refuses that row); the caller checked parsed.acceptable()."""
     if not parsed.acceptable(partial):
         raise ValueError("submit_batch needs a file acceptable as sent (see BulkFile.acceptable)")
     batch = batch_id(client_id, parsed.file_sha256)
@@ -89,18 +91,7 @@ async def submit_batch(
 
     async def worker() -> None:
         for row in rows:  # one shared iterator: each row is taken by exactly one worker
-            cmd = SubmitOrder(
-                client_id=client_id,
-                idempotency_key=row.idempotency_key,
-                customer_id=row.customer_id,
-                brand_id=row.brand_id,
-                amount_minor=row.amount_minor,
-                currency=row.currency,
-                vendor=vendor,
-                source="bulk",
-                batch_id=batch,
-            )
-            outcome = await _submit_row(intake, cmd, row, {**metadata, "batch_id": batch})
+            outcome = await _order_row(intake, route, row, client_id, batch, metadata)
             if isinstance(outcome, RowError):
                 refused.append(outcome)
             else:
@@ -126,6 +117,32 @@ async def submit_batch(
         existing=tally["replay"],
         refused=tuple(sorted(refused, key=lambda e: e.row)),
     )
+
+
+async def _order_row(
+    intake: Intake,
+    route: Callable[[str], str],
+    row: BulkRow,
+    client_id: str,
+    batch: str,
+    metadata: dict[str, Any],
+) -> str | RowError:
+    try:
+        vendor = route(row.brand_id)
+    except NoVendorSells as exc:
+        return RowError(row.row, "brand_id", str(exc))
+    cmd = SubmitOrder(
+        client_id=client_id,
+        idempotency_key=row.idempotency_key,
+        customer_id=row.customer_id,
+        brand_id=row.brand_id,
+        amount_minor=row.amount_minor,
+        currency=row.currency,
+        vendor=vendor,
+        source="bulk",
+        batch_id=batch,
+    )
+    return await _submit_row(intake, cmd, row, {**metadata, "batch_id": batch})
 
 
 async def _submit_row(

@@ -22,6 +22,8 @@ from ledger.log.leases import OrderLeases
 from ledger.orders.fulfilment import Fulfilment
 from ledger.orders.intake import Intake
 from ledger.orders.vault import CardVault, load_or_create_key
+from ledger.vendors.registry import vendor_setup
+from ledger.vendors.routing import Router
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -60,6 +62,14 @@ def _bar() -> Progress | None:
             print(file=sys.stderr)
 
     return show
+
+
+def _offline_router(settings: Settings) -> Router:
+    """Routing as `serve` does it, but with no breaker to read: every vendor counts as up
+    (the completer sends the orders later, at its own pace, where they were routed)."""
+    configs, routing = vendor_setup(settings)
+    catalogs = {name: config.brands for name, config in configs.items()}
+    return Router(routing, settings.default_vendor, catalogs, lambda _vendor: True)
 
 
 async def cmd_bulk_upload(settings: Settings, args: argparse.Namespace) -> int:
@@ -120,7 +130,7 @@ async def _submit(
             pool,
             parsed,
             client_id=args.client,
-            vendor=settings.default_vendor,
+            route=_offline_router(settings).choose,
             partial=args.partial,
             now=datetime.now(UTC),
             metadata={"actor": "cli:bulk-upload"},

@@ -25,6 +25,7 @@ from ledger.http.keys import (
     POOL,
     PROJECTIONS,
     ROLE_WARNINGS,
+    ROUTER,
     SETTINGS,
     STALLS,
     VAULT,
@@ -50,9 +51,10 @@ from ledger.vendors.registry import (
     SANDBOX,
     build_clients,
     sandbox_webhook_secret,
-    vendor_configs,
+    vendor_setup,
     webhook_configs,
 )
+from ledger.vendors.routing import Router
 from ledger.vendors.sandbox.faults import parse_faults
 from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app
 from ledger.webhooks.confirmer import Confirmer
@@ -118,10 +120,17 @@ async def _orders_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[VAULT] = CardVault(load_or_create_key(settings.secrets_key, settings.data_dir))
     leases = OrderLeases(app[DSN])
-    configs = vendor_configs(settings)
+    configs, routing = vendor_setup(settings)
     app[WEBHOOKS] = webhook_configs(configs)
     async with aiohttp.ClientSession() as session:
-        app[VENDORS] = build_clients(configs, session, random.Random())
+        app[VENDORS] = clients = build_clients(configs, session, random.Random())
+        catalogs = {name: config.brands for name, config in configs.items()}
+        app[ROUTER] = Router(
+            routing,
+            settings.default_vendor,
+            catalogs,
+            lambda vendor: clients[vendor].breaker.state == "closed",
+        )
         policy = RetryPolicy(base_s=settings.completer_backoff_s)
         fulfilment = Fulfilment(app[POOL], app[VENDORS], app[VAULT], utcnow, policy)
         app[INTAKE] = Intake(fulfilment, leases, utcnow, settings.sync_budget_s)

@@ -9,6 +9,7 @@ from ledger.config import Settings
 from ledger.orders.intake import Intake
 from ledger.orders.vault import CardVault
 from ledger.vendors.client import VendorClient
+from ledger.vendors.routing import Router
 from ledger.webhooks.signatures import WebhookConfig
 from projections.base import Projection
 from projections.stalls import StallWatch
@@ -25,4 +26,5 @@ VAULT = web.AppKey("vault", CardVault)
 VENDORS = web.AppKey("vendors", dict[str, VendorClient])
 INTAKE = web.AppKey("intake", Intake)
 WEBHOOKS = web.AppKey("webhooks", dict[str, WebhookConfig])
+ROUTER = web.AppKey("router", Router)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -29,6 +29,7 @@ from ledger.vendors.breaker import (
 from ledger.vendors.client import VendorClient
 from ledger.vendors.ratelimit import TokenBucket
 from ledger.vendors.rest import RestVendorAdapter
+from ledger.vendors.routing import Routing
 from ledger.vendors.tango import adapter as tango
 from ledger.vendors.tremendous import adapter as tremendous
 from ledger.vendors.tremendous import webhooks as tremendous_webhooks
@@ -83,6 +84,7 @@ class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class VendorsFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     vendors: dict[str, VendorConfig] = {}
+    routing: Routing = Routing()
 
 
 def sandbox_webhook_secret(settings: Settings) -> str:
@@ -96,7 +98,14 @@ def sandbox_webhook_secret(settings: Settings) -> str:
 
 
 def vendor_configs(settings: Settings) -> dict[str, VendorConfig]:
+    return vendor_setup(settings)[0]
+
+
+def vendor_setup(settings: Settings) -> tuple[dict[str, VendorConfig], Routing]:
+    """The configured vendors (the sandbox's built from SANDBOX_URL or SANDBOX_PORT, then
+    VENDORS_FILE's) and the routing between them, checked to name only those vendors."""
     configs: dict[str, VendorConfig] = {}
+    routing = Routing()
     sandbox_url = settings.sandbox_url or (
         f"http://127.0.0.1:{settings.sandbox_port}" if settings.sandbox_port else None
     )
@@ -107,8 +116,17 @@ def vendor_configs(settings: Settings) -> dict[str, VendorConfig]:
             webhook_secrets=[sandbox_webhook_secret(settings)],
         )
     if settings.vendors_file:
-        configs.update(load_vendors_file(settings.vendors_file, os.environ).vendors)
-    return configs
+        loaded = load_vendors_file(settings.vendors_file, os.environ)
+        configs.update(loaded.vendors)
+        routing = loaded.routing
+    named = {f"routing.brands.{brand}": vendors for brand, vendors in routing.brands.items()}
+    if routing.default is not None:
+        named["routing.default"] = [routing.default]
+    for key, vendors in named.items():
+        unknown = sorted(set(vendors) - set(configs))
+        if unknown:
+            raise ConfigError(f"{key} names {', '.join(unknown)}, not a configured vendor")
+    return configs, routing
 
 
 # What each adapter cannot work without.
@@ -152,8 +170,14 @@ def load_vendors_file(path: Path, environ: Mapping[str, str]) -> VendorsFile:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"VENDORS_FILE {path}: {exc}") from None
     sections = raw.pop("vendors", {})
+    try:
+        routing = msgspec.convert(raw.pop("routing", {}), Routing)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"VENDORS_FILE {path}: routing: {exc}") from None
     if raw or not isinstance(sections, dict):
-        raise ConfigError(f"VENDORS_FILE {path}: only [vendors.NAME] tables belong here")
+        raise ConfigError(
+            f"VENDORS_FILE {path}: only [vendors.NAME] and [routing] tables belong here"
+        )
     loaded = {}
     for name, section in sections.items():
         try:
@@ -190,7 +214,7 @@ def load_vendors_file(path: Path, environ: Mapping[str, str]) -> VendorsFile:
                 " reconciliation"
             )
         vendors[name] = config
-    return VendorsFile(vendors)
+    return VendorsFile(vendors, routing)
 
 
 def webhook_configs(configs: dict[str, VendorConfig]) -> dict[str, WebhookConfig]:

@@ -16,7 +16,7 @@ from aiohttp import BodyPartReader, StreamReader, web
 from ledger.bulk.batches import BatchOutcome, batch_progress, submit_batch
 from ledger.bulk.parsing import BulkLimitExceeded, RowError, parse_file
 from ledger.http.auth import authorize
-from ledger.http.keys import INTAKE, POOL, REQUEST_ID, SETTINGS
+from ledger.http.keys import INTAKE, POOL, REQUEST_ID, ROUTER, SETTINGS
 from ledger.http.params import choice
 from ledger.http.problems import Problem
 
@@ -111,7 +111,7 @@ async def upload(request: web.Request) -> web.Response:
         request.app[POOL],
         parsed,
         client_id=principal.client_id,
-        vendor=settings.default_vendor,
+        route=request.app[ROUTER].choose,
         partial=partial,
         now=datetime.now(UTC),
         metadata={"request_id": request[REQUEST_ID], "actor": principal.key_id},

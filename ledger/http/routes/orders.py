@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import msgspec
 from aiohttp import web
 
 from ledger.http.auth import authorize
-from ledger.http.keys import INTAKE, POOL, REQUEST_ID, SETTINGS, VAULT
+from ledger.http.keys import INTAKE, POOL, REQUEST_ID, ROUTER, SETTINGS, VAULT
 from ledger.http.problems import Problem, decode_body
 from ledger.http.schemas import Card, CreateOrder, Order, OrderEvents, RecordedEventView
 from ledger.log import store
@@ -16,6 +16,7 @@ from ledger.money import MoneyError, format_minor, parse_amount
 from ledger.orders.decisions import SubmitOrder
 from ledger.orders.identifiers import IDEMPOTENCY_KEY_RULE, is_idempotency_key
 from ledger.orders.model import OrderState, fold, order_stream
+from ledger.vendors.routing import NoVendorSells
 
 routes = web.RouteTableDef()
 _create_decoder = msgspec.json.Decoder(CreateOrder)
@@ -52,10 +53,19 @@ def idempotency_key(headers: Mapping[str, str], body_key: str | None) -> str:
 
 
 def parse_create(
-    raw: bytes, headers: Mapping[str, str], client_id: str, vendor: str, max_minor: int
+    raw: bytes,
+    headers: Mapping[str, str],
+    client_id: str,
+    route: Callable[[str], str],
+    max_minor: int,
 ) -> SubmitOrder:
+    """The order as sent, with the vendor `route` picks for its brand."""
     body = decode_body(_create_decoder, raw)
     key = idempotency_key(headers, body.idempotency_key)
+    try:
+        vendor = route(body.brand_id)
+    except NoVendorSells as exc:
+        raise Problem(422, "brand_not_sold", str(exc), field="brand_id") from None
     try:
         amount_minor = parse_amount(bytes(body.amount), body.currency, max_minor=max_minor)
     except MoneyError as exc:
@@ -117,7 +127,7 @@ async def create_order(request: web.Request) -> web.Response:
         await request.read(),
         request.headers,
         principal.client_id,
-        settings.default_vendor,
+        request.app[ROUTER].choose,
         settings.max_amount_minor,
     )
     metadata = {"request_id": request[REQUEST_ID], "actor": principal.key_id}

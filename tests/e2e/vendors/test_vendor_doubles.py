@@ -108,13 +108,16 @@ async def test_orders_through_faults_make_one_vendor_order_each_and_show_the_car
     assert order["card"]["url"] == held.card.url
 
 
-async def test_an_order_for_a_brand_without_a_product_fails_without_reaching_it(vendor):
+async def test_an_order_for_a_brand_no_vendor_sells_is_a_422_naming_brand_id(vendor):
     client, headers, _, store = vendor
     body = order_body("real-unmapped-1", brand_id="no-such-brand")
     response = await client.post("/api/v1/orders", json=body, headers=headers)
-    order = await response.json()
-    assert order["status"] == "failed", order
+    problem = await response.json()
+    assert response.status == 422 and problem["field"] == "brand_id", problem
+    assert problem["code"] == "brand_not_sold"
     assert store.stats()["orders"] == 0
+    missing = await client.get("/api/v1/orders/real-unmapped-1", headers=headers)
+    assert missing.status == 404, "nothing was recorded"
 
 
 async def test_reconciliation_through_the_vendors_paging_finds_an_order_lost_there(calm_vendor):
