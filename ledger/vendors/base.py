@@ -8,10 +8,11 @@ and decoded back without guessing which variant a payload was.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import msgspec
 
+T = TypeVar("T")
 VendorStatus = Literal["pending", "fulfilled", "failed", "refunded"]
 UnknownReason = Literal[
     "timeout", "connection", "server_error", "rate_limited", "circuit_open", "unexpected_reply"
@@ -88,6 +89,28 @@ class Unknown(msgspec.Struct, frozen=True, tag="unknown"):
 Outcome = Fulfilled | Accepted | Rejected | Unknown
 
 
+def answered(
+    ours: VendorStatus | None,
+    vendor_order_id: str,
+    vendor_status: str,
+    http_status: int,
+    card: CardSecret | None,
+) -> Outcome:
+    """The outcome of a create the vendor answered with its order, by the order's status as
+    ours (None: a status the vendor never documented, which only a later look-up can read)."""
+    if ours == "pending":
+        return Accepted(vendor_order_id, vendor_status)
+    if ours == "failed":
+        detail = f"vendor reports the order {vendor_status}"
+        return Rejected("vendor_failed", detail, http_status, vendor_order_id)
+    if ours is None:
+        detail = f"{vendor_order_id}: a status the vendor never documented, {vendor_status!r}"
+        return Unknown("unexpected_reply", detail[:200], http_status)
+    # fulfilled, or refunded on a replay of an order refunded since: either way the vendor
+    # charged and finished it; vendor_status carries which.
+    return Fulfilled(vendor_order_id, vendor_status, card)
+
+
 def settle_refusal(outcome: Outcome, vendor_may_have_it: bool) -> Outcome:
     """After an attempt that may have reached the vendor, only the vendor's business errors
     may fail the order: any other refusal answers this request, not whether the order exists,
@@ -129,6 +152,13 @@ class WebhookHint(msgspec.Struct, frozen=True):
 
 class MalformedWebhook(ValueError):
     """The signature was valid but the body is not a webhook of the vendor's we understand."""
+
+
+def decode_webhook(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+    try:
+        return decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise MalformedWebhook(str(exc)) from None
 
 
 class VendorUnavailable(Exception):

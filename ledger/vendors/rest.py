@@ -8,7 +8,7 @@ same key, or look the order up by reference).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import aiohttp
@@ -17,10 +17,7 @@ import structlog
 from msgspec import Meta
 
 from ledger.vendors.base import (
-    Accepted,
     CardSecret,
-    Fulfilled,
-    MalformedWebhook,
     Outcome,
     Rejected,
     TransactionPage,
@@ -29,15 +26,17 @@ from ledger.vendors.base import (
     VendorOrderView,
     VendorStatus,
     WebhookHint,
+    answered,
+    decode_webhook,
 )
 from ledger.vendors.transport import (
     DETAIL_LIMIT,
-    attempt,
+    HttpVendor,
     body_digest,
     decode_read,
     iso_utc,
     parse_retry_after,
-    read,
+    utcnow,
 )
 
 log = structlog.get_logger(__name__)
@@ -113,16 +112,9 @@ _webhook_decoder = msgspec.json.Decoder(WireWebhook)
 
 def parse_webhook(body: bytes) -> WebhookHint:
     """The sandbox dialect's webhook (docs/sandbox.md)."""
-    try:
-        webhook = _webhook_decoder.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise MalformedWebhook(str(exc)) from None
+    webhook = decode_webhook(_webhook_decoder, body)
     data = webhook.data
     return WebhookHint(webhook.type, webhook.id, data.reference, data.vendor_order_id, data.status)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def to_view(order: WireOrder) -> VendorOrderView:
@@ -154,13 +146,7 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, now: datetime
         except msgspec.DecodeError as exc:
             # The vendor said yes but we cannot read what it has: the order may well exist.
             return Unknown("server_error", f"undecodable {status} body: {exc}", status)
-        if order.status == "pending":
-            return Accepted(order.id, order.status)
-        if order.status == "failed":
-            return Rejected("vendor_failed", "vendor reports the order failed", status, order.id)
-        # fulfilled, or refunded on a replay of an order refunded since: either way the vendor
-        # charged and finished it; vendor_status carries which.
-        return Fulfilled(order.id, order.status, order.card)
+        return answered(order.status, order.id, order.status, status, order.card)
     retry_after = parse_retry_after(headers.get("Retry-After"), now)
     if status == 429:
         return Unknown("rate_limited", _error(status, body).code, status, retry_after)
@@ -182,7 +168,7 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, now: datetime
     return Unknown("server_error", f"unexpected status {status}", status)
 
 
-class RestVendorAdapter:
+class RestVendorAdapter(HttpVendor):
     def __init__(
         self,
         name: str,
@@ -192,48 +178,19 @@ class RestVendorAdapter:
         attempt_timeout: float,
         key_retention: timedelta,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.name = name
-        self.key_retention = key_retention
-        self._base = base_url.rstrip("/")
-        self._session = session
-        self._api_key = api_key
-        self._timeout = aiohttp.ClientTimeout(total=attempt_timeout)
-        self._clock = clock
-
-    def _headers(self, idempotency_key: str | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
-        return headers
+        bearer = f"Bearer {api_key}" if api_key else None
+        super().__init__(name, base_url, session, bearer, attempt_timeout, key_retention, clock)
 
     async def create_order(self, req: VendorOrderRequest) -> Outcome:
         body = _encoder.encode(WireCreateOrder(**msgspec.structs.asdict(req)))
-        return await attempt(
-            self._session,
-            "POST",
-            f"{self._base}/v1/orders",
-            lambda status, headers, payload: classify(status, headers, payload, self._clock()),
-            within=self._timeout,
-            data=body,
-            headers=self._headers(req.reference),
-        )
+        return await self._attempt("/v1/orders", classify, body, {"Idempotency-Key": req.reference})
 
     async def _get(self, path: str, params: dict[str, str]) -> bytes:
-        body = await read(
-            self._session,
-            f"{self._base}{path}",
-            lambda status, payload: _error(status, payload).code,
-            self._clock,
-            within=self._timeout,
-            params=params,
-            headers=self._headers(),
+        return await self._read(
+            path, lambda status, payload: _error(status, payload).code, params=params
         )
-        assert body is not None  # no status is read as "missing" here
-        return body
 
     async def get_order(self, reference: str) -> VendorOrderView | None:
         orders = decode_read(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -76,12 +76,11 @@ async def read(
     now: Callable[[], datetime],
     *,
     within: aiohttp.ClientTimeout,
-    missing: frozenset[int] = frozenset(),
     method: str = "GET",
     **request: Any,
-) -> bytes | None:
-    """A read's 200 body; None for a status in `missing` (the vendor says it has no such
-    thing); anything else raises VendorUnavailable, never mistaken for absence."""
+) -> bytes:
+    """A read's 200 body; anything else raises VendorUnavailable (the adapter decides what,
+    if anything, means absence: never a bare status)."""
     try:
         async with session.request(
             method, url, timeout=within, allow_redirects=False, **request
@@ -89,8 +88,6 @@ async def read(
             payload = await resp.read()
             if resp.status == 200:
                 return payload
-            if resp.status in missing:
-                return None
             raise VendorUnavailable(
                 f"http_{resp.status}",
                 error_code(resp.status, payload),
@@ -114,3 +111,67 @@ def decode_read(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
 def iso_utc(moment: datetime) -> str:
     """A listing bound as vendors read it: RFC 3339 in UTC with a Z."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class HttpVendor:
+    """What every HTTP adapter holds (its name, key retention, base URL, session, attempt
+    timeout, clock and authorization) and its two kinds of exchange, bound to them."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        authorization: str | None,
+        attempt_timeout: float,
+        key_retention: timedelta,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.name = name
+        self.key_retention = key_retention
+        self._base = base_url.rstrip("/")
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=attempt_timeout)
+        self._clock = clock
+        self._headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if authorization:
+            self._headers["Authorization"] = authorization
+
+    async def _attempt(
+        self, path: str, classify: Callable[[int, Mapping[str, str], bytes, datetime], Outcome],
+        body: bytes, headers: Mapping[str, str] | None = None,
+    ) -> Outcome:  # fmt: skip
+        return await attempt(
+            self._session,
+            "POST",
+            f"{self._base}{path}",
+            lambda status, answer_headers, answer: classify(
+                status, answer_headers, answer, self._clock()
+            ),
+            within=self._timeout,
+            data=body,
+            headers=self._headers | dict(headers or {}),
+        )
+
+    async def _read(
+        self,
+        path: str,
+        error_code: Callable[[int, bytes], str],
+        *,
+        params: Mapping[str, str] | None = None,
+        method: str = "GET",
+    ) -> bytes:
+        return await read(
+            self._session,
+            f"{self._base}{path}",
+            error_code,
+            self._clock,
+            within=self._timeout,
+            method=method,
+            params=dict(params or {}),
+            headers=self._headers,
+        )

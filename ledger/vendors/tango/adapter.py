@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import aiohttp
@@ -29,7 +29,7 @@ from ledger.vendors.tango import wire
 from ledger.vendors.tango.classify import Asked, classify, error_key
 from ledger.vendors.tango.listing import ListingCursor
 from ledger.vendors.tango.records import to_view
-from ledger.vendors.transport import attempt, decode_read, iso_utc, read
+from ledger.vendors.transport import HttpVendor, decode_read, iso_utc, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -46,11 +46,7 @@ class TangoAccount(msgspec.Struct, frozen=True):
     customer_identifier: str
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class TangoAdapter:
+class TangoAdapter(HttpVendor):
     def __init__(
         self,
         name: str,
@@ -63,24 +59,17 @@ class TangoAdapter:
         *,
         list_cap: int = DEFAULT_LIST_CAP,
         first_page: int = 0,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.name = name
-        self.key_retention = key_retention
-        self._base = base_url.rstrip("/")
-        self._session = session
+        basic = f"{account.platform_name}:{account.platform_key}".encode()
+        authorization = "Basic " + base64.b64encode(basic).decode()
+        super().__init__(
+            name, base_url, session, authorization, attempt_timeout, key_retention, clock
+        )
         self._account = account
         self._brands = dict(brands)
-        self._timeout = aiohttp.ClientTimeout(total=attempt_timeout)
         self._list_cap = list_cap
         self._first_page = first_page
-        self._clock = clock
-        basic = f"{account.platform_name}:{account.platform_key}".encode()
-        self._headers = {
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-            "Authorization": "Basic " + base64.b64encode(basic).decode(),
-        }
 
     async def create_order(self, req: VendorOrderRequest) -> Outcome:
         utid = self._brands.get(req.brand_id)
@@ -96,28 +85,14 @@ class TangoAdapter:
             external_ref_id=req.reference,
         )
         asked = Asked(utid, req.amount_minor, req.currency)
-        return await attempt(
-            self._session,
-            "POST",
-            f"{self._base}/raas/v2/orders",
-            lambda status, headers, body: classify(status, headers, body, asked, self._clock()),
-            within=self._timeout,
-            data=wire.encoder.encode(criteria),
-            headers=self._headers,
+        return await self._attempt(
+            "/raas/v2/orders",
+            lambda status, headers, body, now: classify(status, headers, body, asked, now),
+            wire.encoder.encode(criteria),
         )
 
     async def _get(self, path: str, params: dict[str, str] | None = None) -> bytes:
-        body = await read(
-            self._session,
-            f"{self._base}/raas/v2{path}",
-            error_key,
-            self._clock,
-            within=self._timeout,
-            params=params or {},
-            headers=self._headers,
-        )
-        assert body is not None  # no status is read as "missing": Tango's 404s need their key
-        return body
+        return await self._read(f"/raas/v2{path}", error_key, params=params)
 
     def _account_params(self) -> dict[str, str]:
         return {

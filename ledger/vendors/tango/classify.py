@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from ledger.vendors.base import Accepted, Fulfilled, Outcome, Rejected, Unknown
+from ledger.vendors.base import Outcome, Rejected, Unknown, answered
 from ledger.vendors.tango import wire
 from ledger.vendors.tango.records import card_of, order_status, vendor_minor
 from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after
@@ -59,17 +59,13 @@ def _success(status: int, body: bytes, asked: Asked) -> Outcome:
         return Rejected(
             "reference_conflict", detail[:DETAIL_LIMIT], status, order.reference_order_id
         )
-    ours = order_status(order.status)
-    if ours == "pending":
-        return Accepted(order.reference_order_id, order.status)
-    if ours == "failed":
-        return Rejected(
-            "vendor_failed", "Tango reports the order failed", status, order.reference_order_id
-        )
-    if ours is None:
-        detail = f"{order.reference_order_id}: a status Tango never documented, {order.status!r}"
-        return Unknown("unexpected_reply", detail[:DETAIL_LIMIT], status)
-    return Fulfilled(order.reference_order_id, order.status, card_of(order.reward))
+    return answered(
+        order_status(order.status),
+        order.reference_order_id,
+        order.status,
+        status,
+        card_of(order.reward),
+    )
 
 
 def classify(

@@ -9,7 +9,7 @@ new one (POST /rewards/{id}/generate_link) when the order executed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import aiohttp
@@ -24,7 +24,7 @@ from ledger.vendors.base import (
     VendorOrderRequest,
     VendorOrderView,
 )
-from ledger.vendors.transport import attempt, decode_read, iso_utc, read
+from ledger.vendors.transport import HttpVendor, decode_read, iso_utc, utcnow
 from ledger.vendors.tremendous import wire
 from ledger.vendors.tremendous.classify import Asked, classify, error_message
 from ledger.vendors.tremendous.records import to_view
@@ -35,11 +35,7 @@ log = structlog.get_logger(__name__)
 MAX_PAGE = 500
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class TremendousAdapter:
+class TremendousAdapter(HttpVendor):
     def __init__(
         self,
         name: str,
@@ -51,21 +47,13 @@ class TremendousAdapter:
         attempt_timeout: float,
         key_retention: timedelta,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.name = name
-        self.key_retention = key_retention
-        self._base = base_url.rstrip("/")
-        self._session = session
+        super().__init__(
+            name, base_url, session, f"Bearer {api_key}", attempt_timeout, key_retention, clock
+        )
         self._funding_source_id = funding_source_id
         self._products = dict(products)
-        self._timeout = aiohttp.ClientTimeout(total=attempt_timeout)
-        self._clock = clock
-        self._headers = {
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-            "Authorization": f"Bearer {api_key}",
-        }
 
     async def create_order(self, req: VendorOrderRequest) -> Outcome:
         product = self._products.get(req.brand_id)
@@ -73,39 +61,24 @@ class TremendousAdapter:
             # Refused before anything is sent: the vendor never saw it, so it is terminal.
             detail = f"no product configured for brand {req.brand_id!r}"
             return Rejected("brand_not_configured", detail, 422)
+        value = wire.Value(Decimal(format_minor(req.amount_minor, req.currency)), req.currency)
         order = wire.CreateOrder(
             external_id=req.reference,
             payment=wire.Payment(self._funding_source_id),
             reward=wire.RewardRequest(
-                value=wire.Value(
-                    Decimal(format_minor(req.amount_minor, req.currency)), req.currency
-                ),
-                products=[product],
-                recipient=wire.Recipient(name=req.customer_id),
+                value=value, products=[product], recipient=wire.Recipient(name=req.customer_id)
             ),
         )
         asked = Asked(req.amount_minor, req.currency)
-        return await attempt(
-            self._session,
-            "POST",
-            f"{self._base}/api/v2/orders",
-            lambda status, headers, body: classify(status, headers, body, asked, self._clock()),
-            within=self._timeout,
-            data=wire.encoder.encode(order),
-            headers=self._headers,
+        return await self._attempt(
+            "/api/v2/orders",
+            lambda status, headers, body, now: classify(status, headers, body, asked, now),
+            wire.encoder.encode(order),
         )
 
     async def _list(self, params: dict[str, str]) -> wire.OrderList:
-        body = await read(
-            self._session,
-            f"{self._base}/api/v2/orders",
-            error_message,
-            self._clock,
-            within=self._timeout,
-            params=params,
-            headers=self._headers,
-        )
-        assert body is not None  # absence is an empty list, never a status
+        # Absence is an empty list, never a status.
+        body = await self._read("/api/v2/orders", error_message, params=params)
         return decode_read(wire.list_decoder, body)
 
     async def get_order(self, reference: str) -> VendorOrderView | None:
@@ -122,16 +95,8 @@ class TremendousAdapter:
         """A fresh redemption link for the order's reward (the list never carries one)."""
         if not order.rewards:
             return None
-        payload = await read(
-            self._session,
-            f"{self._base}/api/v2/rewards/{order.rewards[0].id}/generate_link",
-            error_message,
-            self._clock,
-            within=self._timeout,
-            method="POST",
-            headers=self._headers,
-        )
-        assert payload is not None  # no status is read as "missing" here
+        path = f"/api/v2/rewards/{order.rewards[0].id}/generate_link"
+        payload = await self._read(path, error_message, method="POST")
         link = decode_read(wire.link_decoder, payload).reward.link
         return CardSecret(link, None, link)
 

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from ledger.vendors.base import Accepted, Fulfilled, Outcome, Rejected, Unknown
+from ledger.vendors.base import Outcome, Rejected, Unknown, answered
 from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after
 from ledger.vendors.tremendous import wire
 from ledger.vendors.tremendous.records import card_of, order_status, order_value
@@ -47,15 +47,7 @@ def _success(status: int, body: bytes, asked: Asked) -> Outcome:
         # never this order's success.
         detail = f"Tremendous holds {order.id} under this reference, for {held}"
         return Rejected("reference_conflict", detail, status, order.id)
-    ours = order_status(order.status)
-    if ours == "pending":
-        return Accepted(order.id, order.status)
-    if ours == "failed":
-        return Rejected("vendor_failed", f"Tremendous reports {order.status}", status, order.id)
-    if ours is None:
-        detail = f"{order.id}: a status Tremendous never documented, {order.status!r}"
-        return Unknown("unexpected_reply", detail[:DETAIL_LIMIT], status)
-    return Fulfilled(order.id, order.status, card_of(order))
+    return answered(order_status(order.status), order.id, order.status, status, card_of(order))
 
 
 def classify(

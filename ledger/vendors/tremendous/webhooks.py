@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-from ledger.vendors.base import MalformedWebhook, WebhookHint
+from ledger.vendors.base import WebhookHint, decode_webhook
 
 SIGNATURE_HEADER = "Tremendous-Webhook-Signature"
 
@@ -32,10 +32,7 @@ _decoder = msgspec.json.Decoder(Event)
 
 
 def parse_webhook(body: bytes) -> WebhookHint:
-    try:
-        event = _decoder.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise MalformedWebhook(str(exc)) from None
+    event = decode_webhook(_decoder, body)
     resource = event.payload.resource
     # A reward's id is not its order's: only order events name an order we can find.
     order_id = resource.id if resource.type == "orders" else None

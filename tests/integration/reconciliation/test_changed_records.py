@@ -11,7 +11,8 @@ import aiohttp
 from ledger.log import store
 from ledger.orders.model import fold
 from ledger.reconciliation.runs import run_reconciliation
-from ledger.vendors.registry import VendorConfig, build_clients
+from ledger.vendors.registry import build_clients
+from ledger.vendors.vendors_file import VendorConfig
 from tests.harness import sandbox
 from tests.integration.reconciliation.test_runs import observations, our_order, vendor_order
 

@@ -16,7 +16,8 @@ from ledger.orders.decisions import vendor_reference
 from ledger.orders.model import fold, order_stream
 from ledger.reconciliation.runs import run_reconciliation
 from ledger.vendors.client import VendorClient
-from ledger.vendors.registry import VendorConfig, build_clients
+from ledger.vendors.registry import build_clients
+from ledger.vendors.vendors_file import VendorConfig
 from tests.harness import sandbox
 
 

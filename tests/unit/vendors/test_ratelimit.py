@@ -12,7 +12,7 @@ from ledger.vendors.base import Fulfilled, Unknown, VendorOrderRequest
 from ledger.vendors.breaker import CircuitBreaker
 from ledger.vendors.client import VendorClient
 from ledger.vendors.ratelimit import TokenBucket
-from ledger.vendors.registry import VendorConfig, VendorsFile
+from ledger.vendors.vendors_file import VendorConfig, VendorsFile
 
 REQ = VendorOrderRequest("ref-0001-abcd", 2500, "USD", "amazon-us", "cust-1")
 

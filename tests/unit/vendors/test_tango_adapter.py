@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -25,7 +25,7 @@ from ledger.vendors.base import (
 )
 from ledger.vendors.tango.adapter import TangoAccount, TangoAdapter
 from ledger.vendors.tango.listing import ListingCursor
-from tests.unit.vendors.rest_doubles import NOW, VendorMock
+from tests.unit.vendors.rest_doubles import NOW
 
 BASE = "http://tango.test"
 ORDERS = f"{BASE}/raas/v2/orders"
@@ -75,12 +75,6 @@ def tango_error(status: int, key: str) -> dict[str, object]:
         "i18nKey": key,
         "message": f"{key} happened",
     }
-
-
-@pytest.fixture
-def vendor() -> Iterator[VendorMock]:
-    with VendorMock() as mocked:
-        yield mocked
 
 
 @pytest.fixture

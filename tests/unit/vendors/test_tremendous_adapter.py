@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -23,7 +23,7 @@ from ledger.vendors.base import (
     VendorUnavailable,
 )
 from ledger.vendors.tremendous.adapter import TremendousAdapter
-from tests.unit.vendors.rest_doubles import NOW, VendorMock
+from tests.unit.vendors.rest_doubles import NOW
 
 BASE = "http://tremendous.test"
 ORDERS = f"{BASE}/api/v2/orders"
@@ -57,12 +57,6 @@ def tremendous_order(status: str = "EXECUTED", **extra: object) -> dict[str, obj
 
 def tremendous_error(message: str) -> dict[str, object]:
     return {"errors": {"message": message, "payload": {"reward": {"products": ["invalid"]}}}}
-
-
-@pytest.fixture
-def vendor() -> Iterator[VendorMock]:
-    with VendorMock() as mocked:
-        yield mocked
 
 
 @pytest.fixture

@@ -4,14 +4,16 @@ each adapter built from its section."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import aiohttp
 import pytest
 
-from ledger.config import ConfigError
-from ledger.vendors.registry import build_adapter, load_vendors_file
+from ledger.config import ConfigError, Settings
+from ledger.vendors.registry import build_adapter, vendor_setup
 from ledger.vendors.rest import RestVendorAdapter
 from ledger.vendors.tango.adapter import TangoAdapter
+from ledger.vendors.vendors_file import load_vendors_file
 
 TANGO = """
 [vendors.tango]
@@ -78,3 +80,36 @@ async def test_each_adapter_is_built_from_its_section_with_its_documented_retent
         plain = build_adapter("plain", vendors["plain"], session)
     assert isinstance(tango, TangoAdapter) and tango.key_retention == timedelta(days=90)
     assert isinstance(plain, RestVendorAdapter) and plain.key_retention == timedelta(hours=24)
+
+
+def test_the_readme_example_vendors_file_loads_with_its_secrets_from_the_environment(tmp_path):
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    example = readme.split("## Vendors", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    environ = {
+        "TANGO_PLATFORM_KEY": "tango-key",
+        "TREMENDOUS_API_KEY": "tr-key",
+        "TREMENDOUS_WEBHOOK_KEY": "tr-webhook-key",
+    }
+    path = tmp_path / "vendors.toml"
+    path.write_text(example)
+    loaded = load_vendors_file(path, environ)
+    assert loaded.vendors["tremendous"].webhook_secrets == ["tr-webhook-key"]
+    assert loaded.vendors["tango"].platform_key == "tango-key"
+    assert loaded.routing.brands == {"amazon-us": ["tango", "tremendous"]}
+
+
+def test_routing_that_names_an_unconfigured_vendor_is_refused_naming_the_key(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TANGO_KEY", "k")
+    text = TANGO + '\n[routing.brands]\namazon-us = ["tango", "runa"]\n'
+    path = tmp_path / "vendors.toml"
+    path.write_text(text)
+    settings = Settings(vendors_file=path, sandbox_port=0)
+    with pytest.raises(ConfigError, match=r"routing\.brands\.amazon-us names runa"):
+        vendor_setup(settings)
+
+
+def test_webhooks_for_an_adapter_without_a_known_scheme_are_refused_at_start(tmp_path):
+    with pytest.raises(ConfigError, match=r"vendors\.tango\.webhook_secrets"):
+        _load(tmp_path, _in_section('webhook_secrets = ["k"]'), TANGO_KEY="k")
