@@ -98,9 +98,7 @@ def test_the_readme_example_vendors_file_loads_with_its_secrets_from_the_environ
     assert loaded.routing.brands == {"amazon-us": ["tango", "tremendous"]}
 
 
-def test_routing_that_names_an_unconfigured_vendor_is_refused_naming_the_key(
-    tmp_path, monkeypatch
-):
+def test_routing_that_names_an_unconfigured_vendor_is_refused_naming_the_key(tmp_path, monkeypatch):
     monkeypatch.setenv("TANGO_KEY", "k")
     text = TANGO + '\n[routing.brands]\namazon-us = ["tango", "runa"]\n'
     path = tmp_path / "vendors.toml"
