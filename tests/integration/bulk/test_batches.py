@@ -13,6 +13,7 @@ from ledger.log.leases import OrderLeases
 from ledger.orders.fulfilment import Fulfilment
 from ledger.orders.intake import Intake
 from ledger.orders.vault import CardVault
+from ledger.vendors.routing import NoVendorSells
 from projections.checkpoints import ensure_projection
 from projections.orders import OrdersProjection
 from tests.factories import T0, submit_order
@@ -44,13 +45,19 @@ async def intake(pool, database_url):
     await leases.close()
 
 
-async def upload(intake, pool, data: bytes, *, client: str = "acme", partial: bool = False):
+def everything_to_the_sandbox(_brand_id: str) -> str:
+    return "sandbox"
+
+
+async def upload(
+    intake, pool, data: bytes, *, client: str = "acme", partial: bool = False, route=None
+):
     return await submit_batch(
         intake,
         pool,
         parse(data),
         client_id=client,
-        vendor="sandbox",
+        route=route or everything_to_the_sandbox,
         partial=partial,
         now=T0,
         metadata={"actor": "test"},
@@ -149,6 +156,27 @@ async def test_a_row_whose_key_names_a_different_order_is_refused_and_the_rest_o
     assert (outcome.created, outcome.existing) == (2, 0)
     conflicts = await order_events(pool, "IdempotencyConflict")
     assert [c["stream_id"] for c in conflicts] == ["order:acme:camp-key-0001"]
+
+
+async def test_each_row_is_routed_by_its_brand_and_an_unsold_brand_refuses_only_its_row(
+    intake, pool
+):
+    data = csv(2) + b"cust-x,itunes-de,5.00,EUR\n"
+
+    def route(brand_id: str) -> str:
+        if brand_id == "itunes-de":
+            raise NoVendorSells(brand_id)
+        return "tango"
+
+    outcome = await upload(intake, pool, data, route=route)
+    assert outcome.refused == (
+        RowError(4, "brand_id", "no configured vendor sells brand 'itunes-de'"),
+    )
+    vendors = await pool.fetch(
+        "SELECT convert_from(data, 'UTF8')::jsonb ->> 'vendor' AS vendor FROM events"
+        " WHERE type = 'OrderRequested'"
+    )
+    assert [row["vendor"] for row in vendors] == ["tango", "tango"]
 
 
 async def test_only_a_file_acceptable_as_sent_is_submitted(intake, pool):
