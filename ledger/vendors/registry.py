@@ -16,6 +16,7 @@ from ledger.vendors import rest
 from ledger.vendors.base import VendorAdapter, WebhookHint
 from ledger.vendors.breaker import CircuitBreaker
 from ledger.vendors.client import VendorClient
+from ledger.vendors.giftbit import adapter as giftbit
 from ledger.vendors.ratelimit import TokenBucket
 from ledger.vendors.rest import RestVendorAdapter
 from ledger.vendors.routing import Routing
@@ -73,7 +74,8 @@ def vendor_setup(settings: Settings) -> tuple[dict[str, VendorConfig], Routing]:
 
 # The documented key retention per adapter (vendors.md: Tango's 90 days is one revision's).
 # Tremendous documents none: a day, the cautious common value, until its account manager says.
-_KEY_RETENTION_HOURS = {"sandbox": 24.0, "tango": 90 * 24.0, "tremendous": 24.0}
+# Giftbit says it creates one order per id, without saying for how long: a day, cautiously.
+_KEY_RETENTION_HOURS = {"sandbox": 24.0, "tango": 90 * 24.0, "tremendous": 24.0, "giftbit": 24.0}
 # Published order-creation limits, used when rate_limit_per_s is unset: Tango's 1 per second,
 # Tremendous' about 10.
 _RATE_LIMIT_PER_S = {"tango": 1.0, "tremendous": 10.0}
@@ -130,6 +132,17 @@ def build_adapter(name: str, config: VendorConfig, session: aiohttp.ClientSessio
             str(config.api_key),
             str(config.funding_source_id),
             config.brands,
+            config.attempt_timeout_s,
+            retention,
+        )
+    if config.adapter == "giftbit":
+        return giftbit.GiftbitAdapter(
+            name,
+            config.base_url,
+            session,
+            str(config.api_key),
+            config.brands,
+            config.account_currency,
             config.attempt_timeout_s,
             retention,
         )

@@ -27,7 +27,7 @@ from ledger.webhooks.signatures import DEFAULT_HEX_HEADER
 class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     base_url: str
     # Whose dialect the vendor speaks: the sandbox's, or a real vendor's (docs/vendors.md).
-    adapter: Literal["sandbox", "tango", "tremendous"] = "sandbox"
+    adapter: Literal["sandbox", "tango", "tremendous", "giftbit"] = "sandbox"
     # Credentials; any of them may be "env:VAR", read from the environment at start.
     api_key: str | None = None
     platform_name: str | None = None  # tango
@@ -35,6 +35,9 @@ class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     account_identifier: str | None = None  # tango
     customer_identifier: str | None = None  # tango
     funding_source_id: str | None = None  # tremendous ("balance": the account's balance)
+    # Giftbit: the account's currency (its prices are cents of it; orders in another are
+    # refused before anything is sent).
+    account_currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] = "USD"
     # Our brand_id -> the vendor's product id (Tango's utid); a real vendor needs one per brand.
     brands: dict[str, str] = {}
     # A gift card create usually answers in well under a second; 5 s covers slow days.
@@ -77,6 +80,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "sandbox": (),
     "tango": ("platform_name", "platform_key", "account_identifier", "customer_identifier"),
     "tremendous": ("api_key", "funding_source_id"),
+    "giftbit": ("api_key",),
 }
 _CREDENTIALS = (
     "api_key",

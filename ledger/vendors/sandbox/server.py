@@ -20,6 +20,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
+from ledger.vendors.giftbit import double as giftbit
 from ledger.vendors.rest import WireCreateOrder
 from ledger.vendors.sandbox.faults import (
     FaultInjector,
@@ -57,7 +58,7 @@ class SandboxConfig(msgspec.Struct, frozen=True):
     faults: SandboxFaults = msgspec.field(default_factory=SandboxFaults)
     # Whose API it speaks: its own (docs/sandbox.md) or a real vendor's, as that vendor's
     # double (ledger/vendors/<vendor>/double.py), on the same store, faults and /_admin.
-    dialect: Literal["sandbox", "tango", "tremendous"] = "sandbox"
+    dialect: Literal["sandbox", "tango", "tremendous", "giftbit"] = "sandbox"
     # The most results one listing query answers, for dialects whose vendor caps them (Tango).
     list_cap: int = tango.LIST_CAP
     key_retention: timedelta = DEFAULT_KEY_RETENTION
@@ -230,6 +231,10 @@ def _dialects() -> dict[str, Dialect]:
             tremendous.authorization,
             tremendous.unauthorized,
             tremendous.TremendousAnnouncer,
+        ),
+        # Giftbit sends no webhooks.
+        "giftbit": Dialect(
+            giftbit.PREFIX, giftbit.register, giftbit.authorization, giftbit.unauthorized, None
         ),
     }
 

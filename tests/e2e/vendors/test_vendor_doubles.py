@@ -29,8 +29,8 @@ from tests.harness import (
 FAULTS = "seed=14,timeout_after_commit=0.3,error_5xx=0.2,hang_ms=2000"
 ORDERS = 12
 SECRET = "s3cret-key"
-# Per vendor: the double's API key, and VENDORS_FILE's credentials for it (the secret from
-# the environment, as a deployment keeps it).
+# Per vendor: the double's API key, VENDORS_FILE's credentials for it (the secret from the
+# environment, as a deployment keeps it), its product id for our brand, and its API's root.
 VENDORS = {
     "tango": (
         f"merchant-platform:{SECRET}",
@@ -40,21 +40,24 @@ account_identifier = "acct-1"
 customer_identifier = "cust-1"
 list_cap = 5""",
         "U157189",
+        "",
     ),
     "tremendous": (
         SECRET,
         'api_key = "env:TEST_VENDOR_SECRET"\nfunding_source_id = "balance"',
         "OKMHM2X2OHYV",
+        "",
     ),
+    "giftbit": (SECRET, 'api_key = "env:TEST_VENDOR_SECRET"', "AMAZONUS", "/papi/v1"),
 }
 
 
 def vendors_toml(vendor: str, url: str) -> str:
-    _, credentials, product = VENDORS[vendor]
+    _, credentials, product, root = VENDORS[vendor]
     return f"""
 [vendors.{vendor}]
 adapter = "{vendor}"
-base_url = "{url}"
+base_url = "{url}{root}"
 {credentials}
 attempt_timeout_s = 0.5
 rate_limit_per_s = 50.0
