@@ -8,9 +8,12 @@ and decoded back without guessing which variant a payload was.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Literal, Protocol, TypeVar
 
 import msgspec
+
+from ledger.money import MoneyError, parse_amount
 
 T = TypeVar("T")
 VendorStatus = Literal["pending", "fulfilled", "failed", "refunded"]
@@ -119,6 +122,22 @@ def settle_refusal(outcome: Outcome, vendor_may_have_it: bool) -> Outcome:
         detail = f"{outcome.http_status} {outcome.code} after an unanswered attempt"
         return Unknown("unexpected_reply", detail, outcome.http_status)
     return outcome
+
+
+# Amounts read back from a vendor are bounded like every vendor amount (PostgreSQL's bigint,
+# with room): a vendor's absurd number must not become an event every projection chokes on.
+MAX_VENDOR_MINOR = 10**15 - 1
+
+
+def vendor_amount(value: Decimal | None, currency: str | None) -> tuple[int, str] | None:
+    """(minor units, currency) of an amount a vendor gave in major units, exactly (its text
+    through money.parse_amount); None when it cannot be read."""
+    if value is None or currency is None:
+        return None
+    try:
+        return parse_amount(str(value), currency, max_minor=MAX_VENDOR_MINOR), currency
+    except MoneyError:
+        return None
 
 
 class VendorOrderView(msgspec.Struct, frozen=True):

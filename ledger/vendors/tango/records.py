@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from ledger.money import MoneyError, parse_amount
-from ledger.vendors.base import CardSecret, VendorOrderView, VendorStatus, VendorUnavailable
+from ledger.vendors.base import (
+    CardSecret,
+    VendorOrderView,
+    VendorStatus,
+    VendorUnavailable,
+    vendor_amount,
+)
 from ledger.vendors.tango import wire
 from ledger.vendors.transport import DETAIL_LIMIT
 
@@ -17,8 +22,6 @@ _STATUSES: dict[str, VendorStatus] = {
     "CANCELLED": "refunded",
     "CANCELED": "refunded",
 }
-# Amounts read back are bounded like every vendor amount (PostgreSQL bigint, with room).
-MAX_VENDOR_MINOR = 10**15 - 1
 
 
 def order_status(status: str) -> VendorStatus | None:
@@ -27,13 +30,7 @@ def order_status(status: str) -> VendorStatus | None:
 
 def vendor_minor(money: wire.MoneyView | None) -> tuple[int, str] | None:
     """(minor units, currency) of a Tango amount, or None when it cannot be read."""
-    if money is None or money.value is None or money.currency_code is None:
-        return None
-    try:
-        minor = parse_amount(str(money.value), money.currency_code, max_minor=MAX_VENDOR_MINOR)
-    except MoneyError:
-        return None
-    return minor, money.currency_code
+    return vendor_amount(money.value, money.currency_code) if money is not None else None
 
 
 def to_view(order: wire.OrderView, reference: str | None = None) -> VendorOrderView:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from ledger.money import MoneyError, parse_amount
-from ledger.vendors.base import CardSecret, VendorOrderView, VendorStatus, VendorUnavailable
+from ledger.vendors.base import (
+    CardSecret,
+    VendorOrderView,
+    VendorStatus,
+    VendorUnavailable,
+    vendor_amount,
+)
 from ledger.vendors.transport import DETAIL_LIMIT
 from ledger.vendors.tremendous import wire
 
@@ -19,8 +24,6 @@ _STATUSES: dict[str, VendorStatus] = {
     "FAILED": "failed",
     "CANCELED": "failed",
 }
-# Amounts read back are bounded like every vendor amount (PostgreSQL bigint, with room).
-MAX_VENDOR_MINOR = 10**15 - 1
 
 
 def order_status(status: str) -> VendorStatus | None:
@@ -32,13 +35,7 @@ def order_value(order: wire.Order) -> tuple[int, str] | None:
     if len(order.rewards) != 1 or order.rewards[0].value is None:
         return None
     value = order.rewards[0].value
-    try:
-        minor = parse_amount(
-            str(value.denomination), value.currency_code, max_minor=MAX_VENDOR_MINOR
-        )
-    except MoneyError:
-        return None
-    return minor, value.currency_code
+    return vendor_amount(value.denomination, value.currency_code)
 
 
 def card_of(order: wire.Order) -> CardSecret | None:
