@@ -15,9 +15,11 @@ from ledger.config import ConfigError, Settings, read_or_create_private
 from ledger.vendors import rest
 from ledger.vendors.base import VendorAdapter, WebhookHint
 from ledger.vendors.breaker import CircuitBreaker
-from ledger.vendors.client import VendorClient
+from ledger.vendors.client import DEFAULT_MAX_ATTEMPTS, VendorClient
 from ledger.vendors.giftbit import adapter as giftbit
 from ledger.vendors.ratelimit import TokenBucket
+from ledger.vendors.reloadly import adapter as reloadly
+from ledger.vendors.reloadly import webhooks as reloadly_webhooks
 from ledger.vendors.rest import RestVendorAdapter
 from ledger.vendors.routing import Routing
 from ledger.vendors.tango import adapter as tango
@@ -75,7 +77,15 @@ def vendor_setup(settings: Settings) -> tuple[dict[str, VendorConfig], Routing]:
 # The documented key retention per adapter (vendors.md: Tango's 90 days is one revision's).
 # Tremendous documents none: a day, the cautious common value, until its account manager says.
 # Giftbit says it creates one order per id, without saying for how long: a day, cautiously.
-_KEY_RETENTION_HOURS = {"sandbox": 24.0, "tango": 90 * 24.0, "tremendous": 24.0, "giftbit": 24.0}
+# Reloadly documents no idempotency at all: none, so every step after an attempt looks first.
+_KEY_RETENTION_HOURS = {
+    "sandbox": 24.0,
+    "tango": 90 * 24.0,
+    "tremendous": 24.0,
+    "giftbit": 24.0,
+    "reloadly": 0.0,
+}
+_MAX_ATTEMPTS = {"reloadly": 1}
 # Published order-creation limits, used when rate_limit_per_s is unset: Tango's 1 per second,
 # Tremendous' about 10.
 _RATE_LIMIT_PER_S = {"tango": 1.0, "tremendous": 10.0}
@@ -84,6 +94,7 @@ _RATE_LIMIT_PER_S = {"tango": 1.0, "tremendous": 10.0}
 WEBHOOK_PARSERS: dict[str, Callable[[bytes], WebhookHint]] = {
     "sandbox": rest.parse_webhook,
     "tremendous": tremendous_webhooks.parse_webhook,
+    "reloadly": reloadly_webhooks.parse_webhook,
 }
 
 
@@ -92,11 +103,12 @@ def webhook_configs(configs: dict[str, VendorConfig]) -> dict[str, WebhookConfig
     for name, config in configs.items():
         if not config.webhook_secrets:
             continue
-        scheme, header = WEBHOOK_SCHEMES[config.adapter]
+        scheme, header, timestamp_header = WEBHOOK_SCHEMES[config.adapter]
         webhooks[name] = WebhookConfig(
             scheme=config.webhook_scheme or scheme,
             secrets=tuple(config.webhook_secrets),
             header=config.webhook_header or header,
+            timestamp_header=timestamp_header,
             tolerance_s=config.webhook_tolerance_s,
             dialect=config.adapter,
         )
@@ -104,7 +116,8 @@ def webhook_configs(configs: dict[str, VendorConfig]) -> dict[str, WebhookConfig
 
 
 def build_adapter(name: str, config: VendorConfig, session: aiohttp.ClientSession) -> VendorAdapter:
-    hours = config.key_retention_hours or _KEY_RETENTION_HOURS[config.adapter]
+    hours = config.key_retention_hours
+    hours = _KEY_RETENTION_HOURS[config.adapter] if hours is None else hours
     retention = timedelta(hours=hours)
     if config.adapter == "tango":
         account = tango.TangoAccount(
@@ -134,6 +147,24 @@ def build_adapter(name: str, config: VendorConfig, session: aiohttp.ClientSessio
             config.brands,
             config.attempt_timeout_s,
             retention,
+        )
+    if config.adapter == "reloadly":
+        account = reloadly.ReloadlyAccount(
+            str(config.client_id),
+            str(config.client_secret),
+            config.auth_url,
+            config.sender_name,
+            str(config.recipient_email),
+        )
+        return reloadly.ReloadlyAdapter(
+            name,
+            config.base_url,
+            session,
+            account,
+            config.brands,
+            config.attempt_timeout_s,
+            retention,
+            first_page=config.first_page,
         )
     if config.adapter == "giftbit":
         return giftbit.GiftbitAdapter(
@@ -167,6 +198,11 @@ def build_clients(
         rate = config.rate_limit_per_s or _RATE_LIMIT_PER_S.get(config.adapter)
         limiter = TokenBucket(rate) if rate else None
         clients[name] = VendorClient(
-            adapter, max_attempts=config.max_attempts, breaker=breaker, rng=rng, limiter=limiter
+            adapter,
+            max_attempts=config.max_attempts
+            or _MAX_ATTEMPTS.get(config.adapter, DEFAULT_MAX_ATTEMPTS),
+            breaker=breaker,
+            rng=rng,
+            limiter=limiter,
         )
     return clients

@@ -164,6 +164,7 @@ class HttpVendor:
         *,
         params: Mapping[str, str] | None = None,
         method: str = "GET",
+        headers: Mapping[str, str] | None = None,
     ) -> bytes:
         return await read(
             self._session,
@@ -173,5 +174,5 @@ class HttpVendor:
             within=self._timeout,
             method=method,
             params=dict(params or {}),
-            headers=self._headers,
+            headers=self._headers | dict(headers or {}),
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import msgspec
 
@@ -18,6 +18,8 @@ from ledger.vendors.breaker import (
     DEFAULT_PROBES,
     DEFAULT_WINDOW_S,
 )
+from ledger.vendors.reloadly.webhooks import SIGNATURE_HEADER as RELOADLY_SIGNATURE
+from ledger.vendors.reloadly.webhooks import TIMESTAMP_HEADER as RELOADLY_TIMESTAMP
 from ledger.vendors.routing import Routing
 from ledger.vendors.tango.adapter import DEFAULT_LIST_CAP
 from ledger.vendors.tremendous.webhooks import SIGNATURE_HEADER as TREMENDOUS_SIGNATURE
@@ -27,7 +29,7 @@ from ledger.webhooks.signatures import DEFAULT_HEX_HEADER
 class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     base_url: str
     # Whose dialect the vendor speaks: the sandbox's, or a real vendor's (docs/vendors.md).
-    adapter: Literal["sandbox", "tango", "tremendous", "giftbit"] = "sandbox"
+    adapter: Literal["sandbox", "tango", "tremendous", "giftbit", "reloadly"] = "sandbox"
     # Credentials; any of them may be "env:VAR", read from the environment at start.
     api_key: str | None = None
     platform_name: str | None = None  # tango
@@ -35,6 +37,13 @@ class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     account_identifier: str | None = None  # tango
     customer_identifier: str | None = None  # tango
     funding_source_id: str | None = None  # tremendous ("balance": the account's balance)
+    client_id: str | None = None  # reloadly (OAuth2 client credentials)
+    client_secret: str | None = None  # reloadly
+    auth_url: str = "https://auth.reloadly.com/oauth/token"  # reloadly's token endpoint
+    # Reloadly sends each card to a recipient: the merchant's own mailbox, since the card is
+    # shown to its customer by the merchant; and a sender name the card carries.
+    recipient_email: str | None = None  # reloadly
+    sender_name: str = "Gift card ledger"  # reloadly
     # Giftbit: the account's currency (its prices are cents of it; orders in another are
     # refused before anything is sent).
     account_currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] = "USD"
@@ -44,12 +53,14 @@ class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     attempt_timeout_s: float = 5.0
     # How long the vendor keeps an idempotency key; unset, the adapter's documented (or, where
     # undocumented, cautious) default: 24 h for the sandbox, 90 days for Tango.
-    key_retention_hours: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    key_retention_hours: Annotated[float, msgspec.Meta(ge=0)] | None = None
     # Tango only: the most orders one list query answers, and the number of its first page
     # (both unconfirmed in Tango's documentation).
     list_cap: Annotated[int, msgspec.Meta(ge=1)] = DEFAULT_LIST_CAP
     first_page: Annotated[int, msgspec.Meta(ge=0, le=1)] = 0
-    max_attempts: int = 4
+    # Attempts per step; unset: 4, but 1 for Reloadly (what it does with a repeated
+    # customIdentifier is undocumented, so a look-up comes before any resubmission).
+    max_attempts: Annotated[int, msgspec.Meta(ge=1)] | None = None
     # The circuit breaker (ledger/vendors/breaker.py has why these defaults): open when this
     # share of at least `breaker_minimum_calls` calls in the window failed unhealthily; probe
     # with `breaker_probes` calls after `breaker_reset_s`.
@@ -81,6 +92,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "tango": ("platform_name", "platform_key", "account_identifier", "customer_identifier"),
     "tremendous": ("api_key", "funding_source_id"),
     "giftbit": ("api_key",),
+    "reloadly": ("client_id", "client_secret", "recipient_email"),
 }
 _CREDENTIALS = (
     "api_key",
@@ -89,12 +101,23 @@ _CREDENTIALS = (
     "account_identifier",
     "customer_identifier",
     "funding_source_id",
+    "client_id",
+    "client_secret",
 )
+
+
 # Each adapter's webhook scheme and signature header, and how its bodies read. Tango's
 # signature (X.509 or HMAC, header and encoding) is unconfirmed: no webhooks from it yet.
-WEBHOOK_SCHEMES: dict[str, tuple[Literal["standard", "hex"], str]] = {
-    "sandbox": ("standard", DEFAULT_HEX_HEADER),
-    "tremendous": ("hex", TREMENDOUS_SIGNATURE),
+class WebhookScheme(NamedTuple):
+    scheme: Literal["standard", "hex", "body_timestamp"]
+    header: str
+    timestamp_header: str = ""
+
+
+WEBHOOK_SCHEMES: dict[str, WebhookScheme] = {
+    "sandbox": WebhookScheme("standard", DEFAULT_HEX_HEADER),
+    "tremendous": WebhookScheme("hex", TREMENDOUS_SIGNATURE),
+    "reloadly": WebhookScheme("body_timestamp", RELOADLY_SIGNATURE, RELOADLY_TIMESTAMP),
 }
 
 

@@ -189,12 +189,48 @@ def verify_hex(
         raise SignatureError("signature_mismatch", "no signature matches any configured secret")
 
 
+def verify_body_timestamp(
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: Sequence[bytes | str],
+    now: int,
+    tolerance_s: int,
+    signature_header: str,
+    timestamp_header: str,
+) -> None:
+    """Verify a hex HMAC-SHA256 of `body:timestamp` (Reloadly's scheme, as integrators
+    implement it), the timestamp in its own header, in seconds or milliseconds."""
+    keys = [s.encode() if isinstance(s, str) else s for s in secrets]
+    if not keys or not all(keys):
+        raise SignatureError("bad_secret", "secrets must be non-empty")
+    timestamp = _header(headers, timestamp_header)
+    # Milliseconds have 13 digits: one more than the bound on seconds.
+    if (
+        not (timestamp.isascii() and timestamp.isdigit())
+        or len(timestamp) > MAX_TIMESTAMP_DIGITS + 1
+    ):
+        raise SignatureError("malformed_header", f"{timestamp_header} must be unix time")
+    value = _header(headers, signature_header).removeprefix(HEX_PREFIX)
+    if not HEX_DIGEST.fullmatch(value):
+        raise SignatureError("malformed_header", f"{signature_header} is not a hex SHA-256 digest")
+    content, given = body + b":" + timestamp.encode(), bytes.fromhex(value)
+    matched = [hmac.compare_digest(_mac(key, content), given) for key in keys]
+    if not any(matched):
+        raise SignatureError("signature_mismatch", "no signature matches any configured secret")
+    # Unix seconds have 10 digits until the year 2286; milliseconds have 13.
+    seconds = int(timestamp) // 1000 if len(timestamp) >= 13 else int(timestamp)
+    if abs(now - seconds) > tolerance_s:
+        raise SignatureError("stale_timestamp", f"timestamp is more than {tolerance_s}s from now")
+
+
 class WebhookConfig(msgspec.Struct, frozen=True):
-    scheme: Literal["standard", "hex"]
+    scheme: Literal["standard", "hex", "body_timestamp"]
     # Several secrets are live during a rotation; any one of them may sign.
     secrets: tuple[str, ...]
     header: str = "X-Signature-256"
     tolerance_s: int = 300
+    # The body_timestamp scheme's timestamp header (the signature's is `header`).
+    timestamp_header: str = ""
     # Whose bodies these are (ledger.vendors.registry.WEBHOOK_PARSERS reads them).
     dialect: str = "sandbox"
 
@@ -205,5 +241,11 @@ def verify_webhook(
     """Check the signature over the raw bytes; return the header's webhook id if it has one."""
     if config.scheme == "standard":
         return verify_standard(headers, body, config.secrets, now, config.tolerance_s)
+    if config.scheme == "body_timestamp":
+        verify_body_timestamp(
+            headers, body, config.secrets, now, config.tolerance_s, config.header,
+            config.timestamp_header,
+        )  # fmt: skip
+        return None
     verify_hex(headers, body, config.secrets, config.header)
     return None

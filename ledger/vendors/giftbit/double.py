@@ -14,6 +14,7 @@ from aiohttp import web
 from ledger.vendors.giftbit import wire
 from ledger.vendors.giftbit.records import giftbit_stamp, giftbit_time
 from ledger.vendors.rest import WireCreateOrder, WireOrder
+from ledger.vendors.sandbox.faults import mark_created
 from ledger.vendors.sandbox.store import Conflict, NotFound, SandboxStore, Window
 
 PREFIX = "/papi/v1/"
@@ -66,9 +67,9 @@ class _GiftbitApi:
             return _error(422, "ERROR_CAMPAIGN_INVALID_PRICE", "price_in_cents must be positive")
         body = WireCreateOrder(asked.id, asked.price_in_cents, CURRENCY, asked.brand_codes[0], "")
         try:
-            order, _ = self.store.create(asked.id, body)
+            order, replayed = self.store.create(asked.id, body)
         except Conflict:
-            order = self.store.by_reference(asked.id)[0]  # one order per id, whatever was asked
+            order, replayed = self.store.by_reference(asked.id)[0], True  # one per id, whatever
         links = [order.card.url] if order.card is not None and order.status == "fulfilled" else []
         answer = {
             "info": {"code": "INFO_CAMPAIGN_CREATED"},
@@ -76,7 +77,8 @@ class _GiftbitApi:
             "campaign": campaign(order),
             "direct_links": links,
         }
-        return web.json_response(answer)
+        response = web.json_response(answer)
+        return response if replayed else mark_created(response)
 
     def _held(self, campaign_id: str) -> WireOrder | None:
         found = self.store.by_reference(campaign_id)

@@ -142,6 +142,16 @@ def forge(body: bytes) -> bytes:
     return msgspec.json.encode(event)
 
 
+# Set by every dialect's create handler on an answer that created an order (never on a replay),
+# and taken off by the fault middleware: each vendor answers a fresh create with its own status.
+CREATED_HEADER = "X-Sandbox-Created"
+
+
+def mark_created(response: web.Response) -> web.Response:
+    response.headers[CREATED_HEADER] = "1"
+    return response
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
@@ -164,10 +174,11 @@ def fault_middleware(injector: FaultInjector, api_prefix: str = "/v1/") -> Middl
             response.headers["Retry-After"] = str(RATE_LIMIT_RETRY_AFTER_S)
             return response
         response = await handler(request)
-        if hang and request.method == "POST" and response.status == 201:
+        created = response.headers.pop(CREATED_HEADER, None) is not None
+        if hang and created:
             # The order is committed; hanging now makes the client time out without knowing it
             # exists, the case that turns a naive retry into a duplicate charge. Only fresh
-            # creates hang (201), so a retry with the same key gets the replayed original.
+            # creates hang, so a retry with the same key gets the replayed original.
             await injector.hang()
         return response
 

@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from ledger.vendors.giftbit import double as giftbit
+from ledger.vendors.reloadly import double as reloadly
 from ledger.vendors.rest import WireCreateOrder
 from ledger.vendors.sandbox.faults import (
     FaultInjector,
@@ -28,6 +29,7 @@ from ledger.vendors.sandbox.faults import (
     Middleware,
     SandboxFaults,
     fault_middleware,
+    mark_created,
 )
 from ledger.vendors.sandbox.store import Conflict, NotFound, SandboxStore, Window
 from ledger.vendors.sandbox.webhooks import Announcer, StandardAnnouncer, WebhookSender
@@ -58,7 +60,7 @@ class SandboxConfig(msgspec.Struct, frozen=True):
     faults: SandboxFaults = msgspec.field(default_factory=SandboxFaults)
     # Whose API it speaks: its own (docs/sandbox.md) or a real vendor's, as that vendor's
     # double (ledger/vendors/<vendor>/double.py), on the same store, faults and /_admin.
-    dialect: Literal["sandbox", "tango", "tremendous", "giftbit"] = "sandbox"
+    dialect: Literal["sandbox", "tango", "tremendous", "giftbit", "reloadly"] = "sandbox"
     # The most results one listing query answers, for dialects whose vendor caps them (Tango).
     list_cap: int = tango.LIST_CAP
     key_retention: timedelta = DEFAULT_KEY_RETENTION
@@ -135,7 +137,7 @@ class _Api:
             return _error(422, "idempotency_key_mismatch", "key already used with another body")
         if replayed:
             return _json(200, order, {"Idempotent-Replayed": "true"})
-        return _json(201, order)
+        return mark_created(_json(201, order))
 
     async def find_orders(self, request: web.Request) -> web.Response:
         reference = request.query.get("reference")
@@ -231,6 +233,13 @@ def _dialects() -> dict[str, Dialect]:
             tremendous.authorization,
             tremendous.unauthorized,
             tremendous.TremendousAnnouncer,
+        ),
+        "reloadly": Dialect(
+            reloadly.PREFIX,
+            reloadly.register,
+            reloadly.authorization,
+            reloadly.unauthorized,
+            reloadly.ReloadlyAnnouncer,
         ),
         # Giftbit sends no webhooks.
         "giftbit": Dialect(

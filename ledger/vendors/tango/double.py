@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ledger.money import MoneyError, format_minor, parse_amount
 from ledger.vendors.rest import WireCreateOrder, WireOrder
+from ledger.vendors.sandbox.faults import mark_created
 from ledger.vendors.sandbox.store import Conflict, NotFound, SandboxStore, Window
 from ledger.vendors.tango import wire
 
@@ -115,7 +116,9 @@ class _TangoApi:
         except Conflict:
             # Tango's quirk: the original order, 200, whatever this request asked.
             order, replayed = self.store.by_reference(criteria.external_ref_id)[0], True
-        return _json(200 if replayed else 201, tango_order(order))
+        if replayed:
+            return _json(200, tango_order(order))
+        return mark_created(_json(201, tango_order(order)))
 
     async def list_orders(self, request: web.Request) -> web.Response:
         query = request.query

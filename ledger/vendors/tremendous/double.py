@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ledger.money import MoneyError, format_minor, parse_amount
 from ledger.vendors.rest import WireCreateOrder, WireOrder
+from ledger.vendors.sandbox.faults import mark_created
 from ledger.vendors.sandbox.store import Conflict, NotFound, SandboxStore, Window
 from ledger.vendors.tremendous import wire
 from ledger.vendors.tremendous.webhooks import SIGNATURE_HEADER
@@ -99,7 +100,8 @@ class _TremendousApi:
         except Conflict:
             return _error(409, "an order with this external_id exists with other parameters")
         # The reverse of most: a new order is 200, the one already held 201.
-        return _json(201 if replayed else 200, {"order": tremendous_order(held, link=True)})
+        answer = {"order": tremendous_order(held, link=True)}
+        return _json(201, answer) if replayed else mark_created(_json(200, answer))
 
     async def list_orders(self, request: web.Request) -> web.Response:
         query = request.query

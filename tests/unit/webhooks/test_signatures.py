@@ -13,6 +13,7 @@ from ledger.webhooks.signatures import (
     parse_whsec,
     sign_hex,
     sign_standard,
+    verify_body_timestamp,
     verify_hex,
     verify_standard,
 )
@@ -220,3 +221,31 @@ def test_the_two_families_are_never_mixed_into_one_signature():
     """A webhook-id with svix timestamp and signature is not a delivery of either scheme."""
     mixed = {"webhook-id": MSG_ID} | {k: v for k, v in _svix(headers()).items() if k != "svix-id"}
     assert check_of(verify_standard, mixed, BODY, [SECRET], now=TIMESTAMP) == "missing_header"
+
+
+def _reloadly(body: bytes, timestamp: str, key: bytes = HEX_KEY) -> dict[str, str]:
+    signature = sign_hex(key, body + b":" + timestamp.encode())
+    return {"X-Reloadly-Signature": signature, "X-Reloadly-Request-Timestamp": timestamp}
+
+
+def _verify_reloadly(hdrs: dict[str, str], body: bytes, now: int) -> None:
+    verify_body_timestamp(
+        hdrs, body, [HEX_KEY], now, 300, "X-Reloadly-Signature", "X-Reloadly-Request-Timestamp"
+    )
+
+
+@pytest.mark.parametrize("timestamp", [str(TIMESTAMP), str(TIMESTAMP * 1000)], ids=["s", "ms"])
+def test_body_and_timestamp_signatures_verify_in_seconds_or_milliseconds(timestamp):
+    _verify_reloadly(_reloadly(BODY, timestamp), BODY, now=TIMESTAMP + 10)
+
+
+def test_body_and_timestamp_signatures_refuse_tampering_replays_and_bad_headers():
+    genuine = _reloadly(BODY, str(TIMESTAMP))
+    moved = genuine | {"X-Reloadly-Request-Timestamp": str(TIMESTAMP + 1)}
+    assert check_of(_verify_reloadly, moved, BODY, TIMESTAMP) == "signature_mismatch"
+    assert check_of(_verify_reloadly, genuine, BODY + b" ", TIMESTAMP) == "signature_mismatch"
+    assert check_of(_verify_reloadly, genuine, BODY, TIMESTAMP + 301) == "stale_timestamp"
+    bad = genuine | {"X-Reloadly-Request-Timestamp": "12e9"}
+    assert check_of(_verify_reloadly, bad, BODY, TIMESTAMP) == "malformed_header"
+    unsigned = {"X-Reloadly-Request-Timestamp": str(TIMESTAMP)}
+    assert check_of(_verify_reloadly, unsigned, BODY, TIMESTAMP) == "missing_header"
