@@ -87,15 +87,25 @@ def decide_submission(
 VendorStep = Literal["submit", "lookup", "none"]
 
 
-def next_vendor_step(state: OrderState, now: datetime, key_retention: timedelta) -> VendorStep:
-    """How to move an order forward without ever risking a second vendor order."""
+def next_vendor_step(
+    state: OrderState, now: datetime, key_retention: timedelta, *, by_reference: bool = True
+) -> VendorStep:
+    """How to move an order forward without ever risking a second vendor order.
+
+    `by_reference`: whether the vendor can find an order by our reference. One that cannot
+    (Runa) finds it by its own id only; without that id, replaying the create with the same
+    key, within the key's retention, is how it is asked.
+    """
+    within_retention = now - state.created_at < key_retention * RETENTION_SAFETY
+    if not by_reference and state.vendor_order_id is None and state.status == "pending":
+        return "submit" if within_retention else "lookup"
     if state.hint_pending:
         return "lookup"  # a webhook said something: the vendor's own record decides
     if state.status != "pending":
         return "none"
     if state.vendor_order_id is not None and not state.unanswered_attempt:
         return "lookup"  # the vendor took it and is working: ask, do not resubmit
-    if state.attempts > 0 and now - state.created_at >= key_retention * RETENTION_SAFETY:
+    if state.attempts > 0 and not within_retention:
         return "lookup"  # the vendor may have forgotten our key: a resubmit could charge twice
     return "submit"
 

@@ -169,7 +169,12 @@ class Fulfilment:
         client = self.vendors.get(state.vendor)
         if client is None:
             return await self._reschedule(state, state, "vendor_not_configured", None, metadata)
-        step = next_vendor_step(state, self.clock(), client.adapter.key_retention)
+        step = next_vendor_step(
+            state,
+            self.clock(),
+            client.adapter.key_retention,
+            by_reference=client.adapter.looks_up_by_reference,
+        )
         reason, retry_after = "vendor_pending", None
         if step == "lookup":
             # Whoever asks, a lookup a webhook made due is that webhook's confirmation.
@@ -230,7 +235,7 @@ class Fulfilment:
     ) -> Lookup:
         """Ask the vendor for its record, and record what it said (and what that settles)."""
         try:
-            view = await client.lookup(state.vendor_reference)
+            view = await client.lookup(state.vendor_reference, state.vendor_order_id)
         except VendorUnavailable as exc:
             log.info("vendor lookup unavailable", stream_id=state.stream_id, reason=exc.reason)
             return Lookup(False, reason=f"lookup_{exc.reason}", retry_after=exc.retry_after)

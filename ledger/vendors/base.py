@@ -212,14 +212,20 @@ class VendorAdapter(Protocol):
     # How long the vendor remembers an idempotency key. Past it, a resubmission with the same key
     # can create a second order, so callers must look the order up by reference first.
     key_retention: timedelta
+    # False for a vendor that finds an order only by its own id (Runa): without that id, a
+    # replay of the create within key retention is the look-up.
+    looks_up_by_reference: bool
 
     async def create_order(self, req: VendorOrderRequest) -> Outcome:
         """Exactly one attempt. Never raises for HTTP or network trouble: it classifies it."""
         ...
 
-    async def get_order(self, reference: str) -> VendorOrderView | None:
+    async def get_order(
+        self, reference: str, vendor_order_id: str | None = None
+    ) -> VendorOrderView | None:
         """None when the vendor has no order with this reference; raises VendorUnavailable
-        when it cannot tell."""
+        when it cannot tell. `vendor_order_id`, when an earlier answer gave one, is what a
+        vendor that cannot look up by reference needs."""
         ...
 
     async def list_transactions(

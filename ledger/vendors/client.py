@@ -128,7 +128,9 @@ class VendorClient:
             await self._sleep(delay)
         raise AssertionError("unreachable: the last attempt always returns")  # pragma: no cover
 
-    async def lookup(self, reference: str) -> VendorOrderView | None:
+    async def lookup(
+        self, reference: str, vendor_order_id: str | None = None
+    ) -> VendorOrderView | None:
         """The vendor's record of our reference, paced and guarded like an attempt: a lookup
         takes a token from the vendor's bucket and is refused while the circuit is open."""
         if not self.breaker.allow():
@@ -137,7 +139,7 @@ class VendorClient:
         if self._limiter is not None:
             await self._limiter.acquire()
         try:
-            view = await self.adapter.get_order(reference)
+            view = await self.adapter.get_order(reference, vendor_order_id)
         except VendorUnavailable as exc:
             if unhealthy_read(exc):
                 self.breaker.record_failure()

@@ -192,7 +192,9 @@ class RestVendorAdapter(HttpVendor):
             path, lambda status, payload: _error(status, payload).code, params=params
         )
 
-    async def get_order(self, reference: str) -> VendorOrderView | None:
+    async def get_order(
+        self, reference: str, vendor_order_id: str | None = None
+    ) -> VendorOrderView | None:
         orders = decode_read(
             _orders_decoder, await self._get("/v1/orders", {"reference": reference})
         )

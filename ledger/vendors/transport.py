@@ -121,6 +121,8 @@ class HttpVendor:
     """What every HTTP adapter holds (its name, key retention, base URL, session, attempt
     timeout, clock and authorization) and its two kinds of exchange, bound to them."""
 
+    looks_up_by_reference = True
+
     def __init__(
         self,
         name: str,

@@ -61,7 +61,9 @@ class GiftbitAdapter(HttpVendor):
             wire.encoder.encode(order),
         )
 
-    async def get_order(self, reference: str) -> VendorOrderView | None:
+    async def get_order(
+        self, reference: str, vendor_order_id: str | None = None
+    ) -> VendorOrderView | None:
         try:
             body = await self._read(f"/campaign/{reference}", error_code)
         except VendorUnavailable as exc:

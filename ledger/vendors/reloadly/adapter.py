@@ -127,7 +127,9 @@ class ReloadlyAdapter(HttpVendor):
         cards = await self._get(f"/orders/transactions/{transaction_id}/cards")
         return card_of(decode_read(wire.cards_decoder, cards))
 
-    async def get_order(self, reference: str) -> VendorOrderView | None:
+    async def get_order(
+        self, reference: str, vendor_order_id: str | None = None
+    ) -> VendorOrderView | None:
         params = {"customIdentifier": reference, "page": str(self._first_page), "size": "10"}
         found = decode_read(wire.page_decoder, await self._get("/reports/transactions", params))
         if not found.content:

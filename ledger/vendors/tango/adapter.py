@@ -100,7 +100,9 @@ class TangoAdapter(HttpVendor):
             "customerIdentifier": self._account.customer_identifier,
         }
 
-    async def get_order(self, reference: str) -> VendorOrderView | None:
+    async def get_order(
+        self, reference: str, vendor_order_id: str | None = None
+    ) -> VendorOrderView | None:
         params = self._account_params() | {"externalRefID": reference}
         try:
             listed = decode_read(wire.list_decoder, await self._get("/orders", params))

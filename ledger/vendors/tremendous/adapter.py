@@ -81,7 +81,9 @@ class TremendousAdapter(HttpVendor):
         body = await self._read("/api/v2/orders", error_message, params=params)
         return decode_read(wire.list_decoder, body)
 
-    async def get_order(self, reference: str) -> VendorOrderView | None:
+    async def get_order(
+        self, reference: str, vendor_order_id: str | None = None
+    ) -> VendorOrderView | None:
         listed = await self._list({"external_id": reference})
         if not listed.orders:
             return None

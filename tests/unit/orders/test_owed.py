@@ -111,3 +111,19 @@ def test_a_card_from_a_lookup_is_shown_with_the_order():
     settled = decide_after_lookup(state, "fulfilled", "vo_1", T0, card_stored=True)
     assert apply(state, *settled).card_stored
     assert not apply(state, *decide_after_lookup(state, "fulfilled", "vo_1", T0)).card_stored
+
+
+def test_without_its_id_a_vendor_that_cannot_look_up_by_reference_is_asked_by_a_replay():
+    """Runa finds an order by its own id only: an unanswered attempt (and even a webhook) is
+    settled by replaying the create with the same key, while the vendor still keeps it."""
+    unanswered = apply(created(), SENT, TIMED_OUT)
+    hinted = apply(unanswered, webhook())
+    for state in (unanswered, hinted):
+        assert next_vendor_step(state, T0, DAY, by_reference=False) == "submit"
+        assert next_vendor_step(state, T0 + 2 * DAY, DAY, by_reference=False) == "lookup"
+    accepted = ev.VendorResponseReceived(
+        vendor="sandbox", attempt=1, outcome="accepted", received_at=T0,
+        vendor_order_id="O-1", vendor_status="PROCESSING",
+    )  # fmt: skip
+    answered = apply(created(), SENT, accepted)
+    assert next_vendor_step(answered, T0, DAY, by_reference=False) == "lookup"
