@@ -30,7 +30,7 @@ def add_serve_parsers(subparsers: argparse._SubParsersAction) -> None:
     sandbox.add_argument("--port", type=int, help="listen port (default SANDBOX_PORT)")
     sandbox.add_argument(
         "--dialect",
-        choices=["sandbox", "tango", "tremendous", "giftbit", "reloadly"],
+        choices=["sandbox", "tango", "tremendous", "giftbit", "reloadly", "runa"],
         default="sandbox",
         help="whose API it speaks: its own, or a real vendor's as that vendor's double",
     )

@@ -114,6 +114,13 @@ def answered(
     return Fulfilled(vendor_order_id, vendor_status, card)
 
 
+def unmapped_brand(brand_id: str, product_id_name: str) -> Rejected:
+    """An order for a brand the vendor's section maps to no product: refused before anything
+    is sent. The vendor never saw it, so it is terminal."""
+    detail = f"no {product_id_name} configured for brand {brand_id!r}"
+    return Rejected("brand_not_configured", detail, 422)
+
+
 def settle_refusal(outcome: Outcome, vendor_may_have_it: bool) -> Outcome:
     """After an attempt that may have reached the vendor, only the vendor's business errors
     may fail the order: any other refusal answers this request, not whether the order exists,

@@ -22,6 +22,8 @@ from ledger.vendors.reloadly import adapter as reloadly
 from ledger.vendors.reloadly import webhooks as reloadly_webhooks
 from ledger.vendors.rest import RestVendorAdapter
 from ledger.vendors.routing import Routing
+from ledger.vendors.runa import adapter as runa
+from ledger.vendors.runa import webhooks as runa_webhooks
 from ledger.vendors.tango import adapter as tango
 from ledger.vendors.tremendous import adapter as tremendous
 from ledger.vendors.tremendous import webhooks as tremendous_webhooks
@@ -84,17 +86,19 @@ _KEY_RETENTION_HOURS = {
     "tremendous": 24.0,
     "giftbit": 24.0,
     "reloadly": 0.0,
+    "runa": 30 * 24.0,  # Runa keeps a key and its answer 30 days
 }
 _MAX_ATTEMPTS = {"reloadly": 1}
 # Published order-creation limits, used when rate_limit_per_s is unset: Tango's 1 per second,
-# Tremendous' about 10.
-_RATE_LIMIT_PER_S = {"tango": 1.0, "tremendous": 10.0}
+# Tremendous' about 10, Runa's lowest tier of 60 a minute.
+_RATE_LIMIT_PER_S = {"tango": 1.0, "tremendous": 10.0, "runa": 1.0}
 
 
 WEBHOOK_PARSERS: dict[str, Callable[[bytes], WebhookHint]] = {
     "sandbox": rest.parse_webhook,
     "tremendous": tremendous_webhooks.parse_webhook,
     "reloadly": reloadly_webhooks.parse_webhook,
+    "runa": runa_webhooks.parse_webhook,
 }
 
 
@@ -165,6 +169,16 @@ def build_adapter(name: str, config: VendorConfig, session: aiohttp.ClientSessio
             config.attempt_timeout_s,
             retention,
             first_page=config.first_page,
+        )
+    if config.adapter == "runa":
+        return runa.RunaAdapter(
+            name,
+            config.base_url,
+            session,
+            str(config.api_key),
+            config.brands,
+            config.attempt_timeout_s,
+            retention,
         )
     if config.adapter == "giftbit":
         return giftbit.GiftbitAdapter(

@@ -29,7 +29,7 @@ from ledger.webhooks.signatures import DEFAULT_HEX_HEADER
 class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     base_url: str
     # Whose dialect the vendor speaks: the sandbox's, or a real vendor's (docs/vendors.md).
-    adapter: Literal["sandbox", "tango", "tremendous", "giftbit", "reloadly"] = "sandbox"
+    adapter: Literal["sandbox", "tango", "tremendous", "giftbit", "reloadly", "runa"] = "sandbox"
     # Credentials; any of them may be "env:VAR", read from the environment at start.
     api_key: str | None = None
     platform_name: str | None = None  # tango
@@ -93,6 +93,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "tremendous": ("api_key", "funding_source_id"),
     "giftbit": ("api_key",),
     "reloadly": ("client_id", "client_secret", "recipient_email"),
+    "runa": ("api_key",),
 }
 _CREDENTIALS = (
     "api_key",
@@ -118,6 +119,8 @@ WEBHOOK_SCHEMES: dict[str, WebhookScheme] = {
     "sandbox": WebhookScheme("standard", DEFAULT_HEX_HEADER),
     "tremendous": WebhookScheme("hex", TREMENDOUS_SIGNATURE),
     "reloadly": WebhookScheme("body_timestamp", RELOADLY_SIGNATURE, RELOADLY_TIMESTAMP),
+    # Svix's svix-* headers are the Standard Webhooks scheme under another name.
+    "runa": WebhookScheme("standard", DEFAULT_HEX_HEADER),
 }
 
 

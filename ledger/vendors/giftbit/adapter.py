@@ -12,11 +12,11 @@ import aiohttp
 from ledger.money import exponent
 from ledger.vendors.base import (
     Outcome,
-    Rejected,
     TransactionPage,
     VendorOrderRequest,
     VendorOrderView,
     VendorUnavailable,
+    unmapped_brand,
 )
 from ledger.vendors.giftbit import wire
 from ledger.vendors.giftbit.classify import Asked, classify, error_code
@@ -50,9 +50,7 @@ class GiftbitAdapter(HttpVendor):
     async def create_order(self, req: VendorOrderRequest) -> Outcome:
         brand = self._brands.get(req.brand_id)
         if brand is None or req.currency != self._currency or exponent(req.currency) != 2:
-            # Refused before anything is sent: the vendor never saw it, so it is terminal.
-            detail = f"Giftbit sells {req.brand_id!r} in {req.currency} only if configured so"
-            return Rejected("brand_not_configured", detail, 422)
+            return unmapped_brand(req.brand_id, f"brand code in {req.currency}")
         order = wire.CreateDirectLinks(req.reference, req.amount_minor, [brand])
         asked = Asked(brand, req.amount_minor)
         return await self._attempt(

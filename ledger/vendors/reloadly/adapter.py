@@ -29,6 +29,7 @@ from ledger.vendors.base import (
     VendorOrderRequest,
     VendorOrderView,
     VendorUnavailable,
+    unmapped_brand,
 )
 from ledger.vendors.reloadly import wire
 from ledger.vendors.reloadly.classify import TOKEN_ERRORS, Asked, classify, error_code
@@ -73,9 +74,7 @@ class ReloadlyAdapter(HttpVendor):
     async def create_order(self, req: VendorOrderRequest) -> Outcome:
         product = self._products.get(req.brand_id, "")
         if not product.isdigit():
-            # Refused before anything is sent: the vendor never saw it, so it is terminal.
-            detail = f"no Reloadly productId configured for brand {req.brand_id!r}"
-            return Rejected("brand_not_configured", detail, 422)
+            return unmapped_brand(req.brand_id, "productId")
         order = wire.OrderRequest(
             product_id=int(product),
             quantity=1,

@@ -23,6 +23,8 @@ from aiohttp import web
 from ledger.vendors.giftbit import double as giftbit
 from ledger.vendors.reloadly import double as reloadly
 from ledger.vendors.rest import WireCreateOrder
+from ledger.vendors.runa import double as runa
+from ledger.vendors.sandbox.admin import error_answer, json_answer, register_admin
 from ledger.vendors.sandbox.faults import (
     FaultInjector,
     Handler,
@@ -60,7 +62,7 @@ class SandboxConfig(msgspec.Struct, frozen=True):
     faults: SandboxFaults = msgspec.field(default_factory=SandboxFaults)
     # Whose API it speaks: its own (docs/sandbox.md) or a real vendor's, as that vendor's
     # double (ledger/vendors/<vendor>/double.py), on the same store, faults and /_admin.
-    dialect: Literal["sandbox", "tango", "tremendous", "giftbit", "reloadly"] = "sandbox"
+    dialect: Literal["sandbox", "tango", "tremendous", "giftbit", "reloadly", "runa"] = "sandbox"
     # The most results one listing query answers, for dialects whose vendor caps them (Tango).
     list_cap: int = tango.LIST_CAP
     key_retention: timedelta = DEFAULT_KEY_RETENTION
@@ -79,26 +81,13 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _json(status: int, payload: object, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status,
-        body=_encoder.encode(payload),
-        content_type="application/json",
-        headers=headers,
-    )
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return _json(status, {"error": {"code": code, "message": message}})
-
-
 def _validate(order: WireCreateOrder) -> web.Response | None:
     if order.amount_minor <= 0:
-        return _error(422, "invalid_amount", "amount_minor must be a positive integer")
+        return error_answer(422, "invalid_amount", "amount_minor must be a positive integer")
     if not CURRENCY_SHAPE.fullmatch(order.currency):
-        return _error(422, "invalid_currency", "currency must be an ISO 4217 code like USD")
+        return error_answer(422, "invalid_currency", "currency must be an ISO 4217 code like USD")
     if order.brand_id.startswith(UNKNOWN_BRAND_PREFIX):
-        return _error(422, "brand_not_found", f"no brand {order.brand_id!r}")
+        return error_answer(422, "brand_not_found", f"no brand {order.brand_id!r}")
     return None
 
 
@@ -109,7 +98,7 @@ def _auth_middleware(dialect: Dialect, api_key: str) -> Middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Admin routes stay open: they are the test harness, not part of the vendor's API.
         if request.path.startswith(dialect.prefix):
-            given = request.headers.get("Authorization", "").encode()
+            given = request.headers.get(dialect.auth_header, "").encode()
             if not hmac.compare_digest(given, expected):
                 return dialect.unauthorized()
         return await handler(request)
@@ -124,32 +113,34 @@ class _Api:
     async def create_order(self, request: web.Request) -> web.Response:
         key = request.headers.get("Idempotency-Key", "")
         if not key or len(key) > MAX_KEY_LENGTH:
-            return _error(400, "idempotency_key_required", "send an Idempotency-Key header")
+            return error_answer(400, "idempotency_key_required", "send an Idempotency-Key header")
         try:
             body = msgspec.json.decode(await request.read(), type=WireCreateOrder)
         except msgspec.DecodeError as exc:
-            return _error(400, "invalid_request", str(exc))
+            return error_answer(400, "invalid_request", str(exc))
         if (invalid := _validate(body)) is not None:
             return invalid
         try:
             order, replayed = self.store.create(key, body)
         except Conflict:
-            return _error(422, "idempotency_key_mismatch", "key already used with another body")
+            return error_answer(
+                422, "idempotency_key_mismatch", "key already used with another body"
+            )
         if replayed:
-            return _json(200, order, {"Idempotent-Replayed": "true"})
-        return mark_created(_json(201, order))
+            return json_answer(200, order, {"Idempotent-Replayed": "true"})
+        return mark_created(json_answer(201, order))
 
     async def find_orders(self, request: web.Request) -> web.Response:
         reference = request.query.get("reference")
         if not reference:
-            return _error(400, "reference_required", "filter by ?reference=")
-        return _json(200, self.store.by_reference(reference))
+            return error_answer(400, "reference_required", "filter by ?reference=")
+        return json_answer(200, self.store.by_reference(reference))
 
     async def get_order(self, request: web.Request) -> web.Response:
         try:
-            return _json(200, self.store.get(request.match_info["order_id"]))
+            return json_answer(200, self.store.get(request.match_info["order_id"]))
         except NotFound:
-            return _error(404, "order_not_found", "no such order")
+            return error_answer(404, "order_not_found", "no such order")
 
     async def transactions(self, request: web.Request) -> web.Response:
         query = request.query
@@ -158,44 +149,16 @@ class _Api:
             end = datetime.fromisoformat(query["to"])
             limit = int(query.get("limit", DEFAULT_PAGE_SIZE))
         except (KeyError, ValueError):
-            return _error(400, "invalid_window", "need ISO 8601 from and to, integer limit")
+            return error_answer(400, "invalid_window", "need ISO 8601 from and to, integer limit")
         if start.tzinfo is None or end.tzinfo is None or not 1 <= limit <= MAX_PAGE_SIZE:
-            return _error(400, "invalid_window", f"need zoned times, 1 <= limit <= {MAX_PAGE_SIZE}")
+            return error_answer(
+                400, "invalid_window", f"need zoned times, 1 <= limit <= {MAX_PAGE_SIZE}"
+            )
         try:
             page = self.store.transactions(Window(start, end), query.get("cursor"), limit)
         except ValueError:
-            return _error(400, "invalid_cursor", "cursor was not issued by this listing")
-        return _json(200, page)
-
-
-class _Admin:
-    def __init__(self, store: SandboxStore) -> None:
-        self.store = store
-
-    async def stats(self, request: web.Request) -> web.Response:
-        return _json(200, self.store.stats())
-
-    async def create(self, request: web.Request) -> web.Response:
-        try:
-            return _json(201, self.store.admin_create(await request.read()))
-        except msgspec.DecodeError as exc:
-            return _error(422, "invalid_request", str(exc))
-
-    async def patch(self, request: web.Request) -> web.Response:
-        try:
-            order = self.store.admin_patch(request.match_info["order_id"], await request.read())
-        except msgspec.DecodeError as exc:
-            return _error(422, "invalid_request", str(exc))
-        except NotFound:
-            return _error(404, "order_not_found", "no such order")
-        return _json(200, order)
-
-    async def delete(self, request: web.Request) -> web.Response:
-        try:
-            self.store.delete(request.match_info["order_id"])
-        except NotFound:
-            return _error(404, "order_not_found", "no such order")
-        return web.Response(status=204)
+            return error_answer(400, "invalid_cursor", "cursor was not issued by this listing")
+        return json_answer(200, page)
 
 
 class Dialect(NamedTuple):
@@ -204,6 +167,7 @@ class Dialect(NamedTuple):
     authorization: Callable[[str], str]  # the Authorization header for a configured api_key
     unauthorized: Callable[[], web.Response]
     announcer: Callable[[str], Announcer] | None  # webhooks signed with a secret; None: none
+    auth_header: str = "Authorization"  # where `authorization` goes
 
 
 def _register_sandbox_api(router: web.UrlDispatcher, store: SandboxStore, _list_cap: int) -> None:
@@ -220,7 +184,7 @@ def _dialects() -> dict[str, Dialect]:
             "/v1/",
             _register_sandbox_api,
             lambda key: f"Bearer {key}",
-            lambda: _error(401, "unauthorized", "missing or wrong API key"),
+            lambda: error_answer(401, "unauthorized", "missing or wrong API key"),
             StandardAnnouncer,
         ),
         # Tango's webhook signature (X.509 or HMAC) is unconfirmed: its double sends none.
@@ -240,6 +204,14 @@ def _dialects() -> dict[str, Dialect]:
             reloadly.authorization,
             reloadly.unauthorized,
             reloadly.ReloadlyAnnouncer,
+        ),
+        "runa": Dialect(
+            runa.PREFIX,
+            runa.register,
+            runa.authorization,
+            runa.unauthorized,
+            runa.RunaAnnouncer,
+            runa.AUTH_HEADER,
         ),
         # Giftbit sends no webhooks.
         "giftbit": Dialect(
@@ -275,11 +247,7 @@ def create_sandbox_app(
     if webhooks is not None:
         app.cleanup_ctx.append(webhooks.run)
     dialect.register(app.router, store, config.list_cap)
-    admin = _Admin(store)
-    app.router.add_get("/_admin/stats", admin.stats)
-    app.router.add_post("/_admin/orders", admin.create)
-    app.router.add_patch("/_admin/orders/{order_id}", admin.patch)
-    app.router.add_delete("/_admin/orders/{order_id}", admin.delete)
+    register_admin(app.router, store)
     return app
 
 

@@ -203,6 +203,12 @@ class SandboxStore:
         more = len(rows) > limit
         return WireTransactionPage(page, _encode_cursor(page[-1]) if more else None)
 
+    def all_orders(self) -> list[WireOrder]:
+        """Every order, oldest first, without cards (a listing with no date filter)."""
+        rows = sorted((self._live(o.id) for o in list(self._orders.values())),
+                      key=lambda o: (o.created_at, o.id))  # fmt: skip
+        return [o.wire(with_card=False) for o in rows]
+
     def created_in(self, window: Window) -> list[WireOrder]:
         """Orders created in the window, oldest first, without cards (a listing by creation
         time, as vendors that keep no change time list)."""

@@ -19,11 +19,11 @@ import structlog
 from ledger.money import format_minor
 from ledger.vendors.base import (
     Outcome,
-    Rejected,
     TransactionPage,
     VendorOrderRequest,
     VendorOrderView,
     VendorUnavailable,
+    unmapped_brand,
 )
 from ledger.vendors.tango import wire
 from ledger.vendors.tango.classify import Asked, classify, error_key
@@ -74,9 +74,7 @@ class TangoAdapter(HttpVendor):
     async def create_order(self, req: VendorOrderRequest) -> Outcome:
         utid = self._brands.get(req.brand_id)
         if utid is None:
-            # Refused before anything is sent: the vendor never saw it, so it is terminal.
-            detail = f"no utid configured for brand {req.brand_id!r}"
-            return Rejected("brand_not_configured", detail, 422)
+            return unmapped_brand(req.brand_id, "utid")
         criteria = wire.CreateOrderCriteria(
             account_identifier=self._account.account_identifier,
             customer_identifier=self._account.customer_identifier,

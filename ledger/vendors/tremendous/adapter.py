@@ -19,10 +19,10 @@ from ledger.money import format_minor
 from ledger.vendors.base import (
     CardSecret,
     Outcome,
-    Rejected,
     TransactionPage,
     VendorOrderRequest,
     VendorOrderView,
+    unmapped_brand,
 )
 from ledger.vendors.transport import HttpVendor, decode_read, iso_utc, utcnow
 from ledger.vendors.tremendous import wire
@@ -58,9 +58,7 @@ class TremendousAdapter(HttpVendor):
     async def create_order(self, req: VendorOrderRequest) -> Outcome:
         product = self._products.get(req.brand_id)
         if product is None:
-            # Refused before anything is sent: the vendor never saw it, so it is terminal.
-            detail = f"no product configured for brand {req.brand_id!r}"
-            return Rejected("brand_not_configured", detail, 422)
+            return unmapped_brand(req.brand_id, "product")
         value = wire.Value(Decimal(format_minor(req.amount_minor, req.currency)), req.currency)
         order = wire.CreateOrder(
             external_id=req.reference,

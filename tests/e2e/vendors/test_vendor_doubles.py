@@ -49,6 +49,7 @@ list_cap = 5""",
         "",
     ),
     "giftbit": (SECRET, 'api_key = "env:TEST_VENDOR_SECRET"', "AMAZONUS", "/papi/v1"),
+    "runa": (SECRET, 'api_key = "env:TEST_VENDOR_SECRET"', "AMZ-US", "/v2"),
     # The double issues tokens at its /oauth/token, to any client id and secret.
     "reloadly": (
         None,
@@ -241,3 +242,15 @@ async def test_reloadly_webhooks_verify_over_body_and_timestamp_and_forgeries_ar
         successful = await _received(pool, "reported_status", "SUCCESSFUL")
         assert successful == [order_stream("acme", key) for key in HOOKED]
         assert await _received(pool, "reported_status", "REFUNDED") == []
+
+
+async def test_runa_webhooks_verify_under_svix_headers_and_forgeries_are_refused(
+    database_url, tmp_path, monkeypatch, unused_tcp_port
+):
+    """order.completion from Svix (svix-id, svix-timestamp, svix-signature), the order itself
+    with our reference in its metadata; the forged copies (FAILED) are refused."""
+    monkeypatch.setenv("TEST_VENDOR_SECRET", SECRET)
+    async with hooked("runa", database_url, tmp_path, unused_tcp_port) as pool:
+        completed = await _received(pool, "reported_status", "COMPLETED")
+        assert completed == [order_stream("acme", key) for key in HOOKED]
+        assert await _received(pool, "reported_status", "FAILED") == []
