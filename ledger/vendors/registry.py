@@ -25,6 +25,7 @@ from ledger.vendors.routing import Routing
 from ledger.vendors.runa import adapter as runa
 from ledger.vendors.runa import webhooks as runa_webhooks
 from ledger.vendors.tango import adapter as tango
+from ledger.vendors.tango import webhooks as tango_webhooks
 from ledger.vendors.tremendous import adapter as tremendous
 from ledger.vendors.tremendous import webhooks as tremendous_webhooks
 from ledger.vendors.vendors_file import WEBHOOK_SCHEMES, VendorConfig, load_vendors_file
@@ -99,6 +100,7 @@ WEBHOOK_PARSERS: dict[str, Callable[[bytes], WebhookHint]] = {
     "tremendous": tremendous_webhooks.parse_webhook,
     "reloadly": reloadly_webhooks.parse_webhook,
     "runa": runa_webhooks.parse_webhook,
+    "tango": tango_webhooks.parse_webhook,
 }
 
 

@@ -22,6 +22,7 @@ from ledger.vendors.reloadly.webhooks import SIGNATURE_HEADER as RELOADLY_SIGNAT
 from ledger.vendors.reloadly.webhooks import TIMESTAMP_HEADER as RELOADLY_TIMESTAMP
 from ledger.vendors.routing import Routing
 from ledger.vendors.tango.adapter import DEFAULT_LIST_CAP
+from ledger.vendors.tango.webhooks import SIGNATURE_HEADER as TANGO_SIGNATURE
 from ledger.vendors.tremendous.webhooks import SIGNATURE_HEADER as TREMENDOUS_SIGNATURE
 from ledger.webhooks.signatures import DEFAULT_HEX_HEADER
 
@@ -73,7 +74,7 @@ class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # beyond the completer's concurrency. Bulk batches are what reach it.
     rate_limit_per_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     # Unset: the adapter's own scheme (the sandbox's Standard Webhooks, Tremendous' hex HMAC).
-    webhook_scheme: Literal["standard", "hex"] | None = None
+    webhook_scheme: Literal["standard", "hex", "base64"] | None = None
     # Every secret listed is accepted: add the new one, deploy, then drop the old one.
     webhook_secrets: list[str] = []
     webhook_header: str | None = None
@@ -110,7 +111,7 @@ _CREDENTIALS = (
 # Each adapter's webhook scheme and signature header, and how its bodies read. Tango's
 # signature (X.509 or HMAC, header and encoding) is unconfirmed: no webhooks from it yet.
 class WebhookScheme(NamedTuple):
-    scheme: Literal["standard", "hex", "body_timestamp"]
+    scheme: Literal["standard", "hex", "base64", "body_timestamp"]
     header: str
     timestamp_header: str = ""
 
@@ -118,6 +119,9 @@ class WebhookScheme(NamedTuple):
 WEBHOOK_SCHEMES: dict[str, WebhookScheme] = {
     "sandbox": WebhookScheme("standard", DEFAULT_HEX_HEADER),
     "tremendous": WebhookScheme("hex", TREMENDOUS_SIGNATURE),
+    # Tango's HMAC mode: its header and encoding are unconfirmed, so both are configurable
+    # (webhook_header, webhook_scheme "base64" or "hex").
+    "tango": WebhookScheme("base64", TANGO_SIGNATURE),
     "reloadly": WebhookScheme("body_timestamp", RELOADLY_SIGNATURE, RELOADLY_TIMESTAMP),
     # Svix's svix-* headers are the Standard Webhooks scheme under another name.
     "runa": WebhookScheme("standard", DEFAULT_HEX_HEADER),

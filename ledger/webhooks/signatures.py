@@ -169,21 +169,34 @@ def verify_standard(
     return msg_id
 
 
+def _given_mac(value: str, header_name: str, encoding: Literal["hex", "base64"]) -> bytes:
+    if encoding == "hex":
+        value = value.removeprefix(HEX_PREFIX)
+        if not HEX_DIGEST.fullmatch(value):
+            raise SignatureError("malformed_header", f"{header_name} is not a hex SHA-256 digest")
+        return bytes.fromhex(value)
+    try:
+        mac = base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise SignatureError("malformed_header", f"{header_name} is not base64") from None
+    if len(mac) != SHA256_BYTES:
+        raise SignatureError("malformed_header", f"{header_name} is not a SHA-256 digest")
+    return mac
+
+
 def verify_hex(
     headers: Mapping[str, str],
     body: bytes,
     secrets: Sequence[bytes | str],
     header_name: str = DEFAULT_HEX_HEADER,
+    encoding: Literal["hex", "base64"] = "hex",
 ) -> None:
-    """Verify a hex HMAC-SHA256 of the raw body (optionally `sha256=`-prefixed). The scheme has
-    no timestamp, so replays must be caught by deduplication, not here."""
+    """Verify an HMAC-SHA256 of the raw body, given in hex (optionally `sha256=`-prefixed) or
+    base64. The scheme has no timestamp, so replays must be caught by deduplication."""
     keys = [s.encode() if isinstance(s, str) else s for s in secrets]
     if not keys or not all(keys):
         raise SignatureError("bad_secret", "secrets must be non-empty")
-    value = _header(headers, header_name).removeprefix(HEX_PREFIX)
-    if not HEX_DIGEST.fullmatch(value):
-        raise SignatureError("malformed_header", f"{header_name} is not a hex SHA-256 digest")
-    given = bytes.fromhex(value)
+    given = _given_mac(_header(headers, header_name), header_name, encoding)
     matched = [hmac.compare_digest(_mac(key, body), given) for key in keys]
     if not any(matched):
         raise SignatureError("signature_mismatch", "no signature matches any configured secret")
@@ -224,7 +237,7 @@ def verify_body_timestamp(
 
 
 class WebhookConfig(msgspec.Struct, frozen=True):
-    scheme: Literal["standard", "hex", "body_timestamp"]
+    scheme: Literal["standard", "hex", "base64", "body_timestamp"]
     # Several secrets are live during a rotation; any one of them may sign.
     secrets: tuple[str, ...]
     header: str = "X-Signature-256"
@@ -247,5 +260,11 @@ def verify_webhook(
             config.timestamp_header,
         )  # fmt: skip
         return None
-    verify_hex(headers, body, config.secrets, config.header)
+    verify_hex(
+        headers,
+        body,
+        config.secrets,
+        config.header,
+        "base64" if config.scheme == "base64" else "hex",
+    )
     return None

@@ -187,9 +187,12 @@ def _dialects() -> dict[str, Dialect]:
             lambda: error_answer(401, "unauthorized", "missing or wrong API key"),
             StandardAnnouncer,
         ),
-        # Tango's webhook signature (X.509 or HMAC) is unconfirmed: its double sends none.
         "tango": Dialect(
-            tango.PREFIX, tango.register, tango.authorization, tango.unauthorized, None
+            tango.PREFIX,
+            tango.register,
+            tango.authorization,
+            tango.unauthorized,
+            tango.TangoAnnouncer,
         ),
         "tremendous": Dialect(
             tremendous.PREFIX,

@@ -1,7 +1,8 @@
 """A Tango Card double: RaaS v2's order routes on the sandbox's store, faults and /_admin
 (`python run.py sandbox --dialect tango`), so a merchant can rehearse Tango without an account.
 
-It keeps Tango's sharp edges: a repeated externalRefID answers 200 with the order already held
+Its webhooks are Tango's envelope in its HMAC mode (TangoAnnouncer). It keeps Tango's sharp
+edges: a repeated externalRefID answers 200 with the order already held
 even when the request differs, the list caps its results (LIST_CAP), leaves the reward out,
 and an externalRefID with no order is a 404 `404.110`. Card and status as Tango shows them.
 """
@@ -9,6 +10,8 @@ and an externalRefID with no order is a 404 `404.110`. Card and status as Tango 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,6 +24,7 @@ from ledger.vendors.rest import WireCreateOrder, WireOrder
 from ledger.vendors.sandbox.faults import mark_created
 from ledger.vendors.sandbox.store import Conflict, NotFound, SandboxStore, Window
 from ledger.vendors.tango import wire
+from ledger.vendors.tango.webhooks import SIGNATURE_HEADER
 
 PREFIX = "/raas/v2/"
 # Tango's documented cap on one list query (SandboxConfig.list_cap makes it small in tests).
@@ -165,3 +169,36 @@ def register(router: web.UrlDispatcher, store: SandboxStore, list_cap: int = LIS
     router.add_post("/raas/v2/orders", api.create_order)
     router.add_get("/raas/v2/orders", api.list_orders)
     router.add_get("/raas/v2/orders/{order_id}", api.get_order)
+
+
+class TangoAnnouncer:
+    """Order events in Tango's envelope, signed as its HMAC mode is configured by default."""
+
+    def __init__(self, shared_key: str) -> None:
+        self._key = shared_key.encode()
+        self._revisions: dict[str, int] = {}
+
+    def body(self, order: WireOrder, event_id: str) -> bytes:
+        revision = self._revisions[order.id] = self._revisions.get(order.id, 0) + 1
+        event = {
+            "eventId": event_id,
+            "revision": revision,
+            "category": "ORDER",
+            "eventTypes": ["ORDER_STATUS"],
+            "eventOccurredAt": order.updated_at,
+            "eventData": {
+                "referenceOrderID": order.id,
+                "externalRefID": order.reference,
+                "status": _STATUSES[order.status],
+            },
+        }
+        return wire.encoder.encode(event)
+
+    def headers(self, event_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+        mac = hmac.new(self._key, body, hashlib.sha256).digest()
+        return {SIGNATURE_HEADER: base64.b64encode(mac).decode()}
+
+    def forge(self, body: bytes) -> bytes:
+        event = msgspec.json.decode(body)
+        event["eventData"]["status"] = "CANCELLED"
+        return msgspec.json.encode(event)

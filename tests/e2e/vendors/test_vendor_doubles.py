@@ -254,3 +254,15 @@ async def test_runa_webhooks_verify_under_svix_headers_and_forgeries_are_refused
         completed = await _received(pool, "reported_status", "COMPLETED")
         assert completed == [order_stream("acme", key) for key in HOOKED]
         assert await _received(pool, "reported_status", "FAILED") == []
+
+
+async def test_tango_webhooks_verify_in_its_hmac_mode_and_forgeries_are_refused(
+    database_url, tmp_path, monkeypatch, unused_tcp_port
+):
+    """Tango's envelope (eventId, revision, eventData) signed in X-Signed-Payload; the forged
+    copies (CANCELLED) are refused."""
+    monkeypatch.setenv("TEST_VENDOR_SECRET", SECRET)
+    async with hooked("tango", database_url, tmp_path, unused_tcp_port) as pool:
+        complete = await _received(pool, "reported_status", "COMPLETE")
+        assert complete == [order_stream("acme", key) for key in HOOKED]
+        assert await _received(pool, "reported_status", "CANCELLED") == []

@@ -108,6 +108,7 @@ def test_routing_that_names_an_unconfigured_vendor_is_refused_naming_the_key(tmp
         vendor_setup(settings)
 
 
-def test_webhooks_for_an_adapter_without_a_known_scheme_are_refused_at_start(tmp_path):
-    with pytest.raises(ConfigError, match=r"vendors\.tango\.webhook_secrets"):
-        _load(tmp_path, _in_section('webhook_secrets = ["k"]'), TANGO_KEY="k")
+def test_webhooks_for_a_vendor_that_sends_none_are_refused_at_start(tmp_path):
+    giftbit = '[vendors.gb]\nadapter = "giftbit"\nbase_url = "http://x"\napi_key = "k"\n'
+    with pytest.raises(ConfigError, match=r"vendors\.gb\.webhook_secrets"):
+        _load(tmp_path, giftbit + 'webhook_secrets = ["k"]\n')

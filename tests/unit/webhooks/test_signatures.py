@@ -249,3 +249,14 @@ def test_body_and_timestamp_signatures_refuse_tampering_replays_and_bad_headers(
     assert check_of(_verify_reloadly, bad, BODY, TIMESTAMP) == "malformed_header"
     unsigned = {"X-Reloadly-Request-Timestamp": str(TIMESTAMP)}
     assert check_of(_verify_reloadly, unsigned, BODY, TIMESTAMP) == "missing_header"
+
+
+def test_a_base64_hmac_of_the_body_verifies_and_a_tampered_body_does_not():
+    mac = base64.b64encode(bytes.fromhex(sign_hex(HEX_KEY, BODY))).decode()
+    verify_hex({"X-Signed-Payload": mac}, BODY, [HEX_KEY], "X-Signed-Payload", "base64")
+    hdrs = {"X-Signed-Payload": mac}
+    tampered = check_of(verify_hex, hdrs, BODY + b" ", [HEX_KEY], "X-Signed-Payload", "base64")
+    assert tampered == "signature_mismatch"
+    not_base64 = {"X-Signed-Payload": "not base64!"}
+    refused = check_of(verify_hex, not_base64, BODY, [HEX_KEY], "X-Signed-Payload", "base64")
+    assert refused == "malformed_header"

@@ -25,6 +25,7 @@ from ledger.vendors.base import (
 )
 from ledger.vendors.tango.adapter import TangoAccount, TangoAdapter
 from ledger.vendors.tango.listing import ListingCursor
+from ledger.vendors.tango.webhooks import parse_webhook
 from tests.unit.vendors.rest_doubles import NOW
 
 BASE = "http://tango.test"
@@ -278,3 +279,27 @@ async def test_an_unreadable_record_stops_the_listing_rather_than_passing_it_ove
     start = datetime(2026, 10, 21, tzinfo=UTC)
     with pytest.raises(VendorUnavailable):
         await adapter.list_transactions(start, start + timedelta(days=1), None, 100)
+
+
+def test_a_tango_event_names_our_reference_and_tangos_order_by_its_event_id():
+    body = json.dumps(
+        {
+            "eventId": "evt-9",
+            "revision": 3,
+            "category": "ORDER",
+            "eventTypes": ["ORDER_STATUS"],
+            "eventOccurredAt": "2026-10-21T07:27:30Z",
+            "eventData": {
+                "referenceOrderID": "RA-1",
+                "externalRefID": REQ.reference,
+                "status": "COMPLETE",
+            },
+        }
+    ).encode()
+    hint = parse_webhook(body)
+    assert (hint.webhook_id, hint.reference, hint.vendor_order_id, hint.status) == (
+        "evt-9",
+        REQ.reference,
+        "RA-1",
+        "COMPLETE",
+    )
