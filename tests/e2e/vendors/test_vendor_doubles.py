@@ -5,17 +5,24 @@ its owner, and reconciliation finds a record lost at the vendor."""
 from __future__ import annotations
 
 import asyncio
+import tomllib
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
+import msgspec
 import pytest
 
 from ledger.auth import create_key
 from ledger.http.keys import POOL
 from ledger.orders.decisions import vendor_reference
 from ledger.orders.model import order_stream
+from ledger.vendors.base import Fulfilled, VendorOrderRequest
+from ledger.vendors.registry import build_adapter
 from ledger.vendors.sandbox.server import SANDBOX_STORE
+from ledger.vendors.vendors_file import VendorConfig
+from tests.cli import start_cli
+from tests.e2e.orders.test_crash_recovery import env_for, free_port, wait_for
 from tests.harness import (
     TEST_WEBHOOK_SECRET,
     order_body,
@@ -59,6 +66,12 @@ list_cap = 5""",
         "/giftcards",
     ),
 }
+
+
+def vendor_config(vendor: str, url: str) -> VendorConfig:
+    """The vendor's section of vendors_toml, loaded as `serve` loads it."""
+    text = vendors_toml(vendor, url).replace("env:TEST_VENDOR_SECRET", SECRET)
+    return msgspec.convert(tomllib.loads(text)["vendors"][vendor], VendorConfig)
 
 
 def vendors_toml(vendor: str, url: str) -> str:
@@ -266,3 +279,25 @@ async def test_tango_webhooks_verify_in_its_hmac_mode_and_forgeries_are_refused(
         complete = await _received(pool, "reported_status", "COMPLETE")
         assert complete == [order_stream("acme", key) for key in HOOKED]
         assert await _received(pool, "reported_status", "CANCELLED") == []
+
+
+@pytest.mark.parametrize("dialect", sorted(VENDORS))
+async def test_run_py_sandbox_serves_each_vendors_double(tmp_path, dialect):
+    """`python run.py sandbox --dialect D`: a merchant's rehearsal of a vendor, as a process."""
+    port = free_port()
+    server = start_cli(
+        "sandbox", "--dialect", dialect, "--port", str(port), env=env_for("", tmp_path)
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_for(f"{url}/_admin/stats")
+        async with aiohttp.ClientSession() as session:
+            adapter = build_adapter(dialect, vendor_config(dialect, url), session)
+            request = VendorOrderRequest("gcl-cli-rehearsal", 2500, "USD", "amazon-us", "c-1")
+            outcome = await adapter.create_order(request)
+            assert isinstance(outcome, Fulfilled) and outcome.card is not None, outcome
+            async with session.get(f"{url}/_admin/stats") as stats:
+                assert (await stats.json())["orders"] == 1
+    finally:
+        server.terminate()
+        await asyncio.to_thread(server.wait, 10)
