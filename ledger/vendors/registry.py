@@ -125,77 +125,34 @@ def build_adapter(name: str, config: VendorConfig, session: aiohttp.ClientSessio
     hours = config.key_retention_hours
     hours = _KEY_RETENTION_HOURS[config.adapter] if hours is None else hours
     retention = timedelta(hours=hours)
-    if config.adapter == "tango":
-        account = tango.TangoAccount(
-            str(config.platform_name),
-            str(config.platform_key),
-            str(config.account_identifier),
-            str(config.customer_identifier),
-        )
-        return tango.TangoAdapter(
-            name,
-            config.base_url,
-            session,
-            account,
-            config.brands,
-            config.attempt_timeout_s,
-            retention,
-            list_cap=config.list_cap,
-            first_page=config.first_page,
-        )
-    if config.adapter == "tremendous":
-        return tremendous.TremendousAdapter(
-            name,
-            config.base_url,
-            session,
-            str(config.api_key),
-            str(config.funding_source_id),
-            config.brands,
-            config.attempt_timeout_s,
-            retention,
-        )
-    if config.adapter == "reloadly":
-        account = reloadly.ReloadlyAccount(
-            str(config.client_id),
-            str(config.client_secret),
-            config.auth_url,
-            config.sender_name,
-            str(config.recipient_email),
-        )
-        return reloadly.ReloadlyAdapter(
-            name,
-            config.base_url,
-            session,
-            account,
-            config.brands,
-            config.attempt_timeout_s,
-            retention,
-            first_page=config.first_page,
-        )
-    if config.adapter == "runa":
-        return runa.RunaAdapter(
-            name,
-            config.base_url,
-            session,
-            str(config.api_key),
-            config.brands,
-            config.attempt_timeout_s,
-            retention,
-        )
-    if config.adapter == "giftbit":
-        return giftbit.GiftbitAdapter(
-            name,
-            config.base_url,
-            session,
-            str(config.api_key),
-            config.brands,
-            config.account_currency,
-            config.attempt_timeout_s,
-            retention,
-        )
-    return RestVendorAdapter(
-        name, config.base_url, session, config.api_key, config.attempt_timeout_s, retention
-    )
+    head = (name, config.base_url, session)
+    tail = (config.brands, config.attempt_timeout_s, retention)
+    api_key = str(config.api_key)
+    match config.adapter:
+        case "tango":
+            account = tango.TangoAccount(
+                str(config.platform_name),
+                str(config.platform_key),
+                str(config.account_identifier),
+                str(config.customer_identifier),
+            )
+            return tango.TangoAdapter(
+                *head, account, *tail, list_cap=config.list_cap, first_page=config.first_page
+            )
+        case "tremendous":
+            funding = str(config.funding_source_id)
+            return tremendous.TremendousAdapter(*head, api_key, funding, *tail)
+        case "reloadly":
+            credentials = (str(config.client_id), str(config.client_secret), config.auth_url)
+            account = reloadly.ReloadlyAccount(
+                *credentials, config.sender_name, str(config.recipient_email)
+            )
+            return reloadly.ReloadlyAdapter(*head, account, *tail, first_page=config.first_page)
+        case "runa":
+            return runa.RunaAdapter(*head, api_key, *tail)
+        case "giftbit":
+            return giftbit.GiftbitAdapter(*head, api_key, *tail, currency=config.account_currency)
+    return RestVendorAdapter(*head, config.api_key, config.attempt_timeout_s, retention)
 
 
 def build_clients(

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import aiohttp
 import msgspec
 
-from ledger.vendors.base import Outcome, Unknown, VendorUnavailable
+from ledger.vendors.base import Outcome, Rejected, Unknown, VendorUnavailable
 
 # Vendor error bodies and odd replies are quoted in outcomes and events; a bound keeps a vendor
 # returning an HTML error page from bloating the log.
@@ -28,6 +28,29 @@ def body_digest(status: int, body: bytes) -> str:
     the order and its card echoed back included, and what is quoted goes into the permanent
     log. Its size and a digest (to match it against the vendor's own logs) are kept."""
     return f"http_{status}: {len(body)}-byte body, sha256 {hashlib.sha256(body).hexdigest()}"
+
+
+def refused(status: int, detail: str, retry_after: float | None, *, business: bool) -> Outcome:
+    """What a non-success answer to an order means once the vendor's own special cases are
+    taken: 429 and 5xx (and 408) leave the order open; another 4xx refuses it, as the vendor's
+    verdict when `business`; anything else says nothing about whether the order exists."""
+    if status == 429:
+        return Unknown("rate_limited", detail, status, retry_after)
+    if status >= 500 or status == 408:
+        return Unknown("server_error", detail, status, retry_after)
+    if 400 <= status < 500:
+        return Rejected(detail.split(":")[0], detail, status, business=business)
+    return Unknown("server_error", f"unexpected status {status}", status)
+
+
+def offset_cursor(start: datetime, end: datetime, cursor: str | None, vendor: str) -> int:
+    """The position a paged listing's cursor holds (0 to begin), bounds checked."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("transaction window bounds must be timezone-aware")
+    try:
+        return int(cursor) if cursor else 0
+    except ValueError:
+        raise ValueError(f"cursor was not issued by this {vendor} listing") from None
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

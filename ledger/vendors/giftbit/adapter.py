@@ -21,7 +21,7 @@ from ledger.vendors.base import (
 from ledger.vendors.giftbit import wire
 from ledger.vendors.giftbit.classify import Asked, classify, error_code
 from ledger.vendors.giftbit.records import campaign_view, card_of, gift_view, giftbit_stamp
-from ledger.vendors.transport import HttpVendor, decode_read, utcnow
+from ledger.vendors.transport import HttpVendor, decode_read, offset_cursor, utcnow
 
 # Giftbit's largest page of gifts.
 MAX_PAGE = 500
@@ -35,10 +35,10 @@ class GiftbitAdapter(HttpVendor):
         session: aiohttp.ClientSession,
         api_key: str,
         brands: Mapping[str, str],
-        currency: str,
         attempt_timeout: float,
         key_retention: timedelta,
         *,
+        currency: str = "USD",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(
@@ -83,12 +83,7 @@ class GiftbitAdapter(HttpVendor):
         self, start: datetime, end: datetime, cursor: str | None, limit: int
     ) -> TransactionPage:
         """Gifts created in [start, end), oldest first, by offset."""
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("transaction window bounds must be timezone-aware")
-        try:
-            offset = int(cursor) if cursor else 0
-        except ValueError:
-            raise ValueError("cursor was not issued by this Giftbit listing") from None
+        offset = offset_cursor(start, end, cursor, "Giftbit")
         params = {
             "created_date_greater_than": giftbit_stamp(start - timedelta(seconds=1)),
             "created_date_less_than": giftbit_stamp(end),

@@ -13,7 +13,7 @@ import msgspec
 from ledger.vendors.base import Outcome, Rejected, Unknown, answered
 from ledger.vendors.giftbit import wire
 from ledger.vendors.giftbit.records import CAMPAIGN_STATUSES, card_of
-from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after
+from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after, refused
 
 # Giftbit's verdicts on the order itself: an unknown brand (ERROR_CAMPAIGN_INVALID_BRAND,
 # ERROR_BRANDS_NO_SUCH_BRAND, any 422: valid format, invalid values) and a failed charge (402).
@@ -59,10 +59,4 @@ def classify(
         return _success(body, asked)
     code = error_code(status, body)
     retry_after = parse_retry_after(headers.get("Retry-After"), now)
-    if status == 429:
-        return Unknown("rate_limited", code, status, retry_after)
-    if status >= 500 or status == 408:
-        return Unknown("server_error", code, status, retry_after)
-    if 400 <= status < 500:
-        return Rejected(code.split(":")[0], code, status, business=status in _BUSINESS_STATUSES)
-    return Unknown("server_error", f"unexpected status {status}", status)
+    return refused(status, code, retry_after, business=status in _BUSINESS_STATUSES)

@@ -35,7 +35,7 @@ from ledger.vendors.reloadly import wire
 from ledger.vendors.reloadly.classify import TOKEN_ERRORS, Asked, classify, error_code
 from ledger.vendors.reloadly.records import card_of, reloadly_stamp, to_view
 from ledger.vendors.reloadly.tokens import TokenSource
-from ledger.vendors.transport import HttpVendor, decode_read, utcnow
+from ledger.vendors.transport import HttpVendor, decode_read, offset_cursor, utcnow
 
 DEFAULT_AUTH_URL = "https://auth.reloadly.com/oauth/token"
 
@@ -141,12 +141,7 @@ class ReloadlyAdapter(HttpVendor):
         self, start: datetime, end: datetime, cursor: str | None, limit: int
     ) -> TransactionPage:
         """Transactions created in [start, end), page by page (Spring pages)."""
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("transaction window bounds must be timezone-aware")
-        try:
-            page = int(cursor) if cursor else 0
-        except ValueError:
-            raise ValueError("cursor was not issued by this Reloadly listing") from None
+        page = offset_cursor(start, end, cursor, "Reloadly")
         params = {
             "startDate": reloadly_stamp(start),
             "endDate": reloadly_stamp(end),

@@ -13,7 +13,7 @@ import msgspec
 from ledger.vendors.base import Outcome, Rejected, Unknown, answered
 from ledger.vendors.reloadly import wire
 from ledger.vendors.reloadly.records import STATUSES, face_value
-from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after
+from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after, refused
 
 # A 401 with these is our token, not the order: refresh it and send again, once.
 TOKEN_ERRORS = frozenset({"INVALID_TOKEN", "TOKEN_EXPIRED"})
@@ -63,11 +63,4 @@ def classify(
         return transaction_outcome(transaction, asked, status)
     code = error_code(status, body)
     retry_after = parse_retry_after(headers.get("Retry-After"), now)
-    if status == 429:
-        return Unknown("rate_limited", code, status, retry_after)
-    if status >= 500 or status == 408:
-        return Unknown("server_error", code, status, retry_after)
-    if 400 <= status < 500:
-        business = status in _BUSINESS_STATUSES
-        return Rejected(code.split(":")[0], code, status, business=business)
-    return Unknown("server_error", f"unexpected status {status}", status)
+    return refused(status, code, retry_after, business=status in _BUSINESS_STATUSES)

@@ -24,7 +24,7 @@ from ledger.vendors.base import (
     VendorOrderView,
     unmapped_brand,
 )
-from ledger.vendors.transport import HttpVendor, decode_read, iso_utc, utcnow
+from ledger.vendors.transport import HttpVendor, decode_read, iso_utc, offset_cursor, utcnow
 from ledger.vendors.tremendous import wire
 from ledger.vendors.tremendous.classify import Asked, classify, error_message
 from ledger.vendors.tremendous.records import to_view
@@ -105,12 +105,7 @@ class TremendousAdapter(HttpVendor):
     ) -> TransactionPage:
         """Orders created in [start, end), by offset (Tremendous lists newest first; a past
         window gains no new orders, so offsets hold between pages)."""
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("transaction window bounds must be timezone-aware")
-        try:
-            offset = int(cursor) if cursor else 0
-        except ValueError:
-            raise ValueError("cursor was not issued by this Tremendous listing") from None
+        offset = offset_cursor(start, end, cursor, "Tremendous")
         size = min(limit, MAX_PAGE)
         listed = await self._list(
             {

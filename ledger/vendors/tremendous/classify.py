@@ -10,7 +10,7 @@ from typing import NamedTuple
 import msgspec
 
 from ledger.vendors.base import Outcome, Rejected, Unknown, answered
-from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after
+from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after, refused
 from ledger.vendors.tremendous import wire
 from ledger.vendors.tremendous.records import card_of, order_status, order_value
 
@@ -58,15 +58,8 @@ def classify(
         return _success(status, body, asked)
     message = error_message(status, body)
     retry_after = parse_retry_after(headers.get("Retry-After"), now)
-    if status == 429:
-        return Unknown("rate_limited", message, status, retry_after)
     if status == 409:
         # The external_id is taken by another payload: never this order's success, and no
         # retry with this reference can change it.
         return Rejected("reference_conflict", message, status)
-    if status >= 500 or status == 408:
-        return Unknown("server_error", message, status, retry_after)
-    if 400 <= status < 500:
-        code = message.split(":")[0]
-        return Rejected(code, message, status, business=status in _BUSINESS_STATUSES)
-    return Unknown("server_error", f"unexpected status {status}", status)
+    return refused(status, message, retry_after, business=status in _BUSINESS_STATUSES)

@@ -24,7 +24,6 @@ from ledger.vendors.vendors_file import VendorConfig
 from tests.cli import start_cli
 from tests.e2e.orders.test_crash_recovery import env_for, free_port, wait_for
 from tests.harness import (
-    TEST_WEBHOOK_SECRET,
     order_body,
     sandbox,
     service,
@@ -189,96 +188,6 @@ async def test_reconciliation_through_the_vendors_paging_finds_an_order_lost_the
         await asyncio.sleep(0.05)
     found = [(d["type"], d["reference"]) for d in listed["items"]]
     assert found == [("missing_at_vendor", lost.reference)], found
-
-
-HOOKED = [f"hooked-{i}" for i in range(3)]
-
-
-@asynccontextmanager
-async def hooked(vendor: str, database_url, tmp_path, port: int):
-    """Orders stay pending at the vendor a moment; its webhook, signed in its scheme, is what
-    settles each (the completer stays away). Every webhook is forged once first."""
-    hook = f"http://127.0.0.1:{port}/webhooks/{vendor}"
-    api_key = VENDORS[vendor][0]
-    faults = "seed=3,webhook_forged=1.0"
-    async with sandbox(
-        faults, dialect=vendor, api_key=api_key, webhook_url=hook, fulfil_delay_ms=300
-    ) as (url, server):
-        vendors = tmp_path / "vendors.toml"
-        brands = f"[vendors.{vendor}.brands]"
-        secrets_line = f'webhook_secrets = ["{TEST_WEBHOOK_SECRET}"]\n'
-        vendors.write_text(vendors_toml(vendor, url).replace(brands, secrets_line + brands))
-        settings = service_settings(
-            "", tmp_path, vendors_file=vendors, default_vendor=vendor, completer_backoff_s=600.0
-        )
-        async with service(database_url, settings, port=port) as (client, headers):
-            for key in HOOKED:
-                response = await client.post(
-                    "/api/v1/orders", json=order_body(key), headers=headers
-                )
-                assert (await response.json())["status"] == "pending"
-            settled, pending = await wait_until_terminal(client, headers, HOOKED, within_s=30)
-            assert pending == [] and {o["status"] for o in settled.values()} == {"fulfilled"}
-            stats = server.app[SANDBOX_STORE].stats()
-            assert stats["webhooks_forged"] == stats["webhooks_sent"] == 6
-            yield client.app[POOL]
-
-
-async def _received(pool, field: str, value: str) -> list[str]:
-    rows = await pool.fetch(
-        "SELECT stream_id FROM events WHERE type = 'WebhookReceived'"
-        f" AND convert_from(data, 'UTF8')::jsonb->>'{field}' = $1",
-        value,
-    )
-    return sorted(row["stream_id"] for row in rows)
-
-
-async def test_tremendous_webhooks_verify_in_its_scheme_and_move_orders_by_its_id(
-    database_url, tmp_path, monkeypatch, unused_tcp_port
-):
-    """Its ORDERS.APPROVED, signed with its hex HMAC, names the order by Tremendous' id only.
-    (CREATED may race the answer that records that id, and is kept on the vendor's stream.)"""
-    monkeypatch.setenv("TEST_VENDOR_SECRET", SECRET)
-    async with hooked("tremendous", database_url, tmp_path, unused_tcp_port) as pool:
-        approved = await _received(pool, "event_type", "ORDERS.APPROVED")
-        assert approved == [order_stream("acme", key) for key in HOOKED]
-        assert await _received(pool, "vendor_order_id", "ORD-FORGED") == []
-
-
-async def test_reloadly_webhooks_verify_over_body_and_timestamp_and_forgeries_are_refused(
-    database_url, tmp_path, monkeypatch, unused_tcp_port
-):
-    """Its status events, HMAC-signed over `body:timestamp`, name our customIdentifier; the
-    forged copies (the status changed to REFUNDED under the genuine signature) are refused."""
-    monkeypatch.setenv("TEST_VENDOR_SECRET", SECRET)
-    async with hooked("reloadly", database_url, tmp_path, unused_tcp_port) as pool:
-        successful = await _received(pool, "reported_status", "SUCCESSFUL")
-        assert successful == [order_stream("acme", key) for key in HOOKED]
-        assert await _received(pool, "reported_status", "REFUNDED") == []
-
-
-async def test_runa_webhooks_verify_under_svix_headers_and_forgeries_are_refused(
-    database_url, tmp_path, monkeypatch, unused_tcp_port
-):
-    """order.completion from Svix (svix-id, svix-timestamp, svix-signature), the order itself
-    with our reference in its metadata; the forged copies (FAILED) are refused."""
-    monkeypatch.setenv("TEST_VENDOR_SECRET", SECRET)
-    async with hooked("runa", database_url, tmp_path, unused_tcp_port) as pool:
-        completed = await _received(pool, "reported_status", "COMPLETED")
-        assert completed == [order_stream("acme", key) for key in HOOKED]
-        assert await _received(pool, "reported_status", "FAILED") == []
-
-
-async def test_tango_webhooks_verify_in_its_hmac_mode_and_forgeries_are_refused(
-    database_url, tmp_path, monkeypatch, unused_tcp_port
-):
-    """Tango's envelope (eventId, revision, eventData) signed in X-Signed-Payload; the forged
-    copies (CANCELLED) are refused."""
-    monkeypatch.setenv("TEST_VENDOR_SECRET", SECRET)
-    async with hooked("tango", database_url, tmp_path, unused_tcp_port) as pool:
-        complete = await _received(pool, "reported_status", "COMPLETE")
-        assert complete == [order_stream("acme", key) for key in HOOKED]
-        assert await _received(pool, "reported_status", "CANCELLED") == []
 
 
 @pytest.mark.parametrize("dialect", sorted(VENDORS))

@@ -59,9 +59,9 @@ async def adapter() -> AsyncIterator[GiftbitAdapter]:
             session,
             "gb_token",
             {"amazon-us": "AMAZONUS"},
-            "USD",
             2.0,
             timedelta(hours=24),
+            currency="USD",
             clock=lambda: NOW,
         )
 
