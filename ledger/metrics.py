@@ -1,94 +1,88 @@
-"""A small Prometheus text-format registry: counters, gauges and latency histograms.
-
-Hand-rolled rather than a dependency: the service needs a handful of series and the text
-format is stable and simple.
-"""
+"""The service's Prometheus metrics, on prometheus_client: one registry for this process, with
+the process and Python collectors, the counters and histograms the code updates, and gauges set
+at scrape time from the database (ledger.http.routes.ops)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
 
 # Latency buckets in seconds: from a cached replay (~1 ms) to a slow vendor (sync budget 3 s).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-def _labels(pairs: tuple[tuple[str, str], ...]) -> str:
-    if not pairs:
-        return ""
-    inner = ",".join(f'{k}="{v.replace(chr(92), "/").replace(chr(34), chr(39))}"' for k, v in pairs)
-    return "{" + inner + "}"
-
-
-class Counter:
-    def __init__(self, name: str, help_text: str) -> None:
-        self.name, self.help = name, help_text
-        self.values: dict[tuple[tuple[str, str], ...], float] = defaultdict(float)
-
-    def inc(self, amount: float = 1, **labels: str) -> None:
-        self.values[tuple(sorted(labels.items()))] += amount
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
-        lines += [f"{self.name}{_labels(k)} {v:g}" for k, v in sorted(self.values.items())]
-        return lines
-
-
-class Histogram:
-    def __init__(self, name: str, help_text: str, buckets: tuple[float, ...] = LATENCY_BUCKETS):
-        self.name, self.help, self.buckets = name, help_text, buckets
-        self.series: dict[tuple[tuple[str, str], ...], list[float]] = {}
-
-    def observe(self, value: float, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        # counts per bucket, then +Inf count, then sum
-        data = self.series.setdefault(key, [0.0] * (len(self.buckets) + 2))
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                data[i] += 1
-        data[-2] += 1
-        data[-1] += value
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        for key, data in sorted(self.series.items()):
-            for bound, count in zip(self.buckets, data, strict=False):
-                lines.append(f"{self.name}_bucket{_labels((*key, ('le', f'{bound:g}')))} {count:g}")
-            lines.append(f"{self.name}_bucket{_labels((*key, ('le', '+Inf')))} {data[-2]:g}")
-            lines.append(f"{self.name}_count{_labels(key)} {data[-2]:g}")
-            lines.append(f"{self.name}_sum{_labels(key)} {data[-1]:g}")
-        return lines
-
-
 class Registry:
+    """The metrics, registered on their own registry (not the library's global one), so a
+    second registry in one process (tests build many apps) never collides."""
+
     def __init__(self) -> None:
-        self.appends = Counter("ledger_events_appended_total", "Events appended to the log")
-        self.requests = Histogram("ledger_http_request_seconds", "HTTP request latency by route")
+        self.registry = CollectorRegistry(auto_describe=True)
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
+        on = {"registry": self.registry}
+        self.appends = Counter("ledger_events_appended", "Events appended to the log", **on)
+        self.requests = Histogram(
+            "ledger_http_request_seconds",
+            "HTTP request latency by route, method and status",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            **on,
+        )
         self.webhook_rejections = Counter(
-            "ledger_webhook_rejections_total", "Webhooks refused, by vendor and failed check"
+            "ledger_webhook_rejections",
+            "Webhooks refused, by vendor and failed check",
+            ["vendor", "check"],
+            **on,
         )
-        self.vendor_calls = Counter("ledger_vendor_calls_total", "Vendor attempts by outcome")
-        self.webhooks = Counter("ledger_webhooks_total", "Webhooks accepted, by vendor and outcome")
+        self.vendor_calls = Counter(
+            "ledger_vendor_calls", "Vendor attempts by outcome", ["vendor", "outcome"], **on
+        )
+        self.webhooks = Counter(
+            "ledger_webhooks",
+            "Webhooks accepted, by vendor and outcome",
+            ["vendor", "outcome"],
+            **on,
+        )
         self.worker_restarts = Counter(
-            "ledger_worker_restarts_total", "Background workers restarted after a crash"
+            "ledger_worker_restarts", "Background workers restarted after a crash", ["worker"], **on
+        )
+        self.projection_lag_events = Gauge(
+            "ledger_projection_lag_events",
+            "Events appended but not yet applied, per projection",
+            ["projection"],
+            **on,
+        )
+        self.projection_lag_seconds = Gauge(
+            "ledger_projection_lag_seconds",
+            "Age of the oldest event not yet applied, per projection",
+            ["projection"],
+            **on,
+        )
+        self.breaker_state = Gauge(
+            "ledger_vendor_breaker_state",
+            "Each vendor's circuit breaker: 1 for the state it is in, 0 for the others",
+            ["vendor", "state"],
+            **on,
+        )
+        self.pending_orders = Gauge(
+            "ledger_orders_pending", "Orders not yet fulfilled, failed or refunded", **on
+        )
+        self.oldest_pending_seconds = Gauge(
+            "ledger_oldest_pending_order_age_seconds",
+            "Age of the oldest pending order (0 when none is pending)",
+            **on,
         )
 
-    def render(self, extra: list[str] | None = None) -> str:
-        """The text exposition; `extra` carries gauges computed at scrape time (lag)."""
-        lines: list[str] = []
-        metrics = (self.appends, self.requests, self.webhooks, self.webhook_rejections)
-        for metric in (*metrics, self.vendor_calls, self.worker_restarts):
-            lines += metric.render()
-        lines += extra or []
-        return "\n".join(lines) + "\n"
-
-
-def gauge_lines(
-    name: str, help_text: str, samples: list[tuple[dict[str, str], float]]
-) -> list[str]:
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-    for labels, value in samples:
-        lines.append(f"{name}{_labels(tuple(sorted(labels.items())))} {value:g}")
-    return lines
+    def value(self, name: str, **labels: str) -> float:
+        """One sample's current value (0 before its first), as a scrape would read it."""
+        return self.registry.get_sample_value(name, labels) or 0.0
 
 
 METRICS = Registry()

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from ledger.auth import create_key
 from ledger.config import Settings
@@ -100,6 +101,16 @@ async def switchable(upstream: str) -> AsyncIterator[tuple[str, VendorSwitch]]:
 async def sandbox_stats(url: str) -> dict:
     async with aiohttp.ClientSession() as session, session.get(f"{url}/_admin/stats") as r:
         return await r.json()
+
+
+def scraped(text: str) -> dict[tuple[str, frozenset], float]:
+    """/metrics as prometheus_client's parser reads it: (sample name, labels) -> value. A
+    scrape it cannot parse fails here, as it would fail Prometheus."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def service_settings(sandbox_url: str, data_dir, **overrides) -> Settings:

@@ -91,7 +91,7 @@ async def canonical_request(request: web.Request, handler) -> web.StreamResponse
     elapsed = time.perf_counter() - started
     route = _route_name(request)
     response.headers["X-Request-Id"] = request_id
-    METRICS.requests.observe(elapsed, route=route, method=request.method)
+    METRICS.requests.labels(route, request.method, str(response.status)).observe(elapsed)
     log.info(
         "request",
         method=request.method,

@@ -44,7 +44,7 @@ async def supervise(name: str, worker: Worker, app: web.Application, stop: async
         except Exception:
             failures += 1
             up[name] = False
-            METRICS.worker_restarts.inc(worker=name)
+            METRICS.worker_restarts.labels(name).inc()
             delay = min(RESTART_CAP_S, RESTART_BASE_S * 2 ** (failures - 1))
             log.exception("worker crashed, restarting", worker=name, in_s=delay)
             with contextlib.suppress(TimeoutError):

@@ -97,7 +97,7 @@ class _Journal:
             await self._owner.vault.store(self._owner.pool, self._state.stream_id, outcome.card)
         number = self._state.attempts + attempt
         event = outcome_event(self._state.vendor, number, outcome, self._owner.clock())
-        METRICS.vendor_calls.inc(vendor=self._state.vendor, outcome=type(outcome).__name__.lower())
+        METRICS.vendor_calls.labels(self._state.vendor, type(outcome).__name__.lower()).inc()
         await self._owner.append(self._state.stream_id, [event], self._metadata)
 
 

@@ -8,6 +8,7 @@ from ledger.http.app import create_app
 from ledger.log import store
 from ledger.log.leases import LeaseKind, release, try_lease
 from tests.factories import order_requested
+from tests.harness import scraped
 
 
 async def test_healthz_says_the_process_is_up(client):
@@ -39,20 +40,39 @@ async def test_readyz_fails_while_a_projection_lags_beyond_the_threshold(databas
         assert lags == {"orders": 3, "discrepancies": 3, "gl": 3}
 
 
-async def test_metrics_expose_appends_lag_and_route_latency(client):
+async def test_metrics_parse_with_prometheus_client_and_expose_appends_lag_and_latency(client):
     from ledger.http.keys import POOL
 
     await store.append(client.app[POOL], "order:c:k", [order_requested("k")], 0)
     await client.get("/healthz")
+    lagging = ("ledger_projection_lag_events", frozenset({("projection", "orders")}))
     for _ in range(100):  # the runner wakes on NOTIFY; wait until it has applied the event
-        text = await (await client.get("/metrics")).text()
-        if 'ledger_projection_lag_events{projection="orders"} 0' in text:
+        samples = scraped(await (await client.get("/metrics")).text())
+        if samples.get(lagging) == 0:
             break
         await asyncio.sleep(0.05)
-    assert 'ledger_projection_lag_events{projection="orders"} 0' in text
-    assert "ledger_projection_lag_seconds" in text
-    assert "ledger_events_appended_total" in text
-    assert 'ledger_http_request_seconds_count{method="GET",route="/healthz"}' in text
+    assert samples[lagging] == 0
+    names = {name for name, _ in samples}
+    assert {"ledger_projection_lag_seconds", "ledger_events_appended_total"} <= names
+    healthz = frozenset({("route", "/healthz"), ("method", "GET"), ("status", "200")})
+    assert samples[("ledger_http_request_seconds_count", healthz)] >= 1
+    assert {"process_cpu_seconds_total", "python_info"} <= names, "process and Python metrics"
+    # The order placed above is pending: counted, with its age.
+    assert samples[("ledger_orders_pending", frozenset())] == 1
+    assert samples[("ledger_oldest_pending_order_age_seconds", frozenset())] >= 0
+
+
+async def test_label_values_are_escaped_as_the_text_format_requires(client):
+    """A route the client made up cannot break the exposition (backslash, quote, newline)."""
+    from ledger.metrics import METRICS
+
+    METRICS.webhook_rejections.labels('a\\b"c\nd', "check").inc()
+    samples = scraped(await (await client.get("/metrics")).text())
+    key = (
+        "ledger_webhook_rejections_total",
+        frozenset({("vendor", 'a\\b"c\nd'), ("check", "check")}),
+    )
+    assert samples[key] >= 1
 
 
 @pytest.mark.parametrize(
@@ -69,9 +89,10 @@ async def test_unknown_routes_get_problem_json_with_a_request_id(client, method,
 
 async def test_metrics_show_each_vendors_breaker_state(running):
     client, _, _ = running
-    text = await (await client.get("/metrics")).text()
-    assert 'ledger_vendor_breaker_state{state="closed",vendor="sandbox"} 1' in text
-    assert 'ledger_vendor_breaker_state{state="open",vendor="sandbox"} 0' in text
+    samples = scraped(await (await client.get("/metrics")).text())
+    state = "ledger_vendor_breaker_state"
+    assert samples[(state, frozenset({("vendor", "sandbox"), ("state", "closed")}))] == 1
+    assert samples[(state, frozenset({("vendor", "sandbox"), ("state", "open")}))] == 0
 
 
 async def test_readyz_names_a_projection_whose_checkpoint_has_not_moved_while_events_wait(

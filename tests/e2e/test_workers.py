@@ -31,14 +31,14 @@ async def test_a_crashing_worker_is_restarted_and_counted(quick_restarts):
             raise KeyError("an event type a newer node wrote")
         await stop.wait()
 
-    before = METRICS.worker_restarts.values[(("worker", "flaky"),)]
+    before = METRICS.value("ledger_worker_restarts_total", worker="flaky")
     task = asyncio.create_task(supervise("flaky", flaky, app, stop))
     for _ in range(200):
         if runs == 3:
             break
         await asyncio.sleep(0.01)
     assert runs == 3 and app[WORKERS_UP]["flaky"] is True
-    assert METRICS.worker_restarts.values[(("worker", "flaky"),)] - before == 2
+    assert METRICS.value("ledger_worker_restarts_total", worker="flaky") - before == 2
     stop.set()
     await asyncio.wait_for(task, 1)
 

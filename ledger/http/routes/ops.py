@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ledger.db import DATABASE_ERRORS, pending_migrations
 from ledger.http.keys import POOL, PROJECTIONS, ROLE_WARNINGS, SETTINGS, STALLS, VENDORS
 from ledger.http.workers import WORKERS_UP
-from ledger.metrics import METRICS, gauge_lines
+from ledger.metrics import METRICS
 from ledger.vendors.breaker import BREAKER_STATES
 from projections.checkpoints import checkpoint_positions
 from projections.rebuild import rebuilding
@@ -81,31 +82,27 @@ def _stalled(
     return {name: stall._asdict() for name, stall in sorted(stalls.items()) if stall}
 
 
+# What the order gauges read at scrape time: one index range scan (orders_view's status index).
+_PENDING = """SELECT count(*) AS pending,
+                     coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest_s
+              FROM orders_view WHERE status = 'pending'"""
+
+
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus' text format from prometheus_client; the gauges are set from the database
+    and the breakers as this scrape reads them."""
     async with request.app[POOL].acquire() as conn:
         lags = await lag(conn, list(request.app[PROJECTIONS].values()))
-    extra = (
-        gauge_lines(
-            "ledger_projection_lag_events",
-            "Events appended but not yet applied, per projection",
-            [({"projection": name}, lagged.events) for name, lagged in lags.items()],
-        )
-        + gauge_lines(
-            "ledger_projection_lag_seconds",
-            "Age of the oldest event not yet applied, per projection",
-            [({"projection": name}, lagged.seconds) for name, lagged in lags.items()],
-        )
-        + gauge_lines(
-            "ledger_vendor_breaker_state",
-            "Each vendor's circuit breaker: 1 for the state it is in, 0 for the others",
-            [
-                ({"vendor": name, "state": state}, float(client.breaker.state == state))
-                for name, client in sorted(request.app[VENDORS].items())
-                for state in BREAKER_STATES
-            ],
-        )
-    )
+        orders = await conn.fetchrow(_PENDING)
+    for name, lagged in lags.items():
+        METRICS.projection_lag_events.labels(name).set(lagged.events)
+        METRICS.projection_lag_seconds.labels(name).set(lagged.seconds)
+    for name, client in request.app[VENDORS].items():
+        for state in BREAKER_STATES:
+            METRICS.breaker_state.labels(name, state).set(float(client.breaker.state == state))
+    METRICS.pending_orders.set(orders["pending"])
+    METRICS.oldest_pending_seconds.set(float(orders["oldest_s"]))
     return web.Response(
-        text=METRICS.render(extra), content_type="text/plain", headers={"X-Format": "prometheus"}
+        body=generate_latest(METRICS.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

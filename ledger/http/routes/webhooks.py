@@ -32,7 +32,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
     try:
         header_id = verify_webhook(config, request.headers, body, int(time.time()))
     except SignatureError as exc:
-        METRICS.webhook_rejections.inc(vendor=vendor, check=exc.check)
+        METRICS.webhook_rejections.labels(vendor, exc.check).inc()
         log.warning("webhook rejected", vendor=vendor, check=exc.check, bytes=len(body))
         raise Problem(401, "invalid_signature", str(exc), extra={"check": exc.check}) from None
     try:
@@ -49,5 +49,5 @@ async def receive_webhook(request: web.Request) -> web.Response:
         datetime.now(UTC),
         {"request_id": request[REQUEST_ID], "actor": f"webhook:{vendor}"},
     )
-    METRICS.webhooks.inc(vendor=vendor, outcome="recorded" if fresh else "duplicate")
+    METRICS.webhooks.labels(vendor, "recorded" if fresh else "duplicate").inc()
     return web.json_response({"received": True, "duplicate": not fresh})

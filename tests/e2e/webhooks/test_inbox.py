@@ -11,6 +11,7 @@ from ledger.http.keys import POOL
 from tests.harness import (
     order_body,
     sandbox,
+    scraped,
     service,
     service_settings,
     signed,
@@ -29,12 +30,12 @@ async def running(database_url, tmp_path):
             yield client, headers
 
 
-async def metric(client, series: str) -> float:
-    """A counter's value (the registry is process-wide, so tests compare before and after)."""
-    for line in (await (await client.get("/metrics")).text()).splitlines():
-        if line.startswith(series + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+async def metric(client, name: str, **labels: str) -> float:
+    """A sample's value as /metrics shows it, read with prometheus_client's own parser (the
+    registry is process-wide, so tests compare before and after)."""
+    return scraped(await (await client.get("/metrics")).text()).get(
+        (name, frozenset(labels.items())), 0.0
+    )
 
 
 async def events_of(client, headers, key):
@@ -107,14 +108,14 @@ async def test_a_forged_webhook_changes_nothing_but_the_rejection_count(running,
         del headers["webhook-signature"]
     elif tamper == "wrong_secret":
         headers = signed(body, "evt_forged", secret="whsec_" + "QUFB" * 8)
-    series = f'ledger_webhook_rejections_total{{check="{check}",vendor="sandbox"}}'
-    before = await metric(client, series)
+    series = ("ledger_webhook_rejections_total", {"check": check, "vendor": "sandbox"})
+    before = await metric(client, series[0], **series[1])
     response = await client.post("/webhooks/sandbox", data=body, headers=headers)
     problem = await response.json()
     assert response.status == 401 and problem["check"] == check
     assert headers.get("webhook-signature", "absent") not in json.dumps(problem)
     assert await client.app[POOL].fetchval("SELECT count(*) FROM events") == 0
-    assert await metric(client, series) == before + 1
+    assert await metric(client, series[0], **series[1]) == before + 1
 
 
 async def test_webhook_endpoint_errors_are_precise(running):
