@@ -66,7 +66,10 @@ async def test_serve_answers_unready_until_migrations_are_applied_then_serves(
 ):
     port = free_port()
     service_url = await _service_login(empty_database_url)
-    env = env_for(service_url, tmp_path, PORT=str(port), SANDBOX_PORT=str(free_port()))
+    sandbox_port = str(free_port())
+    env = env_for(
+        service_url, tmp_path, PORT=str(port), SANDBOX_PORT=sandbox_port, LOG_LEVEL="info"
+    )
     server = start_cli("serve", env=env, stderr=subprocess.PIPE)
     api = f"http://127.0.0.1:{port}"
     try:
@@ -101,12 +104,18 @@ async def test_serve_answers_unready_until_migrations_are_applied_then_serves(
         assert problem["field"] == "X-Tenant" and problem["code"] == "malformed_request"
         assert headers["X-Request-Id"] == problem["request_id"]
         assert "a\\u0001b" not in body.decode() and "a\x01b" not in body.decode()
+        bad_length = b"POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"
+        status, _, body = await _raw(port, bad_length)
+        assert status == 400 and json.loads(body)["field"] == "Content-Length"
     finally:
         returncode, stderr = await _stopped(server)
     assert returncode == 0, stderr
     assert "Traceback" not in stderr, "aiohttp's plain-text traceback for a refused request"
-    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    assert any(line["event"] == "malformed request refused" for line in logged), stderr
+    # Every line on stderr is JSON (stderr is a pipe here): start, waiting, refusals, stop.
+    logged = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    refused = [line["field"] for line in logged if line["event"] == "malformed request refused"]
+    assert refused == ["X-Tenant", "Content-Length"], stderr
+    assert any(line["event"] == "serving" for line in logged)
 
 
 async def test_serve_started_before_its_database_answers_is_alive_unready_and_stops_promptly(

@@ -43,3 +43,30 @@ def test_a_deep_or_cyclic_structure_is_cut_short_not_followed_for_ever():
     while isinstance(cursor, dict):
         cursor, depth = cursor["self"], depth + 1
     assert cursor == "[too deep]" and depth <= 10
+
+
+def test_the_standard_librarys_loggers_print_json_lines_too(capsys):
+    """aiohttp logs through `logging` (a handler's crash, the access log): those lines take the
+    same processors as ours, redaction included, and are JSON on a pipe."""
+    import json
+    import logging
+
+    import structlog
+
+    from ledger.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging("info", json=True)
+    try:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("aiohttp.server").exception("Error handling request")
+        logging.getLogger("aiohttp.access").info("GET / 200")
+    finally:
+        root.handlers, root.level = saved[0], saved[1]
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert [line["logger"] for line in lines] == ["aiohttp.server", "aiohttp.access"]
+    assert "ValueError: boom" in lines[0]["exception"] and lines[0]["level"] == "error"
