@@ -111,6 +111,11 @@ def parse_file(data: bytes, *, max_bytes: int, max_rows: int, max_amount_minor: 
             continue  # blank lines, and the ",,," rows spreadsheets export for them
         if columns is None:
             header_row = number
+            if len(cells) == 1 and (delimiter := _other_delimiter(cells[0])) is not None:
+                reason = (
+                    f"is separated by {delimiter}, not commas; save it as CSV (comma delimited)"
+                )
+                return BulkFile(sha, 0, (), (RowError(number, None, reason),))
             columns, header_errors = _header(cells, number)
             if header_errors:
                 return BulkFile(sha, 0, (), tuple(header_errors))
@@ -130,6 +135,15 @@ def parse_file(data: bytes, *, max_bytes: int, max_rows: int, max_amount_minor: 
     elif count == 0:
         errors.append(RowError(header_row, None, "the file has a header but no order rows"))
     return BulkFile(sha, count, tuple(accepted), tuple(errors))
+
+
+# What a spreadsheet saves "CSV" with in other locales, or as "text": a header that is one
+# cell holding one of these was not comma-separated.
+_OTHER_DELIMITERS = {";": "semicolons (European Excel)", "\t": "tabs", "|": "pipes"}
+
+
+def _other_delimiter(cell: str) -> str | None:
+    return next((name for mark, name in _OTHER_DELIMITERS.items() if mark in cell), None)
 
 
 def _header(cells: list[str], number: int) -> tuple[list[str], list[RowError]]:

@@ -44,8 +44,19 @@ def _range(request: web.Request) -> tuple[date, date]:
     return start, end
 
 
-def _text(body: str, kind: str) -> web.Response:
-    return web.Response(text=body, content_type=kind, charset="utf-8")
+# Excel opens a UTF-8 CSV as UTF-8 only when the file starts with a byte-order mark.
+_EXCEL_BOM = "\ufeff"
+
+
+def _csv(request: web.Request, body: str, filename: str) -> web.Response:
+    """A CSV download named for what it holds; `?excel=true` adds the mark Excel needs. Amount
+    columns are exact decimal text: read them as text (pandas: dtype=str), never as floats."""
+    excel = params.choice(request.query, "excel", ("true", "false")) == "true"
+    response = web.Response(
+        text=(_EXCEL_BOM if excel else "") + body, content_type="text/csv", charset="utf-8"
+    )
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 async def _daily_rows(request: web.Request):
@@ -77,7 +88,9 @@ async def gl_daily(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/gl/daily.csv")
 async def gl_daily_csv(request: web.Request) -> web.Response:
-    return _text(daily_csv(await _daily_rows(request)), "text/csv")
+    start, end = _range(request)
+    name = f"gl-daily-{start.isoformat()}-to-{end.isoformat()}.csv"
+    return _csv(request, daily_csv(await _daily_rows(request)), name)
 
 
 async def _journal(request: web.Request):
@@ -116,7 +129,7 @@ async def gl_journal(request: web.Request) -> web.Response:
 @routes.get("/api/v1/gl/journal.csv")
 async def gl_journal_csv(request: web.Request) -> web.Response:
     day, lines, _ = await _journal(request)
-    return _text(journal_csv(day, lines), "text/csv")
+    return _csv(request, journal_csv(day, lines), f"gl-journal-{day.isoformat()}.csv")
 
 
 @routes.get("/api/v1/orders")

@@ -31,9 +31,15 @@ async def test_orders_placed_today_show_in_the_gl_and_the_order_list(finance_api
     fulfilled = [d for d in daily["days"] if d["state"] == "fulfilled"]
     assert fulfilled[-1]["amount"] == "30.00" and fulfilled[-1]["closing_balance"] == "30.00"
     today = fulfilled[-1]["business_date"]
-    csv_text = await (
-        await client.get(f"/api/v1/gl/daily.csv?from={today}&to={today}", headers=finance)
-    ).text()
+    download = await client.get(f"/api/v1/gl/daily.csv?from={today}&to={today}", headers=finance)
+    assert download.headers["Content-Disposition"] == (
+        f'attachment; filename="gl-daily-{today}-to-{today}.csv"'
+    )
+    csv_text = await download.text()
+    for_excel = await client.get(
+        f"/api/v1/gl/daily.csv?from={today}&to={today}&excel=true", headers=finance
+    )
+    assert (await for_excel.read()).startswith(b"\xef\xbb\xbf" + csv_text.encode()[:13])
     assert csv_text.splitlines()[0] == (
         "business_date,currency,state,count,amount,adjustment_count,adjustment_amount,closing_balance"
     )
@@ -42,9 +48,9 @@ async def test_orders_placed_today_show_in_the_gl_and_the_order_list(finance_api
     debits = sum(Decimal(line["debit"]) for line in journal["lines"])
     credits = sum(Decimal(line["credit"]) for line in journal["lines"])
     assert journal["lines"] and debits == credits
-    journal_csv = await (
-        await client.get(f"/api/v1/gl/journal.csv?date={today}", headers=finance)
-    ).text()
+    journal_download = await client.get(f"/api/v1/gl/journal.csv?date={today}", headers=finance)
+    assert f'filename="gl-journal-{today}.csv"' in journal_download.headers["Content-Disposition"]
+    journal_csv = await journal_download.text()
     assert journal_csv.startswith("business_date,currency,account,debit,credit,memo,adjustment_of")
 
     first = await (

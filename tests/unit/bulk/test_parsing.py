@@ -208,3 +208,14 @@ def test_the_batch_id_is_derived_from_the_client_and_the_file_digest():
     assert batch_id("acme", "ab" * 32) != batch_id("globex", "ab" * 32)
     assert batch_id("acme", "ab" * 32) != batch_id("acme", "cd" * 32)
     assert batch_id("acme", "ab" * 32).startswith("bat_") and len(batch_id("a", "b")) == 36
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "named"),
+    [(b";", "semicolons (European Excel)"), (b"\t", "tabs"), (b"|", "pipes")],
+)
+def test_a_file_in_another_delimiter_gets_one_error_naming_it(delimiter, named):
+    data = HEADER.replace(b",", delimiter) + b"cust-1" + delimiter + b"amazon-us;25,00;EUR\n"
+    parsed = parse(data)
+    (error,) = parsed.errors
+    assert error.row == 1 and error.column is None and named in error.reason
