@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from importlib import metadata
 
 from ledger.cli.apikey import add_apikey_parser, cmd_apikey
 from ledger.cli.audit import add_audit_parsers, cmd_digest, cmd_seal, cmd_verify
@@ -37,8 +38,17 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def _version() -> str:
+    """The installed package's version (pyproject), or "unknown" from a bare checkout."""
+    try:
+        return metadata.version("giftcard-ledger")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="run.py", description="Gift card vendor integration ledger")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command")
     add_serve_parsers(sub)
     add_migrate_parser(sub)
