@@ -20,7 +20,7 @@ from ledger.auth import create_key
 from ledger.config import Settings
 from ledger.http.app import create_app
 from ledger.http.keys import POOL
-from ledger.http.server import ProblemAppRunner
+from ledger.http.runtime.server import ProblemAppRunner
 from ledger.vendors.sandbox.faults import parse_faults
 from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app
 from ledger.webhooks.signatures import sign_standard

@@ -14,8 +14,8 @@ from ledger.cli.database import database_urls
 from ledger.config import Settings
 from ledger.db import DATABASE_ERRORS, MIGRATIONS_WAIT_S, MigrationError
 from ledger.http.app import create_app
-from ledger.http.server import ProblemAppRunner
-from ledger.http.waiting import create_waiting_app
+from ledger.http.runtime.server import ProblemAppRunner
+from ledger.http.runtime.waiting import create_waiting_app
 from ledger.vendors.sandbox.faults import parse_faults
 from ledger.vendors.sandbox.server import SandboxConfig, run_sandbox
 

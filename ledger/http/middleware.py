@@ -6,12 +6,15 @@ import re
 import time
 import uuid
 
+import msgspec
 import structlog
 from aiohttp import web
 
 from ledger.db import DATABASE_GONE
 from ledger.http.keys import REQUEST_ID
-from ledger.http.problems import Problem
+from ledger.http.operations import operation
+from ledger.http.problems import Problem, from_validation_error
+from ledger.http.queries import names
 from ledger.metrics import METRICS
 
 log = structlog.get_logger("ledger.http")
@@ -58,6 +61,26 @@ def _refuse_bad_characters(request: web.Request) -> None:
                 raise Problem(400, "invalid_parameter", detail, field=field)
 
 
+def _check_query(request: web.Request) -> None:
+    """The query against the route's declared parameters (ledger.http.queries): one it does
+    not take, a wrong type or a missing required one is a 400 naming it."""
+    resource = request.match_info.route.resource
+    op = operation(request.method, resource.canonical) if resource is not None else None
+    if op is None or (not request.query and not names(op.query)):
+        return
+    try:
+        msgspec.convert(dict(request.query), op.query, strict=False)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        if message.startswith("Object contains unknown field"):
+            name = message.rsplit("`", 2)[-2]
+            takes = ", ".join(names(op.query)) or "no query parameters"
+            detail = f"{name}: not a parameter of this route (it takes {takes})"
+            raise Problem(400, "unknown_parameter", detail, field=name) from None
+        problem = from_validation_error(exc)
+        raise Problem(400, "invalid_parameter", problem.detail, field=problem.field) from None
+
+
 @web.middleware
 async def canonical_request(request: web.Request, handler) -> web.StreamResponse:
     supplied = request.headers.get("X-Request-Id", "")
@@ -68,6 +91,7 @@ async def canonical_request(request: web.Request, handler) -> web.StreamResponse
     started = time.perf_counter()
     try:
         _refuse_bad_characters(request)
+        _check_query(request)
         response = await handler(request)
     except Problem as problem:
         response = problem.response(request_id)

@@ -7,215 +7,62 @@ app serves is described here and nothing else, so the document cannot drift from
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from ledger.bulk.batches import BatchProgress
-from ledger.http.routes.api_keys import CreateApiKey, CreatedApiKey, RotateApiKey
-from ledger.http.routes.bulk import BulkUploaded
-from ledger.http.routes.reconciliations import RunAccepted, StartReconciliation
-from ledger.http.schemas import CreateOrder, Order, OrderEvents, ProblemBody
-from ledger.reconciliation.progress import RunSummary
+from ledger.http.operations import OPERATIONS, Operation
+from ledger.http.schemas import ProblemBody
 
 routes = web.RouteTableDef()
 
 
-class Operation(NamedTuple):
-    method: str
-    path: str
-    summary: str
-    responses: dict[int, type | None]
-    request: type | None = None
-    scope: str | None = None
+# Every answer carries its request id; these also say when to come back.
+_REQUEST_ID = {"description": "The request's id (echoed when sent, else generated)"}
+_RETRY_AFTER = {"description": "Seconds to wait before sending the same request again"}
 
 
-_PROBLEMS = {400: ProblemBody, 401: ProblemBody, 403: ProblemBody}
-OPERATIONS = (
-    Operation(
-        "post",
-        "/api/v1/orders",
-        "Submit an order, idempotently (Idempotency-Key header or idempotency_key field)",
-        {
-            200: Order,
-            201: Order,
-            202: Order,
-            **_PROBLEMS,
-            409: ProblemBody,
-            413: ProblemBody,
-            415: ProblemBody,
-            422: ProblemBody,
-        },
-        CreateOrder,
-        "orders:write",
-    ),
-    Operation(
-        "get",
-        "/api/v1/orders/{idempotency_key}",
-        "An order's current state",
-        {200: Order, **_PROBLEMS, 404: ProblemBody},
-        scope="orders:write",
-    ),
-    Operation(
-        "get",
-        "/api/v1/orders/{idempotency_key}/events",
-        "An order's full audit trail",
-        {200: OrderEvents, **_PROBLEMS, 404: ProblemBody},
-        scope="orders:write",
-    ),
-    Operation(
-        "post",
-        "/api/v1/bulk-orders",
-        "Upload a CSV of orders (text/csv body or multipart field `file`; ?partial=true orders"
-        " the valid rows of a file with bad ones); 422 lists every bad row in `errors`"
-        " ({row, column, reason}); 200 + Idempotent-Replayed when the file was accepted before",
-        {
-            200: BulkUploaded,
-            202: BulkUploaded,
-            **_PROBLEMS,
-            413: ProblemBody,
-            415: ProblemBody,
-            422: ProblemBody,
-        },
-        scope="orders:write",
-    ),
-    Operation(
-        "get",
-        "/api/v1/bulk-orders/{batch_id}",
-        "A bulk batch's progress: its orders counted per status",
-        {200: BatchProgress, **_PROBLEMS, 404: ProblemBody},
-        scope="orders:write",
-    ),
-    Operation(
-        "post",
-        "/webhooks/{vendor}",
-        "Signed vendor webhooks (authenticated by signature)",
-        {200: None, 400: ProblemBody, 401: ProblemBody, 404: ProblemBody, 413: ProblemBody},
-    ),
-    Operation(
-        "get",
-        "/api/v1/discrepancies",
-        "Reconciliation findings, filtered and paged",
-        {200: None, **_PROBLEMS},
-        scope="finance:read",
-    ),
-    Operation(
-        "post",
-        "/api/v1/discrepancies/{discrepancy_id}/resolve",
-        "Resolve a discrepancy (acknowledge, or accept the vendor's status)",
-        {200: None, **_PROBLEMS, 404: ProblemBody, 409: ProblemBody, 422: ProblemBody},
-        scope="admin",
-    ),
-    Operation(
-        "get",
-        "/api/v1/reconciliations/{run_id}",
-        "A reconciliation run and its counts",
-        {200: None, **_PROBLEMS, 404: ProblemBody},
-        scope="finance:all",
-    ),
-    Operation(
-        "post",
-        "/api/v1/reconciliations",
-        "Start a reconciliation run in the background (default: the previous business day)",
-        {202: RunAccepted, **_PROBLEMS, 415: ProblemBody, 422: ProblemBody},
-        StartReconciliation,
-        "admin",
-    ),
-    Operation(
-        "post",
-        "/api/v1/reconciliations/files",
-        "Import a vendor's text/csv reconciliation file (?vendor=NAME). Every row is checked"
-        " before any is recorded: a 422 lists every bad row in `errors` ({row, column,"
-        " reason}). 200 if imported before; 409 `import_in_progress` or `import_interrupted`"
-        " (with Retry-After): send the same file again for its summary or to resume",
-        {
-            200: RunSummary,
-            201: RunSummary,
-            **_PROBLEMS,
-            409: ProblemBody,
-            413: ProblemBody,
-            415: ProblemBody,
-            422: ProblemBody,
-        },
-        scope="admin",
-    ),
-    Operation(
-        "get",
-        "/api/v1/orders",
-        "The caller's orders, filtered and keyset-paged",
-        {200: None, **_PROBLEMS},
-        scope="finance:read",
-    ),
-    Operation(
-        "get",
-        "/api/v1/gl/daily",
-        "Daily GL totals per currency and state",
-        {200: None, **_PROBLEMS},
-        scope="finance:read",
-    ),
-    Operation(
-        "get",
-        "/api/v1/gl/daily.csv",
-        "Daily GL totals as CSV",
-        {200: None, **_PROBLEMS},
-        scope="finance:read",
-    ),
-    Operation(
-        "get",
-        "/api/v1/gl/journal",
-        "A business day's balanced journal",
-        {200: None, **_PROBLEMS},
-        scope="finance:read",
-    ),
-    Operation(
-        "get",
-        "/api/v1/gl/journal.csv",
-        "A business day's journal as CSV",
-        {200: None, **_PROBLEMS},
-        scope="finance:read",
-    ),
-    Operation("get", "/healthz", "The process is up", {200: None}),
-    Operation("get", "/readyz", "Database, migrations and projection lag", {200: None, 503: None}),
-    Operation("get", "/metrics", "Prometheus text exposition", {200: None}),
-    Operation(
-        "get",
-        "/api/v1/api-keys",
-        "Every API key: ids, clients, scopes, expiry, rotation, last use; never a secret",
-        {200: None, **_PROBLEMS},
-        scope="admin",
-    ),
-    Operation(
-        "post",
-        "/api/v1/api-keys",
-        "Create an API key; its plaintext is in this answer only",
-        {201: CreatedApiKey, **_PROBLEMS, 422: ProblemBody},
-        CreateApiKey,
-        "admin",
-    ),
-    Operation(
-        "delete",
-        "/api/v1/api-keys/{key_id}",
-        "Revoke an API key (idempotent); it fails from the next request on",
-        {204: None, **_PROBLEMS, 404: ProblemBody},
-        scope="admin",
-    ),
-    Operation(
-        "post",
-        "/api/v1/api-keys/{key_id}/rotate",
-        "A new key for the same client and scopes; the old one works for overlap_s more",
-        {201: CreatedApiKey, **_PROBLEMS, 409: ProblemBody, 422: ProblemBody},
-        RotateApiKey,
-        "admin",
-    ),
-    Operation("get", "/openapi.json", "This document", {200: None}),
-)
+def _operation_id(op: Operation) -> str:
+    words = op.path.replace(".csv", "_csv").strip("/").replace("{", "").replace("}", "")
+    return f"{op.method}_{words.replace('/', '_').replace('-', '_')}"
+
+
+def _tag(op: Operation) -> str:
+    parts = op.path.strip("/").split("/")
+    return parts[2] if parts[:2] == ["api", "v1"] else parts[0].replace(".json", "")
+
+
+def _query_parameters(query: type) -> list[dict[str, Any]]:
+    """The route's query struct as OpenAPI parameters (names as sent, schemas as checked)."""
+    schema = msgspec.json.schema(query)
+    fields = schema.get("$defs", {}).get(query.__name__, schema)
+    required = set(fields.get("required", []))
+    parameters = []
+    for name, field in fields.get("properties", {}).items():
+        # An optional parameter is one that may be left out, not one that may be null.
+        options = [o for o in field.get("anyOf", [field]) if o != {"type": "null"}]
+        (schema,) = options
+        parameter = {"name": name, "in": "query", "required": name in required}
+        if "description" in schema:
+            parameter["description"] = schema["description"]
+        schema = {k: v for k, v in schema.items() if k != "description"}
+        parameters.append(parameter | {"schema": schema})
+    return parameters
 
 
 def _operation(op: Operation) -> dict[str, Any]:
-    doc: dict[str, Any] = {"summary": op.summary, "responses": {}}
+    doc: dict[str, Any] = {
+        "operationId": _operation_id(op),
+        "summary": op.summary,
+        "tags": [_tag(op)],
+        "responses": {},
+    }
     for status, body in op.responses.items():
-        response: dict[str, Any] = {"description": str(status)}
+        headers = {"X-Request-Id": {"schema": {"type": "string"}, **_REQUEST_ID}}
+        if status in (409, 429, 503):
+            headers["Retry-After"] = {"schema": {"type": "integer"}, **_RETRY_AFTER}
+        response: dict[str, Any] = {"description": str(status), "headers": headers}
         if body is not None:
             media = "application/problem+json" if body is ProblemBody else "application/json"
             ref = {"$ref": f"#/components/schemas/{body.__name__}"}
@@ -227,7 +74,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _path_parameters(op.path)
-    ]
+    ] + _query_parameters(op.query)
     if op.method == "post" and op.path == "/api/v1/orders":
         parameters.append(
             {

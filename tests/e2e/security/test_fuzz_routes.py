@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ledger.auth import create_key
 from ledger.http.keys import POOL
-from ledger.http.openapi import OPERATIONS
+from ledger.http.operations import OPERATIONS
 
 # Enough examples per run to meet control characters, surrogates, huge numbers and deep JSON
 # on every route, few enough that the suite spends seconds here. Hypothesis remembers failing

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.http_parser import HttpRequestParser, HttpRequestParserPy
 
-from ledger.http.server import refused_field
+from ledger.http.runtime.server import refused_field
 
 PARSERS = [HttpRequestParser, HttpRequestParserPy]  # llhttp, and aiohttp's pure-Python parser
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.cli import run_cli
 
-PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+PYPROJECT = Path(__file__).resolve().parents[3] / "pyproject.toml"
 
 
 def test_version_prints_the_packages_version_and_exits_0():

@@ -1,0 +1,1 @@
+"""How the app is run: the server around it, and what serve answers before the app can start."""
