@@ -23,6 +23,12 @@ _REQUEST_ID = {"description": "The request's id (echoed when sent, else generate
 _RETRY_AFTER = {"description": "Seconds to wait before sending the same request again"}
 
 
+def _schema_of(body: type) -> dict[str, Any]:
+    if issubclass(body, msgspec.Struct):
+        return {"$ref": f"#/components/schemas/{body.__name__}"}
+    return msgspec.json.schema(body)  # a plain type (the document itself: an object)
+
+
 def _operation_id(op: Operation) -> str:
     words = op.path.replace(".csv", "_csv").strip("/").replace("{", "").replace("}", "")
     return f"{op.method}_{words.replace('/', '_').replace('-', '_')}"
@@ -63,10 +69,11 @@ def _operation(op: Operation) -> dict[str, Any]:
         if status in (409, 429, 503):
             headers["Retry-After"] = {"schema": {"type": "integer"}, **_RETRY_AFTER}
         response: dict[str, Any] = {"description": str(status), "headers": headers}
-        if body is not None:
+        if isinstance(body, str):
+            response["content"] = {body: {"schema": {"type": "string"}}}
+        elif body is not None:
             media = "application/problem+json" if body is ProblemBody else "application/json"
-            ref = {"$ref": f"#/components/schemas/{body.__name__}"}
-            response["content"] = {media: {"schema": ref}}
+            response["content"] = {media: {"schema": _schema_of(body)}}
         doc["responses"][str(status)] = response
     if op.request is not None:
         ref = {"$ref": f"#/components/schemas/{op.request.__name__}"}
@@ -97,7 +104,8 @@ def _path_parameters(path: str) -> list[str]:
 
 @cache
 def document() -> bytes:
-    types = {t for op in OPERATIONS for t in (op.request, *op.responses.values()) if t}
+    bodies = (body for op in OPERATIONS for body in (op.request, *op.responses.values()))
+    types = {t for t in bodies if isinstance(t, type) and issubclass(t, msgspec.Struct)}
     _, components = msgspec.json.schema_components(
         sorted(types, key=lambda t: t.__name__), ref_template="#/components/schemas/{name}"
     )

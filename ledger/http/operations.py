@@ -18,6 +18,18 @@ from ledger.http.queries import (
     OrdersQuery,
     Query,
 )
+from ledger.http.responses import (
+    ApiKeyList,
+    DiscrepancyPage,
+    GLDaily,
+    Health,
+    Journal,
+    OrderPage,
+    Readiness,
+    Received,
+    Resolved,
+    RunView,
+)
 from ledger.http.routes.api_keys import CreateApiKey, CreatedApiKey, RotateApiKey
 from ledger.http.routes.bulk import BulkUploaded
 from ledger.http.routes.reconciliations import RunAccepted, StartReconciliation
@@ -29,13 +41,17 @@ class Operation(NamedTuple):
     method: str
     path: str
     summary: str
-    responses: dict[int, type | None]
+    # A type is a JSON body of that schema; a str a text body of that media type; None none.
+    responses: dict[int, type | str | None]
     request: type | None = None
     scope: str | None = None
     # The route's query parameters (ledger.http.queries): none unless it says.
     query: type[Query] = Query
 
 
+# Text bodies, by media type.
+CSV = "text/csv"
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 _PROBLEMS = {400: ProblemBody, 401: ProblemBody, 403: ProblemBody}
 OPERATIONS = (
     Operation(
@@ -97,13 +113,13 @@ OPERATIONS = (
         "post",
         "/webhooks/{vendor}",
         "Signed vendor webhooks (authenticated by signature)",
-        {200: None, 400: ProblemBody, 401: ProblemBody, 404: ProblemBody, 413: ProblemBody},
+        {200: Received, 400: ProblemBody, 401: ProblemBody, 404: ProblemBody, 413: ProblemBody},
     ),
     Operation(
         "get",
         "/api/v1/discrepancies",
         "Reconciliation findings, filtered and paged",
-        {200: None, **_PROBLEMS},
+        {200: DiscrepancyPage, **_PROBLEMS},
         scope="finance:read",
         query=DiscrepanciesQuery,
     ),
@@ -111,14 +127,14 @@ OPERATIONS = (
         "post",
         "/api/v1/discrepancies/{discrepancy_id}/resolve",
         "Resolve a discrepancy (acknowledge, or accept the vendor's status)",
-        {200: None, **_PROBLEMS, 404: ProblemBody, 409: ProblemBody, 422: ProblemBody},
+        {200: Resolved, **_PROBLEMS, 404: ProblemBody, 409: ProblemBody, 422: ProblemBody},
         scope="admin",
     ),
     Operation(
         "get",
         "/api/v1/reconciliations/{run_id}",
         "A reconciliation run and its counts",
-        {200: None, **_PROBLEMS, 404: ProblemBody},
+        {200: RunView, **_PROBLEMS, 404: ProblemBody},
         scope="finance:all",
     ),
     Operation(
@@ -152,7 +168,7 @@ OPERATIONS = (
         "get",
         "/api/v1/orders",
         "The caller's orders, filtered and keyset-paged",
-        {200: None, **_PROBLEMS},
+        {200: OrderPage, **_PROBLEMS},
         scope="finance:read",
         query=OrdersQuery,
     ),
@@ -160,7 +176,7 @@ OPERATIONS = (
         "get",
         "/api/v1/gl/daily",
         "Daily GL totals per currency and state",
-        {200: None, **_PROBLEMS},
+        {200: GLDaily, **_PROBLEMS},
         scope="finance:read",
         query=GLDailyQuery,
     ),
@@ -168,7 +184,7 @@ OPERATIONS = (
         "get",
         "/api/v1/gl/daily.csv",
         "Daily GL totals as CSV",
-        {200: None, **_PROBLEMS},
+        {200: CSV, **_PROBLEMS},
         scope="finance:read",
         query=GLDailyCsvQuery,
     ),
@@ -176,7 +192,7 @@ OPERATIONS = (
         "get",
         "/api/v1/gl/journal",
         "A business day's balanced journal",
-        {200: None, **_PROBLEMS},
+        {200: Journal, **_PROBLEMS},
         scope="finance:read",
         query=GLJournalQuery,
     ),
@@ -184,18 +200,23 @@ OPERATIONS = (
         "get",
         "/api/v1/gl/journal.csv",
         "A business day's journal as CSV",
-        {200: None, **_PROBLEMS},
+        {200: CSV, **_PROBLEMS},
         scope="finance:read",
         query=GLJournalCsvQuery,
     ),
-    Operation("get", "/healthz", "The process is up", {200: None}),
-    Operation("get", "/readyz", "Database, migrations and projection lag", {200: None, 503: None}),
-    Operation("get", "/metrics", "Prometheus text exposition", {200: None}),
+    Operation("get", "/healthz", "The process is up", {200: Health}),
+    Operation(
+        "get",
+        "/readyz",
+        "Database, migrations and projection lag",
+        {200: Readiness, 503: Readiness},
+    ),
+    Operation("get", "/metrics", "Prometheus text exposition", {200: PROMETHEUS_TEXT}),
     Operation(
         "get",
         "/api/v1/api-keys",
         "Every API key: ids, clients, scopes, expiry, rotation, last use; never a secret",
-        {200: None, **_PROBLEMS},
+        {200: ApiKeyList, **_PROBLEMS},
         scope="admin",
     ),
     Operation(
@@ -221,7 +242,7 @@ OPERATIONS = (
         RotateApiKey,
         "admin",
     ),
-    Operation("get", "/openapi.json", "This document", {200: None}),
+    Operation("get", "/openapi.json", "This document", {200: dict}),
 )
 
 _BY_ROUTE = {(op.method.upper(), op.path): op for op in OPERATIONS}

@@ -64,7 +64,20 @@ class OrderEvents(msgspec.Struct):
     events: list[RecordedEventView]
 
 
+class RowProblem(msgspec.Struct):
+    """One bad row of an uploaded file (a bulk CSV, a vendor's reconciliation file)."""
+
+    row: int
+    column: str | None
+    reason: str
+
+
 class ProblemBody(msgspec.Struct):
+    """RFC 9457 problem details, with this API's extensions: `code` (stable, for programs),
+    `field` (what was wrong), `request_id`; and per problem type: `errors`, `rows` and
+    `error_count` for a refused file, `check` for a refused webhook signature,
+    `required_scope` for a key without it, `limit_bytes` for a body over the limit."""
+
     type: str
     title: str
     status: int
@@ -72,3 +85,9 @@ class ProblemBody(msgspec.Struct):
     code: str
     field: str | None = None
     request_id: str | None = None
+    errors: list[RowProblem] | None = None
+    rows: int | None = None
+    error_count: int | None = None
+    check: str | None = None
+    required_scope: str | None = None
+    limit_bytes: int | None = None
