@@ -21,12 +21,27 @@ routes = web.RouteTableDef()
 # Every answer carries its request id; these also say when to come back.
 _REQUEST_ID = {"description": "The request's id (echoed when sent, else generated)"}
 _RETRY_AFTER = {"description": "Seconds to wait before sending the same request again"}
+_REPLAYED = {"description": "true when this answers an earlier request with the same key or file"}
+_LOCATION = {"description": "Where the run's progress is read"}
+_REPLAYABLE = frozenset({"/api/v1/orders", "/api/v1/bulk-orders"})
+# A form's one field: the file.
+_FORM = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
 
 
 def _schema_of(body: type) -> dict[str, Any]:
     if issubclass(body, msgspec.Struct):
         return {"$ref": f"#/components/schemas/{body.__name__}"}
     return msgspec.json.schema(body)  # a plain type (the document itself: an object)
+
+
+def _request_content(body: type | str | tuple[str, ...]) -> dict[str, Any]:
+    if isinstance(body, type):
+        return {"application/json": {"schema": _schema_of(body)}}
+    media_types = (body,) if isinstance(body, str) else body
+    return {
+        media: {"schema": _FORM if media == "multipart/form-data" else {"type": "string"}}
+        for media in media_types
+    }
 
 
 def _operation_id(op: Operation) -> str:
@@ -68,6 +83,10 @@ def _operation(op: Operation) -> dict[str, Any]:
         headers = {"X-Request-Id": {"schema": {"type": "string"}, **_REQUEST_ID}}
         if status in (409, 429, 503):
             headers["Retry-After"] = {"schema": {"type": "integer"}, **_RETRY_AFTER}
+        if status == 200 and op.path in _REPLAYABLE:
+            headers["Idempotent-Replayed"] = {"schema": {"type": "string"}, **_REPLAYED}
+        if status == 202 and op.path == "/api/v1/reconciliations":
+            headers["Location"] = {"schema": {"type": "string"}, **_LOCATION}
         response: dict[str, Any] = {"description": str(status), "headers": headers}
         if isinstance(body, str):
             response["content"] = {body: {"schema": {"type": "string"}}}
@@ -76,8 +95,7 @@ def _operation(op: Operation) -> dict[str, Any]:
             response["content"] = {media: {"schema": _schema_of(body)}}
         doc["responses"][str(status)] = response
     if op.request is not None:
-        ref = {"$ref": f"#/components/schemas/{op.request.__name__}"}
-        doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
+        doc["requestBody"] = {"required": True, "content": _request_content(op.request)}
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _path_parameters(op.path)
@@ -104,7 +122,7 @@ def _path_parameters(path: str) -> list[str]:
 
 @cache
 def document() -> bytes:
-    bodies = (body for op in OPERATIONS for body in (op.request, *op.responses.values()))
+    bodies = [body for op in OPERATIONS for body in (op.request, *op.responses.values())]
     types = {t for t in bodies if isinstance(t, type) and issubclass(t, msgspec.Struct)}
     _, components = msgspec.json.schema_components(
         sorted(types, key=lambda t: t.__name__), ref_template="#/components/schemas/{name}"

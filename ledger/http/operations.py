@@ -32,6 +32,7 @@ from ledger.http.responses import (
 )
 from ledger.http.routes.api_keys import CreateApiKey, CreatedApiKey, RotateApiKey
 from ledger.http.routes.bulk import BulkUploaded
+from ledger.http.routes.discrepancies import Resolve
 from ledger.http.routes.reconciliations import RunAccepted, StartReconciliation
 from ledger.http.schemas import CreateOrder, Order, OrderEvents, ProblemBody
 from ledger.reconciliation.progress import RunSummary
@@ -41,9 +42,10 @@ class Operation(NamedTuple):
     method: str
     path: str
     summary: str
-    # A type is a JSON body of that schema; a str a text body of that media type; None none.
+    # A type is a JSON body of that schema; a str a text body of that media type (a tuple:
+    # any of those media types); None none. The same for the request body.
     responses: dict[int, type | str | None]
-    request: type | None = None
+    request: type | str | tuple[str, ...] | None = None
     scope: str | None = None
     # The route's query parameters (ledger.http.queries): none unless it says.
     query: type[Query] = Query
@@ -52,6 +54,8 @@ class Operation(NamedTuple):
 # Text bodies, by media type.
 CSV = "text/csv"
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+# A bulk file: the CSV itself, or a form's `file` field.
+BULK_FILE = (CSV, "multipart/form-data")
 _PROBLEMS = {400: ProblemBody, 401: ProblemBody, 403: ProblemBody}
 OPERATIONS = (
     Operation(
@@ -99,6 +103,7 @@ OPERATIONS = (
             415: ProblemBody,
             422: ProblemBody,
         },
+        BULK_FILE,
         scope="orders:write",
         query=BulkUploadQuery,
     ),
@@ -114,6 +119,7 @@ OPERATIONS = (
         "/webhooks/{vendor}",
         "Signed vendor webhooks (authenticated by signature)",
         {200: Received, 400: ProblemBody, 401: ProblemBody, 404: ProblemBody, 413: ProblemBody},
+        dict,  # the vendor's own JSON, signed byte for byte
     ),
     Operation(
         "get",
@@ -128,7 +134,8 @@ OPERATIONS = (
         "/api/v1/discrepancies/{discrepancy_id}/resolve",
         "Resolve a discrepancy (acknowledge, or accept the vendor's status)",
         {200: Resolved, **_PROBLEMS, 404: ProblemBody, 409: ProblemBody, 422: ProblemBody},
-        scope="admin",
+        Resolve,
+        "admin",
     ),
     Operation(
         "get",
@@ -161,6 +168,7 @@ OPERATIONS = (
             415: ProblemBody,
             422: ProblemBody,
         },
+        CSV,
         scope="admin",
         query=FileImportQuery,
     ),

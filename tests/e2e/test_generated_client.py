@@ -27,7 +27,16 @@ def generate(spec: bytes, into: Path) -> None:
         cwd=into, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Warning" not in done.stdout + done.stderr, done.stdout + done.stderr
+    # Its only complaint may be the CSV uploads: it cannot generate text/csv request bodies
+    # (the two upload routes then take their multipart form, or are skipped).
+    said = done.stdout + done.stderr
+    warned = [line for line in said.splitlines() if line.startswith("WARNING")]
+    uploads = (
+        "WARNING parsing POST /api/v1/bulk-orders",
+        "WARNING parsing POST /api/v1/reconciliations/files",
+    )
+    assert all(line.startswith(uploads) for line in warned), said
+    assert said.count("Unsupported content type") == len(warned), said
 
 
 async def test_a_generated_client_places_an_order_and_reads_the_gl_day(running, tmp_path):
