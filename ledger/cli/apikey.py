@@ -22,6 +22,7 @@ from ledger.auth import (
     validate_scopes,
 )
 from ledger.cli.database import connect
+from ledger.cli.output import add_json_flag, emit
 from ledger.config import Settings
 
 # Exit codes: 2 is argparse's own for bad usage, so a bad scope reads the same to scripts.
@@ -47,7 +48,9 @@ def add_apikey_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     create.add_argument(
         "--expires", metavar="ISO", help="when the key stops working, ISO 8601 with an offset"
     )
-    actions.add_parser("list", help="list keys (ids, clients, scopes, status; never secrets)")
+    listing = actions.add_parser(
+        "list", help="list keys (ids, clients, scopes, status; never secrets)"
+    )
     rotate = actions.add_parser(
         "rotate", help="a new key for the same client and scopes; prints it on the last line"
     )
@@ -60,6 +63,7 @@ def add_apikey_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     )
     revoke = actions.add_parser("revoke", help="revoke a key; takes effect on the next request")
     revoke.add_argument("key_id", help="the key id, as shown by `apikey list`")
+    add_json_flag(create, listing, rotate, revoke)
     return parser
 
 
@@ -78,17 +82,22 @@ async def _create(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"apikey create: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(
+    emit(
+        args,
+        {"key": principal, "api_key": plaintext},
         f"created API key {principal.key_id} for client {principal.client_id!r} "
-        f"(name {principal.name!r}, scopes {','.join(scopes)})"
+        f"(name {principal.name!r}, scopes {','.join(scopes)})",
+        "store it now: only its hash is kept, it cannot be shown again",
+        plaintext,
     )
-    print("store it now: only its hash is kept, it cannot be shown again")
-    print(plaintext)
     return 0
 
 
-async def _list(conn: asyncpg.Connection) -> int:
+async def _list(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
     keys = await list_keys(conn)
+    if args.json:
+        emit(args, {"keys": keys})
+        return 0
     if not keys:
         print("no API keys")
         return 0
@@ -127,19 +136,28 @@ async def _rotate(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
         print(f"apikey rotate: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND
     assert old.expires_at is not None  # a rotation always sets the old key's end
-    print(f"created API key {new.key_id} for client {new.client_id!r}, replacing {old.key_id}")
-    print(f"{old.key_id} keeps working until {_stamp(old.expires_at)}")
-    print("store it now: only its hash is kept, it cannot be shown again")
-    print(plaintext)
+    emit(
+        args,
+        {"key": new, "api_key": plaintext, "replaces": old},
+        f"created API key {new.key_id} for client {new.client_id!r}, replacing {old.key_id}",
+        f"{old.key_id} keeps working until {_stamp(old.expires_at)}",
+        "store it now: only its hash is kept, it cannot be shown again",
+        plaintext,
+    )
     return 0
 
 
-async def _revoke(conn: asyncpg.Connection, key_id: str) -> int:
+async def _revoke(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
+    key_id = args.key_id
     revoked_at = await revoke_key(conn, key_id)
     if revoked_at is None:
         print(f"apikey revoke: no API key with id {key_id!r}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    print(f"revoked API key {key_id} (at {revoked_at.isoformat()})")
+    emit(
+        args,
+        {"key_id": key_id, "revoked_at": revoked_at},
+        f"revoked API key {key_id} (at {revoked_at.isoformat()})",
+    )
     return 0
 
 
@@ -148,9 +166,9 @@ async def apikey_action(conn: asyncpg.Connection, args: argparse.Namespace) -> i
     if args.apikey_command == "create":
         return await _create(conn, args)
     if args.apikey_command == "list":
-        return await _list(conn)
+        return await _list(conn, args)
     if args.apikey_command == "revoke":
-        return await _revoke(conn, args.key_id)
+        return await _revoke(conn, args)
     if args.apikey_command == "rotate":
         return await _rotate(conn, args)
     raise ValueError(f"unknown apikey action {args.apikey_command!r}")

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from ledger.cli.database import connect
+from ledger.cli.output import add_json_flag, emit
 from ledger.config import Settings
 from ledger.log import seals
 from ledger.log.digests import (
@@ -31,10 +32,11 @@ def add_audit_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="also check digests kept outside the database (`run.py digest` output, or a file"
         " of them, one per line): exit 1 if the log no longer reproduces them",
     )
-    subparsers.add_parser("seal", help="seal events appended since the last seal")
+    seal = subparsers.add_parser("seal", help="seal events appended since the last seal")
     subparsers.add_parser(
         "digest", help="seal, then print the ledger digest as one JSON line (the last line)"
     )
+    add_json_flag(verify, seal)  # digest prints JSON already
 
 
 def _kept(argument: str) -> str:
@@ -62,20 +64,28 @@ async def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     if kept:
         summary += f", {len(kept)} kept digest(s)"
     problem = report.problem or divergence
+    result = {
+        "ok": problem is None,
+        "problem": problem,
+        "events": report.events,
+        "streams": report.streams,
+        "seals": report.seals,
+        "digests": len(kept) if kept else 0,
+    }
     if problem is None:
-        print(f"ok: {summary} verified")
+        emit(args, result, f"ok: {summary} verified")
         return 0
-    print(f"FAILED: {problem}")
-    print(f"checked {summary}")
+    emit(args, result, f"FAILED: {problem}", f"checked {summary}")
     return EXIT_TAMPERED
 
 
-async def cmd_seal(settings: Settings, _args: argparse.Namespace) -> int:
+async def cmd_seal(settings: Settings, args: argparse.Namespace) -> int:
     conn = await connect(settings)
     try:
-        print(f"sealed {await seals.seal(conn)} new events")
+        sealed = await seals.seal(conn)
     finally:
         await conn.close()
+    emit(args, {"sealed": sealed}, f"sealed {sealed} new events")
     return 0
 
 

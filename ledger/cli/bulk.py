@@ -16,6 +16,7 @@ from pathlib import Path
 from ledger.bulk.batches import BatchOutcome, Progress, submit_batch
 from ledger.bulk.parsing import BulkFile, BulkLimitExceeded, RowError, parse_file
 from ledger.cli.database import database_urls
+from ledger.cli.output import add_json_flag, emit
 from ledger.config import Settings
 from ledger.db import create_pool
 from ledger.log.leases import OrderLeases
@@ -40,6 +41,7 @@ def add_bulk_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument(
         "--partial", action="store_true", help="order the valid rows even if some are bad"
     )
+    add_json_flag(parser)
     return parser
 
 
@@ -102,7 +104,7 @@ async def cmd_bulk_upload(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for error in outcome.refused:
         print(describe(error))
-    _summary(outcome, skipped=len({error.row for error in parsed.errors}))
+    _summary(args, outcome, skipped=len({error.row for error in parsed.errors}))
     return EXIT_REFUSED if outcome.refused else 0
 
 
@@ -141,12 +143,14 @@ async def _submit(
         await pool.close()
 
 
-def _summary(outcome: BatchOutcome, skipped: int) -> None:
+def _summary(args: argparse.Namespace, outcome: BatchOutcome, skipped: int) -> None:
     again = " (uploaded before: nothing was ordered twice)" if outcome.replayed else ""
-    print(f"batch {outcome.batch_id}{again}")
-    print(
+    emit(
+        args,
+        outcome,
+        f"batch {outcome.batch_id}{again}",
         f"{outcome.rows:,} rows: {outcome.accepted_rows:,} accepted, {skipped:,} bad rows skipped;"
         f" {outcome.created:,} new orders, {outcome.existing:,} already recorded,"
-        f" {len(outcome.refused):,} not ordered"
+        f" {len(outcome.refused):,} not ordered",
+        f"the service sends them to the vendor; GET /api/v1/bulk-orders/{outcome.batch_id}",
     )
-    print(f"the service sends them to the vendor; GET /api/v1/bulk-orders/{outcome.batch_id}")

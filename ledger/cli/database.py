@@ -6,6 +6,7 @@ import argparse
 
 import asyncpg
 
+from ledger.cli.output import add_json_flag, emit
 from ledger.config import Settings
 from ledger.db import (
     as_service_role,
@@ -46,10 +47,10 @@ async def connect(settings: Settings) -> asyncpg.Connection:
 
 
 def add_migrate_parser(subparsers: argparse._SubParsersAction) -> None:
-    subparsers.add_parser("migrate", help="apply pending database migrations")
+    add_json_flag(subparsers.add_parser("migrate", help="apply pending database migrations"))
 
 
-async def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """Migrate as MIGRATE_DATABASE_URL (default DATABASE_URL) and set up SERVICE_ROLE."""
     url = settings.migrate_database_url or settings.database_url
     conn = await asyncpg.connect(await resolve_database_url(url, settings.data_dir))
@@ -58,6 +59,10 @@ async def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
         await ensure_service_role(conn, settings.service_role, read_model_tables(settings))
     finally:
         await conn.close()
-    print("applied: " + ", ".join(applied) if applied else "database is up to date")
-    print(f"service role {settings.service_role}: granted what the service needs, nothing more")
+    emit(
+        args,
+        {"applied": applied, "service_role": settings.service_role},
+        "applied: " + ", ".join(applied) if applied else "database is up to date",
+        f"service role {settings.service_role}: granted what the service needs, nothing more",
+    )
     return 0

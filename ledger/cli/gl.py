@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, date, datetime
 
 from ledger.cli.database import connect
+from ledger.cli.output import add_json_flag, emit
 from ledger.config import Settings
 from ledger.gl.close import CloseRefused, close_day
 from ledger.money import format_minor
@@ -19,6 +20,7 @@ def add_gl_parser(subparsers: argparse._SubParsersAction) -> None:
     gl_sub = gl.add_subparsers(dest="gl_command", required=True)
     close = gl_sub.add_parser("close", help="append GLDayClosed for DATE (its totals never change)")
     close.add_argument("date", help="business date, YYYY-MM-DD")
+    add_json_flag(close)
 
 
 async def cmd_gl(settings: Settings, args: argparse.Namespace) -> int:
@@ -37,10 +39,20 @@ async def cmd_gl(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     finally:
         await conn.close()
-    for total in closed.totals:
-        print(
-            f"{day} {total.currency} {total.state}: {total.count} orders, "
-            f"{format_minor(total.amount_minor, total.currency)}"
-        )
-    print(f"closed {day}: {len(closed.journal)} journal lines")
+    totals = [
+        {
+            "currency": total.currency,
+            "state": total.state,
+            "count": total.count,
+            "amount": format_minor(total.amount_minor, total.currency),
+        }
+        for total in closed.totals
+    ]
+    lines = [
+        f"{day} {t['currency']} {t['state']}: {t['count']} orders, {t['amount']}" for t in totals
+    ]
+    lines.append(f"closed {day}: {len(closed.journal)} journal lines")
+    emit(
+        args, {"business_date": day, "totals": totals, "journal_lines": len(closed.journal)}, *lines
+    )
     return 0

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from ledger.cli.database import connect
+from ledger.cli.output import add_json_flag, emit
 from ledger.config import Settings
 from projections.checkpoints import ensure_projection
 from projections.rebuild import rebuild
@@ -21,6 +22,7 @@ def add_rebuild_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="rebuild into shadow tables and diff against live; exit 1 on any difference",
     )
+    add_json_flag(rb)
 
 
 def _progress(name: str) -> Callable[[int, int, float], None] | None:
@@ -50,7 +52,7 @@ async def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     conn = await connect(settings)
-    failed = False
+    results = []
     try:
         for name in args.names or list(projections):
             await ensure_projection(conn, projections[name])
@@ -59,12 +61,15 @@ async def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
             )
             if sys.stderr.isatty():
                 print(file=sys.stderr)
-            for line in differences:
-                print(line)
-            failed = failed or bool(differences)
-            verb = "verified" if args.verify else "rebuilt"
-            outcome = f"{len(differences)} difference(s)" if differences else "no differences"
-            print(f"{name}: {verb}, {outcome}" if args.verify else f"{name}: {verb}")
+            results.append({"projection": name, "differences": differences})
+            if not args.json:
+                verb = "verified" if args.verify else "rebuilt"
+                outcome = f"{len(differences)} difference(s)" if differences else "no differences"
+                summary = f"{name}: {verb}, {outcome}" if args.verify else f"{name}: {verb}"
+                emit(args, None, *differences, summary)
     finally:
         await conn.close()
+    failed = any(result["differences"] for result in results)
+    if args.json:
+        emit(args, {"verify": args.verify, "ok": not failed, "projections": results})
     return 1 if failed else 0

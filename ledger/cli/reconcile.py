@@ -23,6 +23,7 @@ import aiohttp
 import asyncpg
 
 from ledger.cli.database import database_urls
+from ledger.cli.output import add_json_flag, emit
 from ledger.config import Settings
 from ledger.db import create_pool
 from ledger.reconciliation.files import FileRejected, file_run_id, ingest_file
@@ -69,6 +70,7 @@ def add_reconcile_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         metavar="CSV",
         help="import this vendor CSV instead of listing; with --from/--to, the span it vouches for",
     )
+    add_json_flag(parser)
     return parser
 
 
@@ -102,7 +104,11 @@ def _window(settings: Settings, args: argparse.Namespace) -> tuple[datetime, dat
 
 
 async def _import(
-    pool: asyncpg.Pool, vendor: str, path: Path, window: tuple[datetime, datetime] | None
+    pool: asyncpg.Pool,
+    vendor: str,
+    path: Path,
+    window: tuple[datetime, datetime] | None,
+    args: argparse.Namespace,
 ) -> int:
     try:
         text = await asyncio.to_thread(path.read_text, encoding="utf-8")
@@ -125,13 +131,18 @@ async def _import(
             f"{path}: stopped part way (orders kept changing); run again to resume", file=sys.stderr
         )
         return EXIT_FAILED
-    print(_describe(summary))
+    emit(args, summary, _describe(summary))
     return 0
 
 
 async def _run_all(
-    pool: asyncpg.Pool, settings: Settings, window: tuple[datetime, datetime], names: list[str]
+    pool: asyncpg.Pool,
+    settings: Settings,
+    window: tuple[datetime, datetime],
+    names: list[str],
+    args: argparse.Namespace,
 ) -> int:
+    """One run per vendor; with --json, one JSON line per run (its summary)."""
     start, end = window
     configs = vendor_configs(settings)
     failed = False
@@ -152,7 +163,7 @@ async def _run_all(
                 print(f"error: {exc}", file=sys.stderr)
                 failed = True
                 continue
-            print(_describe(summary))
+            emit(args, summary, _describe(summary))
     return EXIT_FAILED if failed else 0
 
 
@@ -173,8 +184,8 @@ async def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
     pool = await create_pool(dsn, min_size=1, max_size=4)
     try:
         if args.file is not None:
-            return await _import(pool, args.vendor, args.file, window)
+            return await _import(pool, args.vendor, args.file, window, args)
         names = [args.vendor] if args.vendor else configured
-        return await _run_all(pool, settings, window, names)
+        return await _run_all(pool, settings, window, names, args)
     finally:
         await pool.close()
