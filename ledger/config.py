@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Callable, Mapping
 from datetime import time
 from pathlib import Path
@@ -111,10 +112,42 @@ def _parse(name: str, raw: str, kind: type) -> object:
     return raw
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from environment variables named after the fields in upper case."""
-    env = os.environ if environ is None else environ
+def _from_file(path: Path) -> dict[str, object]:
+    """CONFIG_FILE: TOML with the settings' names in lower case (`port = 8080`), every key
+    checked: a name that is no setting, or a value of the wrong type, is an error naming it."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"CONFIG_FILE {path}: {exc}") from None
+    fields = {field.name: field for field in msgspec.structs.fields(Settings)}
     values: dict[str, object] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise ConfigError(f"CONFIG_FILE {path}: {key}: not a setting")
+        default = fields[key].default
+        kind = type(default) if default is not None and default is not msgspec.NODEFAULT else str
+        if isinstance(default, Path) or key.endswith(("_dir", "_file")):
+            kind = Path
+        if kind is Path and isinstance(value, str):
+            value = Path(value)
+        elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if not ok:
+            expected = {bool: "true or false", int: "an integer", float: "a number"}
+            raise ConfigError(
+                f"CONFIG_FILE {path}: {key} = {value!r} is not {expected.get(kind, 'text')}"
+            )
+        values[key] = value
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from CONFIG_FILE (TOML), then environment variables named after the
+    fields in upper case: the environment wins."""
+    env = os.environ if environ is None else environ
+    config_file = env.get("CONFIG_FILE")
+    values: dict[str, object] = _from_file(Path(config_file)) if config_file else {}
     for field in msgspec.structs.fields(Settings):
         raw = env.get(field.name.upper())
         if raw is None or raw == "":

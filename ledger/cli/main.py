@@ -16,6 +16,7 @@ from ledger.cli.gl import add_gl_parser, cmd_gl
 from ledger.cli.rebuild import add_rebuild_parser, cmd_rebuild
 from ledger.cli.reconcile import add_reconcile_parser, cmd_reconcile
 from ledger.cli.serve import add_serve_parsers, cmd_sandbox, cmd_serve
+from ledger.cli.show_config import add_config_parser, cmd_config
 from ledger.config import ConfigError, Settings, load_settings
 from ledger.db import MigrationError
 from ledger.logs import configure_logging
@@ -25,6 +26,7 @@ Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
 
 COMMANDS: dict[str, Command] = {
     "serve": cmd_serve,
+    "config": cmd_config,
     "migrate": cmd_migrate,
     "rebuild": cmd_rebuild,
     "verify": cmd_verify,
@@ -58,6 +60,7 @@ def parser() -> argparse.ArgumentParser:
     add_bulk_parser(sub)
     add_gl_parser(sub)
     add_reconcile_parser(sub)
+    add_config_parser(sub)
     return p
 
 
