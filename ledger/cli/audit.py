@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ledger.cli.database import connect
 from ledger.cli.output import add_json_flag, emit
+from ledger.cli.progress import terminal_bar
 from ledger.config import Settings
 from ledger.log import seals
 from ledger.log.digests import (
@@ -56,7 +57,7 @@ async def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
             return EXIT_USAGE
     conn = await connect(settings)
     try:
-        report = await seals.verify(conn)
+        report = await seals.verify(conn, terminal_bar("verify", "events"))
         divergence = await check_digests(conn, kept) if kept else None
     finally:
         await conn.close()

@@ -13,10 +13,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ledger.bulk.batches import BatchOutcome, Progress, submit_batch
+from ledger.bulk.batches import BatchOutcome, submit_batch
 from ledger.bulk.parsing import BulkFile, BulkLimitExceeded, RowError, parse_file
 from ledger.cli.database import database_urls
 from ledger.cli.output import add_json_flag, emit
+from ledger.cli.progress import terminal_bar
 from ledger.config import Settings
 from ledger.db import create_pool
 from ledger.log.leases import OrderLeases
@@ -28,10 +29,6 @@ from ledger.vendors.routing import Router
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
-# Redraw the bar at most this often (in rows): a terminal repaint per row would cost more
-# than recording the row.
-_BAR_EVERY = 50
-_BAR_WIDTH = 30
 
 
 def add_bulk_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -48,22 +45,6 @@ def add_bulk_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
 def describe(error: RowError) -> str:
     column = f", column {error.column}" if error.column is not None else ""
     return f"row {error.row}{column}: {error.reason}"
-
-
-def _bar() -> Progress | None:
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        if done % _BAR_EVERY and done != total:
-            return
-        filled = _BAR_WIDTH * done // total
-        bar = "#" * filled + "." * (_BAR_WIDTH - filled)
-        print(f"\r[{bar}] {done:,}/{total:,} rows", end="", file=sys.stderr, flush=True)
-        if done == total:
-            print(file=sys.stderr)
-
-    return show
 
 
 def _offline_router(settings: Settings) -> Router:
@@ -136,7 +117,7 @@ async def _submit(
             partial=args.partial,
             now=datetime.now(UTC),
             metadata={"actor": "cli:bulk-upload"},
-            progress=_bar(),
+            progress=terminal_bar("bulk-upload", "rows"),
         )
     finally:
         await leases.close()

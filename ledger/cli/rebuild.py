@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from ledger.cli.database import connect
 from ledger.cli.output import add_json_flag, emit
+from ledger.cli.progress import terminal_bar
 from ledger.config import Settings
 from projections.checkpoints import ensure_projection
 from projections.rebuild import rebuild
@@ -26,20 +27,9 @@ def add_rebuild_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _progress(name: str) -> Callable[[int, int, float], None] | None:
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int, elapsed: float) -> None:
-        rate = done / elapsed if elapsed > 0 else 0.0
-        percent = 100.0 * done / total if total else 100.0
-        print(
-            f"\r{name}: {percent:5.1f}% {done:,}/{total:,} events {rate:,.0f} ev/s",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    return show
+    """The rebuild's (done, total, elapsed) as the terminal bar draws it (none in a pipe)."""
+    bar = terminal_bar(name, "events")
+    return (lambda done, total, _elapsed: bar(done, total)) if bar is not None else None
 
 
 async def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
@@ -59,8 +49,6 @@ async def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
             differences = await rebuild(
                 conn, projections[name], verify_only=args.verify, progress=_progress(name)
             )
-            if sys.stderr.isatty():
-                print(file=sys.stderr)
             results.append({"projection": name, "differences": differences})
             if not args.json:
                 verb = "verified" if args.verify else "rebuilt"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -66,16 +67,22 @@ class Report:
         return self.problem is None
 
 
-async def _first_chain_problem(conn: asyncpg.Connection) -> tuple[int, int, Problem | None]:
+async def _first_chain_problem(
+    conn: asyncpg.Connection, progress: Callable[[int, int], None] | None = None
+) -> tuple[int, int, Problem | None]:
     """Walk every stream in version order; return the bad event earliest in the log."""
     events = streams = 0
     worst: tuple[Cursor, Problem] | None = None
     stream, prev, expected = None, GENESIS, 1
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        # The same snapshot as the walk, so the count is the walk's.
+        total = await conn.fetchval("SELECT count(*) FROM events") if progress else 0
         query = "SELECT position, tx_id, stream_id, version, type, data, hash FROM events "
         query += "ORDER BY stream_id, version"
         async for row in conn.cursor(query, prefetch=5000):
             events += 1
+            if progress is not None:
+                progress(events, total)
             if row["stream_id"] != stream:
                 stream, prev, expected = row["stream_id"], GENESIS, 1
                 streams += 1
@@ -157,7 +164,10 @@ async def _first_seal_problem(conn: asyncpg.Connection) -> tuple[int, str | None
     return seals, None
 
 
-async def verify(conn: asyncpg.Connection) -> Report:
-    events, streams, problem = await _first_chain_problem(conn)
+async def verify(
+    conn: asyncpg.Connection, progress: Callable[[int, int], None] | None = None
+) -> Report:
+    """Every chain, then every seal; `progress(done, total)` is told of each event walked."""
+    events, streams, problem = await _first_chain_problem(conn, progress)
     seals, seal_problem = await _first_seal_problem(conn)
     return Report(events, streams, seals, problem or seal_problem)

@@ -104,3 +104,11 @@ async def test_a_rewritten_chain_is_caught_by_the_seal(pool):
         )
         report = await seals.verify(conn)
     assert isinstance(report.problem, str) and "seal 1" in report.problem
+
+
+async def test_verify_reports_its_progress_against_the_log_it_walks(pool):
+    await _log(pool)
+    told: list[tuple[int, int]] = []
+    async with pool.acquire() as conn:
+        report = await seals.verify(conn, lambda done, total: told.append((done, total)))
+    assert report.ok and told == [(n, 10) for n in range(1, 11)]
