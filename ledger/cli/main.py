@@ -48,6 +48,40 @@ def _version() -> str:
         return "unknown"
 
 
+# Shown under each command's --help: what a person types first.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "serve": (
+        "python run.py serve",
+        "PORT=9000 DATABASE_URL=postgresql://app@db/ledger python run.py serve",
+    ),
+    "migrate": ("MIGRATE_DATABASE_URL=postgresql://owner@db/ledger python run.py migrate",),
+    "rebuild": (
+        "python run.py rebuild",
+        "python run.py rebuild --verify gl   # exit 1 on a difference",
+    ),
+    "verify": ("python run.py verify", "python run.py verify --digest digests.jsonl --json"),
+    "seal": ("python run.py seal",),
+    "digest": ("python run.py digest | tail -1 >> /secure/store/digests.jsonl",),
+    "apikey": (
+        "python run.py apikey create --name shop --scopes orders:write | tail -1",
+        "python run.py apikey list --json",
+        "python run.py apikey rotate KEY_ID --overlap-hours 48",
+    ),
+    "bulk-upload": ("python run.py bulk-upload campaign.csv --client shop --partial",),
+    "gl": ("python run.py gl close 2026-11-30",),
+    "reconcile": (
+        "python run.py reconcile --vendor tango --from 2026-11-30T00:00:00Z"
+        " --to 2026-12-01T00:00:00Z",
+        "python run.py reconcile --vendor tango --file tango-nov.csv",
+    ),
+    "sandbox": (
+        "python run.py sandbox --port 9001",
+        "python run.py sandbox --dialect tango --port 9002",
+    ),
+    "config": ("CONFIG_FILE=ledger.toml python run.py config --json",),
+}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="run.py", description="Gift card vendor integration ledger")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -61,6 +95,10 @@ def parser() -> argparse.ArgumentParser:
     add_gl_parser(sub)
     add_reconcile_parser(sub)
     add_config_parser(sub)
+    for name, command in sub.choices.items():
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+        command.epilog = "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name])
+        command.epilog += "\n\nexit codes: 0 done, 1 what it checked is wrong, 2 bad usage"
     return p
 
 

@@ -49,3 +49,14 @@ async def test_json_results_have_a_stable_shape_on_one_line(database_url, tmp_pa
         "discrepancies",
         "gl",
     }
+
+
+def test_every_commands_help_shows_examples_and_the_exit_codes():
+    from ledger.cli.main import COMMANDS
+
+    for command in COMMANDS:
+        done = run_cli(command, "--help", env=os.environ)
+        assert done.returncode == 0, done.stderr
+        examples = done.stdout.split("examples:\n", 1)[1]
+        assert f"run.py {command}" in examples, command
+        assert "exit codes: 0 done, 1" in done.stdout
