@@ -22,11 +22,11 @@ Amount = Annotated[
 
 
 class CreateOrder(msgspec.Struct, forbid_unknown_fields=True):
-    customer_id: Identifier
-    brand_id: Identifier
-    amount: Amount
-    currency: CurrencyCode
-    idempotency_key: str | None = None
+    customer_id: Annotated[Identifier, Meta(examples=["cust-42"])]
+    brand_id: Annotated[Identifier, Meta(examples=["amazon-us"])]
+    amount: Annotated[Amount, Meta(examples=["25.00"])]
+    currency: Annotated[CurrencyCode, Meta(examples=["USD"])]
+    idempotency_key: Annotated[str, Meta(examples=["order-2026-11-30-0001"])] | None = None
 
 
 class Card(msgspec.Struct):

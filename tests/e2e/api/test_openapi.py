@@ -37,6 +37,8 @@ async def test_the_document_is_valid_openapi_3_1_with_ids_tags_and_query_paramet
     assert [p["name"] for p in daily["parameters"]] == ["from", "to", "currency"]
     journal = {p["name"]: p for p in spec["paths"]["/api/v1/gl/journal"]["get"]["parameters"]}
     assert journal["date"]["required"] and not journal["currency"]["required"]
+    example = spec["components"]["schemas"]["CreateOrder"]["properties"]["amount"]["examples"]
+    assert example == ["25.00"]
     created = spec["paths"]["/api/v1/orders"]["post"]["responses"]["409"]
     assert {"X-Request-Id", "Retry-After"} <= set(created["headers"])
 
