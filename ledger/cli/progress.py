@@ -54,3 +54,25 @@ def terminal_bar(
             print(file=out)
 
     return show
+
+
+def terminal_counter(
+    label: str,
+    *,
+    stream: TextIO | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[int, int], None] | None:
+    """For work whose total nobody knows in advance (a vendor's listing): pages and records
+    so far, and the rate; no time left can honestly be shown. None in a pipe."""
+    out = stream or sys.stderr
+    if not out.isatty():
+        return None
+    started = clock()
+
+    def show(pages: int, records: int) -> None:
+        elapsed = clock() - started
+        rate = records / elapsed if elapsed > 0 else 0.0
+        print(f"\r{label}: page {pages + 1}, {records:,} records so far, {rate:,.0f}/s",
+              end="", file=out, flush=True)  # fmt: skip
+
+    return show

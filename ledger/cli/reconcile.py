@@ -24,6 +24,7 @@ import asyncpg
 
 from ledger.cli.database import database_urls
 from ledger.cli.output import add_json_flag, emit
+from ledger.cli.progress import terminal_counter
 from ledger.config import Settings
 from ledger.db import create_pool
 from ledger.reconciliation.files import FileRejected, file_run_id, ingest_file
@@ -150,6 +151,7 @@ async def _run_all(
         clients = build_clients({n: configs[n] for n in names}, session, random.Random())
         for name in names:
             run_id = f"manual-{name}-{uuid.uuid4().hex}"
+            counter = terminal_counter(f"reconcile {name}")
             try:
                 summary = await run_reconciliation(
                     pool,
@@ -158,11 +160,14 @@ async def _run_all(
                     window_start=start,
                     window_end=end,
                     clock=_utcnow,
+                    on_page=counter,
                 )
             except (RunInProgress, PageUnavailable, RunMismatch, OrderConflict) as exc:
-                print(f"error: {exc}", file=sys.stderr)
+                print(f"\nerror: {exc}" if counter else f"error: {exc}", file=sys.stderr)
                 failed = True
                 continue
+            if counter is not None:
+                print(file=sys.stderr)  # end the counter's line
             emit(args, summary, _describe(summary))
     return EXIT_FAILED if failed else 0
 

@@ -172,8 +172,10 @@ async def run_reconciliation(
     page_size: int = 500,
     page_retries: int = 5,
     sleep: Sleep = asyncio.sleep,
+    on_page: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
-    """Reconcile [window_start, window_end) with the client's vendor under run_id.
+    """Reconcile [window_start, window_end) with the client's vendor under run_id;
+    `on_page(pages, records)` is told before each page is listed.
 
     Resumes the run if it exists; returns its summary at once if it completed. Raises
     RunInProgress (another process has it), PageUnavailable (vendor down past the retries),
@@ -190,6 +192,8 @@ async def run_reconciliation(
     )
 
     async def next_page(progress: Progress) -> tuple[Sequence[VendorRecord], str | None]:
+        if on_page is not None:
+            on_page(progress.pages, progress.records)
         listing = await _list_page(client, progress, page_size, page_retries, sleep)
         return listing.records, listing.next_cursor
 

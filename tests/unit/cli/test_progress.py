@@ -30,3 +30,15 @@ def test_on_a_terminal_the_bar_shows_count_rate_and_time_left_then_ends_its_line
 def test_the_time_left_is_unknown_before_any_progress():
     assert eta(0, 100, 5.0) == "--:--" and eta(50, 100, 0.0) == "--:--"
     assert eta(30, 90, 60.0) == "2:00"
+
+
+def test_a_listing_of_unknown_length_shows_pages_records_and_rate_but_no_time_left():
+    from ledger.cli.progress import terminal_counter
+
+    assert terminal_counter("reconcile tango", stream=io.StringIO()) is None
+    clock = iter([0.0, 4.0])
+    screen = Terminal()
+    show = terminal_counter("reconcile tango", stream=screen, clock=lambda: next(clock))
+    assert show is not None
+    show(2, 1000)
+    assert screen.getvalue() == "\rreconcile tango: page 3, 1,000 records so far, 250/s"
