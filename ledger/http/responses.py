@@ -34,11 +34,19 @@ class Resolved(msgspec.Struct):
     action: str
 
 
+class HistoryNote(msgspec.Struct):
+    at: datetime
+    what: str
+    run_id: str | None = None
+
+
 class DiscrepancyView(msgspec.Struct):
+    """A finding as the API shows it (the read model's `kind` is `type` here)."""
+
     id: str
     type: str
     vendor: str
-    reference: str
+    reference: str | None
     stream_id: str | None
     vendor_order_id: str | None
     our_status: str | None
@@ -50,7 +58,7 @@ class DiscrepancyView(msgspec.Struct):
     first_seen_run: str | None
     last_seen_run: str | None
     state: str
-    history: list[dict[str, Any]]
+    history: list[HistoryNote]
     opened_at: datetime
     updated_at: datetime
     client_id: str | None

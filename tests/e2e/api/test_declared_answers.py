@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import msgspec
 
 from ledger.auth import create_key
@@ -26,7 +27,7 @@ async def answer(client, method: str, route: str, path: str | None = None, **req
 
 
 async def test_each_route_answers_the_type_its_document_declares(running):
-    client, writer, _ = running
+    client, writer, vendor_url = running
     async with client.app[POOL].acquire() as conn:
         _, admin_key = await create_key(conn, name="ops", scopes=["admin", "finance:all"])
         _, finance_key = await create_key(conn, name="acme", scopes=["finance:read"])
@@ -60,6 +61,11 @@ async def test_each_route_answers_the_type_its_document_declares(running):
         data=body,
         headers=signed(body, "evt_declared"),
     )
+    # The vendor loses the order: the run below finds it missing, so a finding is listed.
+    async with aiohttp.ClientSession() as session:
+        lost = f"{vendor_url}/_admin/orders/{order.vendor_order_id}"
+        async with session.delete(lost) as deleted:
+            assert deleted.status == 204
     now = datetime.now(UTC)
     window = {
         "from": (now - timedelta(hours=1)).isoformat(),
@@ -74,7 +80,13 @@ async def test_each_route_answers_the_type_its_document_declares(running):
         if run.status == "completed":
             break
         await asyncio.sleep(0.05)
-    assert run.status == "completed" and run.counts["records_seen"] == 1
+    assert run.status == "completed" and run.counts["missing_at_vendor"] == 1
+    for _ in range(100):  # the discrepancy projection follows the log
+        findings = await answer(client, "GET", "/api/v1/discrepancies", headers=finance)
+        if findings.items:
+            break
+        await asyncio.sleep(0.05)
+    assert [f.type for f in findings.items] == ["missing_at_vendor"]
     problem = await answer(
         client, "GET", "/api/v1/orders", "/api/v1/orders?cursor=x", headers=finance
     )
