@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+import pytest
+
 from ledger.http.keys import POOL
 from ledger.orders.model import order_stream
 from ledger.vendors.sandbox.server import SANDBOX_STORE
@@ -61,49 +63,26 @@ async def _received(pool, field: str, value: str) -> list[str]:
     return sorted(row["stream_id"] for row in rows)
 
 
-async def test_tremendous_webhooks_verify_in_its_scheme_and_move_orders_by_its_id(
-    database_url, tmp_path, monkeypatch, unused_tcp_port
+# Per vendor: what the genuine webhook that settles an order says, and what its forged copy
+# (the body changed under the genuine signature) would have recorded. Tremendous names the
+# order by its own id only (its CREATED may race the answer that records that id, and is kept
+# on the vendor's stream): its APPROVED is the one found. Runa's come from Svix (svix-*
+# headers), Reloadly's are signed over body:timestamp, Tango's in its HMAC mode.
+SETTLING = {
+    "tremendous": (("event_type", "ORDERS.APPROVED"), ("vendor_order_id", "ORD-FORGED")),
+    "reloadly": (("reported_status", "SUCCESSFUL"), ("reported_status", "REFUNDED")),
+    "runa": (("reported_status", "COMPLETED"), ("reported_status", "FAILED")),
+    "tango": (("reported_status", "COMPLETE"), ("reported_status", "CANCELLED")),
+}
+
+
+@pytest.mark.parametrize("vendor", sorted(SETTLING))
+async def test_each_vendors_webhooks_verify_in_its_scheme_and_forgeries_are_refused(
+    database_url, tmp_path, monkeypatch, unused_tcp_port, vendor
 ):
-    """Its ORDERS.APPROVED, signed with its hex HMAC, names the order by Tremendous' id only.
-    (CREATED may race the answer that records that id, and is kept on the vendor's stream.)"""
     monkeypatch.setenv("TEST_VENDOR_SECRET", SECRET)
-    async with hooked("tremendous", database_url, tmp_path, unused_tcp_port) as pool:
-        approved = await _received(pool, "event_type", "ORDERS.APPROVED")
-        assert approved == [order_stream("acme", key) for key in HOOKED]
-        assert await _received(pool, "vendor_order_id", "ORD-FORGED") == []
-
-
-async def test_reloadly_webhooks_verify_over_body_and_timestamp_and_forgeries_are_refused(
-    database_url, tmp_path, monkeypatch, unused_tcp_port
-):
-    """Its status events, HMAC-signed over `body:timestamp`, name our customIdentifier; the
-    forged copies (the status changed to REFUNDED under the genuine signature) are refused."""
-    monkeypatch.setenv("TEST_VENDOR_SECRET", SECRET)
-    async with hooked("reloadly", database_url, tmp_path, unused_tcp_port) as pool:
-        successful = await _received(pool, "reported_status", "SUCCESSFUL")
-        assert successful == [order_stream("acme", key) for key in HOOKED]
-        assert await _received(pool, "reported_status", "REFUNDED") == []
-
-
-async def test_runa_webhooks_verify_under_svix_headers_and_forgeries_are_refused(
-    database_url, tmp_path, monkeypatch, unused_tcp_port
-):
-    """order.completion from Svix (svix-id, svix-timestamp, svix-signature), the order itself
-    with our reference in its metadata; the forged copies (FAILED) are refused."""
-    monkeypatch.setenv("TEST_VENDOR_SECRET", SECRET)
-    async with hooked("runa", database_url, tmp_path, unused_tcp_port) as pool:
-        completed = await _received(pool, "reported_status", "COMPLETED")
-        assert completed == [order_stream("acme", key) for key in HOOKED]
-        assert await _received(pool, "reported_status", "FAILED") == []
-
-
-async def test_tango_webhooks_verify_in_its_hmac_mode_and_forgeries_are_refused(
-    database_url, tmp_path, monkeypatch, unused_tcp_port
-):
-    """Tango's envelope (eventId, revision, eventData) signed in X-Signed-Payload; the forged
-    copies (CANCELLED) are refused."""
-    monkeypatch.setenv("TEST_VENDOR_SECRET", SECRET)
-    async with hooked("tango", database_url, tmp_path, unused_tcp_port) as pool:
-        complete = await _received(pool, "reported_status", "COMPLETE")
-        assert complete == [order_stream("acme", key) for key in HOOKED]
-        assert await _received(pool, "reported_status", "CANCELLED") == []
+    (field, genuine), (forged_field, forged) = SETTLING[vendor]
+    async with hooked(vendor, database_url, tmp_path, unused_tcp_port) as pool:
+        settled = await _received(pool, field, genuine)
+        assert settled == [order_stream("acme", key) for key in HOOKED]
+        assert await _received(pool, forged_field, forged) == []
