@@ -15,6 +15,7 @@ from ledger.money import format_minor
 from ledger.orders.model import OrderState
 from projections.gl.projection import GLProjection
 from projections.gl.reports import daily, daily_csv, day_journal, journal_csv
+from projections.orders import order_list_query
 
 routes = web.RouteTableDef()
 _encoder = msgspec.json.Encoder()
@@ -142,21 +143,15 @@ async def list_orders(request: web.Request) -> web.Response:
     limit = params.limit(query)
     after = params.decode_cursor(query, tuple[datetime, str])
     rows = await request.app[POOL].fetch(
-        """SELECT * FROM orders_view
-           WHERE client_id = $1 AND ($2::text IS NULL OR status = $2)
-             AND ($3::timestamptz IS NULL OR created_at >= $3)
-             AND ($4::timestamptz IS NULL OR created_at < $4)
-             AND ($5::text IS NULL OR customer_id = $5)
-             AND ($6::timestamptz IS NULL OR (created_at, stream_id) > ($6, $7))
-           ORDER BY created_at, stream_id LIMIT $8""",
-        principal.client_id,
-        status,
-        start,
-        end,
-        query.get("customer_id"),
-        after[0] if after else None,
-        after[1] if after else None,
-        limit + 1,
+        *order_list_query(
+            principal.client_id,
+            status=status,
+            start=start,
+            end=end,
+            customer_id=query.get("customer_id"),
+            after=after,
+            limit=limit + 1,
+        )
     )
     page = [OrderState(*r) for r in rows[:limit]]
     items = [

@@ -49,6 +49,33 @@ GL_POSTINGS = Table(
     ),
     indexes=("posting_date, currency", "client_id, posting_date"),
 )
+# Postings summed per day, currency, client and move: the daily report reads these, never the
+# postings, so its cost follows the days it covers (and the days before, for the opening
+# balances), not the number of postings in the history.
+GL_DAILY = Table(
+    name="gl_daily",
+    columns=(
+        ("id", "text"),  # posting_date|currency|client_id|from_state|to_state
+        ("posting_date", "date"),
+        ("currency", "text"),
+        ("client_id", "text"),
+        ("from_state", "text"),
+        ("to_state", "text"),
+        ("count", "bigint"),
+        ("amount_minor", "bigint"),
+        ("adjustment_count", "bigint"),
+        ("adjustment_minor", "bigint"),
+    ),
+    indexes=("posting_date, currency",),
+)
+# The daily rows of the postings a query yields (as `moved`), in gl_daily's columns.
+_DAILY_ROWS = """
+    SELECT concat_ws('|', posting_date, currency, coalesce(client_id, ''), coalesce(from_state, ''),
+                     to_state),
+           posting_date, currency, client_id, from_state, to_state, count(*),
+           sum(amount_minor), count(adjustment_of),
+           coalesce(sum(amount_minor) FILTER (WHERE adjustment_of IS NOT NULL), 0)
+    FROM moved GROUP BY posting_date, currency, client_id, from_state, to_state"""
 GL_CLOSED = Table(
     name="gl_closed_days",
     columns=(
@@ -72,7 +99,7 @@ _state_decoder = msgspec.json.Decoder(OrderState)
 
 class GLProjection:
     name = "gl"
-    tables: tuple[Table, ...] = (GL_ORDERS, GL_POSTINGS, GL_CLOSED)
+    tables: tuple[Table, ...] = (GL_ORDERS, GL_POSTINGS, GL_CLOSED, GL_DAILY)
 
     def __init__(self, tz: str = "UTC", chart: Mapping[str, Entry | None] = DEFAULT_CHART):
         self.tz, self.chart = ZoneInfo(tz), dict(chart)
@@ -142,8 +169,23 @@ class GLProjection:
             rows = [(s, orders[s][0], msgspec.json.encode(orders[s][1])) for s in sorted(touched)]
             await conn.execute(GL_ORDERS.upsert_sql(names["gl_orders"]), *zip(*rows, strict=True))
         if postings:
+            # Only postings new to the table count into the daily sums, so that applying an
+            # event twice could never count its move twice.
+            columns = ", ".join(name for name, _ in GL_POSTINGS.columns)
+            arrays = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(GL_POSTINGS.columns, 1))
+            daily = names["gl_daily"]
             await conn.execute(
-                GL_POSTINGS.upsert_sql(names["gl_postings"]), *zip(*postings, strict=True)
+                f"""WITH moved AS (
+                        INSERT INTO {names["gl_postings"]} ({columns})
+                        SELECT * FROM unnest({arrays}) ON CONFLICT (id) DO NOTHING
+                        RETURNING *)
+                    INSERT INTO {daily} {_DAILY_ROWS}
+                    ON CONFLICT (id) DO UPDATE SET
+                        count = {daily}.count + EXCLUDED.count,
+                        amount_minor = {daily}.amount_minor + EXCLUDED.amount_minor,
+                        adjustment_count = {daily}.adjustment_count + EXCLUDED.adjustment_count,
+                        adjustment_minor = {daily}.adjustment_minor + EXCLUDED.adjustment_minor""",
+                *zip(*postings, strict=True),
             )
         touched.clear()
         postings.clear()
@@ -154,12 +196,27 @@ class GLProjection:
         closed.add(day)
         row = (day, event.upto_tx_id, event.upto_position, event.closed_at)
         await conn.execute(GL_CLOSED.upsert_sql(names["gl_closed_days"]), *([v] for v in row))
-        await conn.execute(
-            f"""UPDATE {names["gl_postings"]}
-                SET posting_date = $2, adjustment_of = coalesce(adjustment_of, $1)
-                WHERE posting_date = $1 AND (tx_id, position) > ($3, $4)""",
+        moved_to = open_date(day, closed)
+        moved = await conn.fetchval(
+            f"""WITH moved AS (
+                    UPDATE {names["gl_postings"]}
+                    SET posting_date = $2, adjustment_of = coalesce(adjustment_of, $1)
+                    WHERE posting_date = $1 AND (tx_id, position) > ($3, $4) RETURNING 1)
+                SELECT count(*) FROM moved""",
             day,
-            open_date(day, closed),
+            moved_to,
             event.upto_tx_id,
             event.upto_position,
         )
+        if moved:
+            # Both days' sums change; a close is once a day, so they are summed afresh from
+            # the two days' postings rather than adjusted move by move.
+            daily = names["gl_daily"]
+            await conn.execute(f"DELETE FROM {daily} WHERE posting_date IN ($1, $2)", day, moved_to)
+            await conn.execute(
+                f"""WITH moved AS (SELECT * FROM {names["gl_postings"]}
+                                   WHERE posting_date IN ($1, $2))
+                    INSERT INTO {daily} {_DAILY_ROWS}""",
+                day,
+                moved_to,
+            )

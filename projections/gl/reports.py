@@ -40,24 +40,29 @@ JOURNAL_COLUMNS = (
 )
 
 
+# The days asked for, and before them one row per currency and move summing every earlier day,
+# dated the day before `start`: enough for the opening balances, which is all daily_totals
+# takes from earlier days. Both halves read gl_daily, so the cost follows days, not postings.
+_DAILY_FILTER = "($3::text IS NULL OR currency = $3) AND ($4::text IS NULL OR client_id = $4)"
+_DAILY = f"""
+    SELECT posting_date, currency, from_state, to_state, sum(count)::bigint AS count,
+           sum(amount_minor)::bigint AS amount_minor,
+           sum(adjustment_count)::bigint AS adjustment_count,
+           sum(adjustment_minor)::bigint AS adjustment_minor
+    FROM gl_daily WHERE posting_date BETWEEN $1 AND $2 AND {_DAILY_FILTER}
+    GROUP BY 1, 2, 3, 4
+    UNION ALL
+    SELECT $1::date - 1, currency, from_state, to_state, sum(count)::bigint,
+           sum(amount_minor)::bigint, sum(adjustment_count)::bigint, sum(adjustment_minor)::bigint
+    FROM gl_daily WHERE posting_date < $1 AND {_DAILY_FILTER}
+    GROUP BY 2, 3, 4"""
+
+
 async def daily(
     conn: asyncpg.Connection, start: date, end: date, currency: str | None, client: str | None
 ) -> list[tuple[date, ev.GLTotal]]:
     """Totals per day, currency and state; of one client's orders, or (None) of every client's."""
-    rows = await conn.fetch(
-        """SELECT posting_date, currency, from_state, to_state, count(*) AS count,
-                  sum(amount_minor)::bigint AS amount_minor,
-                  count(adjustment_of) AS adjustment_count,
-                  coalesce(sum(amount_minor) FILTER (WHERE adjustment_of IS NOT NULL), 0)::bigint
-                    AS adjustment_minor
-           FROM gl_postings
-           WHERE posting_date <= $1 AND ($2::text IS NULL OR currency = $2)
-             AND ($3::text IS NULL OR client_id = $3)
-           GROUP BY 1, 2, 3, 4""",
-        end,
-        currency,
-        client,
-    )
+    rows = await conn.fetch(_DAILY, start, end, currency, client)
     return daily_totals([Movement(**dict(r)) for r in rows], start)
 
 
@@ -152,7 +157,7 @@ async def closing_figures(
 async def open_days_before(conn: asyncpg.Connection, today: date) -> list[date]:
     """Days with postings before today that are not closed yet, oldest first."""
     rows = await conn.fetch(
-        """SELECT DISTINCT posting_date FROM gl_postings p
+        """SELECT DISTINCT posting_date FROM gl_daily p
            WHERE posting_date < $1
              AND NOT EXISTS (SELECT 1 FROM gl_closed_days c WHERE c.business_date = p.posting_date)
            ORDER BY 1""",
