@@ -3,7 +3,7 @@
     python bench/scale.py [--orders N] [--requests R] [--database-url URL]
 
 A scratch database gets N synthetic orders (bench/synthetic.py: 98% fulfilled with four events
-each, 2% pending with one; 1,000 customers; spread over 120 days), about 4N events: 2M at the
+each, 2% failed with two; 1,000 customers; spread over 120 days), about 4N events: 2M at the
 default 500k orders. Every projection is rebuilt from that log (timed: a figure of its own),
 then the service (create_app with its workers, as `serve` runs it) answers R requests of each
 read over real HTTP on 127.0.0.1, one at a time, at zero projection lag.
@@ -54,7 +54,7 @@ from projections.rebuild import rebuild  # noqa: E402
 from projections.registry import all_projections  # noqa: E402
 from projections.runner import lag  # noqa: E402
 
-PENDING_SHARE = 0.02
+FAILED_SHARE = 0.02
 CUSTOMERS = 1_000
 DAYS = 120
 REPORT_DAYS = 90  # the GL report's range, ending on the last day with orders
@@ -117,16 +117,16 @@ async def timed(call: Callable[[], Awaitable[object]], repeats: int) -> list[flo
 
 
 async def load(dsn: str, orders: int) -> int:
-    pending = int(orders * PENDING_SHARE)
+    failed = int(orders * FAILED_SHARE)
     conn = await asyncpg.connect(dsn)
     try:
         await migrate(conn)
         shape = {"customers": CUSTOMERS, "days": DAYS}
-        say(f"loading {orders - pending:,} fulfilled and {pending:,} pending orders")
-        await load_orders(conn, 0, orders - pending, **shape)
-        await load_orders(conn, orders - pending, orders, pending=True, **shape)
+        say(f"loading {orders - failed:,} fulfilled and {failed:,} failed orders")
+        await load_orders(conn, 0, orders - failed, **shape)
+        await load_orders(conn, orders - failed, orders, failed=True, **shape)
         await check_loaded(conn, 7, **shape)
-        await check_loaded(conn, orders - 1, pending=True, **shape)
+        await check_loaded(conn, orders - 1, failed=True, **shape)
         await conn.execute("VACUUM (ANALYZE) events")
         events = await conn.fetchval("SELECT count(*) FROM events")
         for name, projection in all_projections().items():
@@ -164,7 +164,7 @@ async def sql_baselines(dsn: str, repeats: int, last_day: date) -> list[tuple[st
         async def new_daily() -> list:
             return await daily(conn, start, last_day, None, None)
 
-        filters = {"status": ("pending", None), "customer": (None, "cust-7")}
+        filters = {"status": ("failed", None), "customer": (None, "cust-7")}
         pairs = [("lag", old_lag, new_lag), ("GL daily, 90 days", old_daily, new_daily)]
         for label, (status, customer) in filters.items():
 
@@ -218,7 +218,7 @@ async def http_reads(dsn: str, repeats: int, last_day: date) -> dict[str, list[f
         "/readyz": "/readyz",
         "/metrics": "/metrics",
         "GL daily, 90 days": f"/api/v1/gl/daily?from={start}&to={last_day}",
-        "orders by status": "/api/v1/orders?status=pending",
+        "orders by status": "/api/v1/orders?status=failed",
         "orders by customer": "/api/v1/orders?customer_id=cust-7",
     }
     data_dir = Path(tempfile.mkdtemp(prefix="bench-scale-"))

@@ -1,10 +1,11 @@
 """Synthetic order streams for the benchmarks, bulk-inserted in SQL and chained as appends are.
 
-A 4-event history per order (requested, sent, fulfilled, replayed), or the first event alone for
-an order still pending. Order i gets the idempotency key `k{i}`, the customer `cust-{i % C}` and
-a date `i % D` days after T0, so reads can filter on customers and span days. Rows are inserted
-with INSERT ... SELECT (the stamp trigger fills tx_id and recorded_at), with the same payload
-bytes and hash chain append_events would write; `check_loaded` proves it for one order.
+A 4-event history per order (requested, sent, fulfilled, replayed), or a 2-event one (requested,
+refused by the vendor) for a failed order: nothing a running service would still work on.
+Order i gets the idempotency key `k{i}`, the customer `cust-{i % C}` and a date `i % D` days
+after T0, so reads can filter on customers and span days. Rows are inserted with INSERT ...
+SELECT (the stamp trigger fills tx_id and recorded_at), with the same payload bytes and hash
+chain append_events would write; `check_loaded` proves it for one order.
 """
 
 from __future__ import annotations
@@ -103,10 +104,23 @@ FROM chain
 ORDER BY i + (version - 1) * $7::bigint, version, i"""
 
 
-def _history(i: int, customers: int, days: int, pending: bool) -> list[ev.Event]:
-    key = order_key(i)
-    events = order_history(key, f"cust-{i % customers}", T0 + timedelta(days=i % days))
-    return events[:1] if pending else events
+def failed_history(key: str, customer: str = "cust-1", when: datetime = T0) -> list[ev.Event]:
+    """An order the vendor refused."""
+    refused = ev.VendorResponseReceived(
+        vendor="sandbox",
+        attempt=1,
+        outcome="rejected",
+        received_at=when,
+        http_status=422,
+        code="brand_unavailable",
+        message="the brand is not available",
+    )
+    return [order_requested(key, customer, when), refused]
+
+
+def _history(i: int, customers: int, days: int, failed: bool) -> list[ev.Event]:
+    make = failed_history if failed else order_history
+    return make(order_key(i), f"cust-{i % customers}", T0 + timedelta(days=i % days))
 
 
 async def load_orders(
@@ -116,11 +130,10 @@ async def load_orders(
     *,
     customers: int = 1,
     days: int = 1,
-    pending: bool = False,
+    failed: bool = False,
 ) -> None:
-    """Orders [first, last): fulfilled 4-event streams, or (pending) their first event alone."""
-    templates = order_history(KEY, CUSTOMER)
-    templates = templates[:1] if pending else templates
+    """Orders [first, last): fulfilled 4-event streams, or (failed) refused 2-event ones."""
+    templates = (failed_history if failed else order_history)(KEY, CUSTOMER)
     types = [ev.type_name(e) for e in templates]
     texts = [ev.encode(e).decode() for e in templates]
     for start in range(first, last, LOAD_CHUNK_ORDERS):
@@ -142,12 +155,12 @@ async def load_orders(
 
 
 async def check_loaded(
-    conn: asyncpg.Connection, i: int, *, customers: int = 1, days: int = 1, pending: bool = False
+    conn: asyncpg.Connection, i: int, *, customers: int = 1, days: int = 1, failed: bool = False
 ) -> None:
     """The generated rows are what append would have written: same bytes, same chain."""
     key = order_key(i)
     rows = await store.read_stream(conn, order_stream(key))
-    history = _history(i, customers, days, pending)
+    history = _history(i, customers, days, failed)
     assert [r.data for r in rows] == [ev.encode(e) for e in history], "payload bytes differ"
     assert [r.type for r in rows] == [ev.type_name(e) for e in history], "types differ"
     hashes = await conn.fetch(

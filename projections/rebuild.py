@@ -16,7 +16,8 @@ import asyncpg
 from ledger.log import store
 from ledger.log.leases import LeaseKind, release, try_lease
 from ledger.log.store import CURSOR_ZERO, Cursor
-from projections.base import KeyedProjection, Projection, RowCache, Table, schema_fingerprint
+from projections.base import KeyedProjection, Projection, Table, schema_fingerprint
+from projections.cache import KeyedRebuilder, Rebuilder
 from projections.checkpoints import BATCH_SIZE, live_names, locked_checkpoint, save_checkpoint
 
 SHADOW_SUFFIX = "__shadow"
@@ -67,6 +68,14 @@ async def _custom_plans(conn: asyncpg.Connection) -> AsyncIterator[None]:
         await conn.execute("SELECT set_config('plan_cache_mode', $1, false)", previous)
 
 
+def _rebuilder(projection: Projection, names: dict[str, str]) -> Rebuilder | None:
+    """The projection's rebuild path: keyed ones share one; others may bring their own."""
+    if isinstance(projection, KeyedProjection):
+        return KeyedRebuilder(projection, names)
+    make = getattr(projection, "rebuilder", None)
+    return make(names) if make is not None else None
+
+
 async def _fill_shadow(
     conn: asyncpg.Connection, projection: Projection, progress: Progress | None
 ) -> Cursor:
@@ -83,19 +92,14 @@ async def _fill_shadow(
             "SELECT count(*) FROM events WHERE (tx_id, position) <= ($1::xid8, $2::bigint)",
             *target,
         )
-    # A keyed projection keeps its rows in memory across batches and writes each row about
-    # once; nothing else touches the shadow tables, so its batches need no transaction.
-    keyed = projection if isinstance(projection, KeyedProjection) else None
-    cache = None
-    if keyed is not None:
-        cache = RowCache(
-            keyed.table, names[keyed.table.name], from_row=keyed.from_row, to_row=keyed.to_row
-        )
+    # A projection with a rebuilder keeps its rows in memory across batches and writes each
+    # about once; nothing else touches the shadow tables, so its batches need no transaction.
+    rebuilder = _rebuilder(projection, names)
     cursor, done, started = CURSOR_ZERO, 0, time.monotonic()
     async with _custom_plans(conn):
         while batch := await store.read_range(conn, cursor, target, REBUILD_BATCH_SIZE):
-            if keyed is not None and cache is not None:
-                await keyed.apply_cached(conn, cache, batch)
+            if rebuilder is not None:
+                await rebuilder.apply(conn, batch)
             else:
                 async with conn.transaction():
                     await projection.apply(conn, names, batch)
@@ -103,8 +107,8 @@ async def _fill_shadow(
             done += len(batch)
             if progress:
                 progress(done, total, time.monotonic() - started)
-        if cache is not None:
-            await cache.flush(conn)
+        if rebuilder is not None:
+            await rebuilder.finish(conn)
     for table in projection.tables:
         for statement in table.create_index_sql(names[table.name]):
             await conn.execute(statement)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import msgspec
 
 from ledger.log import events as ev
 from ledger.log.store import RecordedEvent
-from ledger.orders.model import evolve
+from ledger.orders.model import evolve_recorded
 from projections.base import Table
+from projections.cache import Rebuilder
 from projections.discrepancies.matching import (
     Discrepancy,
     OrderFacts,
@@ -25,6 +27,7 @@ from projections.discrepancies.matching import (
     settle,
     touch,
 )
+from projections.discrepancies.rebuilding import DiscrepancyRebuilder
 from projections.discrepancies.tables import DISCREPANCIES, RECON_ORDERS, RUNS, SIGHTINGS, Rows
 
 # An order younger than this at the end of a window may not be listed by the vendor yet;
@@ -38,6 +41,24 @@ _ORDER_EVENTS = {t.__name__ for t in ev.EVENT_TYPES} - {
     "BulkBatchAccepted",
 }
 _HANDLED = _ORDER_EVENTS | {"ReconciliationStarted", "ReconciliationCompleted"}
+# The events the fold looks into. Any other only evolves its order's state, which decodes it
+# there (or not at all, when it changes nothing but the version): most of a log is those.
+_LOOKED_INTO = frozenset(
+    {
+        "ReconciliationStarted",
+        "ReconciliationCompleted",
+        "VendorRecordObserved",
+        "DiscrepancyResolved",
+        "WebhookReceived",
+    }
+)
+
+
+def relevant_events(events: Sequence[RecordedEvent]) -> list[tuple[RecordedEvent, Any]]:
+    """The events this projection folds, each with its payload if the fold looks into it."""
+    return [
+        (e, e.decode() if e.type in _LOOKED_INTO else None) for e in events if e.type in _HANDLED
+    ]
 
 
 class ReconciliationProjection:
@@ -48,7 +69,7 @@ class ReconciliationProjection:
     async def apply(
         self, conn: asyncpg.Connection, names: Mapping[str, str], events: Sequence[RecordedEvent]
     ) -> None:
-        relevant = [(e, e.decode()) for e in events if e.type in _HANDLED]
+        relevant = relevant_events(events)
         if not relevant:
             return
         rows = Rows(conn, names)
@@ -57,9 +78,14 @@ class ReconciliationProjection:
             await self._fold(rows, recorded, event)
         await rows.flush()
 
-    async def _fold(self, rows: Rows, recorded: RecordedEvent, event: ev.AnyEvent) -> None:
+    def rebuilder(self, names: Mapping[str, str]) -> Rebuilder:
+        return DiscrepancyRebuilder(self._fold, relevant_events, names)
+
+    async def _fold(self, rows: Rows, recorded: RecordedEvent, event: ev.AnyEvent | None) -> None:
         at = recorded.recorded_at
         match event:
+            case None if recorded.stream_id.startswith("order:"):
+                await self._evolve_order(rows, recorded, at)
             case ev.ReconciliationStarted():
                 rows.runs[event.run_id] = rows.new_run(event)
             case ev.ReconciliationCompleted():
@@ -76,12 +102,12 @@ class ReconciliationProjection:
                 if facts is not None and event.reported_status:
                     statuses = (*facts.webhook_statuses, event.reported_status)
                     rows.set_order(msgspec.structs.replace(facts, webhook_statuses=statuses), state)
-            case _ if recorded.stream_id.startswith("order:"):
-                await self._evolve_order(rows, recorded, event, at)
+            case _ if event is not None and recorded.stream_id.startswith("order:"):
+                await self._evolve_order(rows, recorded, at)
 
-    async def _evolve_order(self, rows: Rows, recorded: RecordedEvent, event, at) -> None:
+    async def _evolve_order(self, rows: Rows, recorded: RecordedEvent, at) -> None:
         facts, state = rows.orders.get(recorded.stream_id, (None, None))
-        state = evolve(state, event, recorded.stream_id, recorded.version, at)
+        state = evolve_recorded(state, recorded)
         if state is None:
             return
         if facts is None:

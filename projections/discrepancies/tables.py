@@ -93,6 +93,31 @@ def _discrepancy(row: asyncpg.Record) -> Discrepancy:
     return Discrepancy(**fields)
 
 
+# A batch's events as the projection folds them: payloads decoded only where it looks into them.
+Relevant = Sequence[tuple[RecordedEvent, ev.AnyEvent | None]]
+
+
+def named(
+    relevant: Sequence[tuple[RecordedEvent, ev.AnyEvent | None]],
+) -> tuple[list[str], set[str]]:
+    """The discrepancy ids and run ids a batch's events name."""
+    ids, runs = [], set()
+    for recorded, event in relevant:
+        if event is None:
+            continue  # an order's own event: it names neither
+        if isinstance(event, ev.DiscrepancyResolved):
+            ids.append(event.discrepancy_id)
+        if isinstance(event, ev.VendorRecordObserved):
+            runs.add(event.run_id)
+            if not recorded.stream_id.startswith("order:"):
+                ids.append(
+                    discrepancy_id("missing_internally", event.vendor, event.vendor_order_id)
+                )
+        if isinstance(event, ev.ReconciliationCompleted):
+            runs.add(event.run_id)
+    return ids, runs
+
+
 class Rows:
     """The batch's working set: rows read once, folded in memory, written back once."""
 
@@ -105,20 +130,9 @@ class Rows:
         self._sightings: set[tuple[str, str]] = set()
         self._dirty_discrepancies: set[str] = set()
 
-    async def prefetch(self, relevant: Sequence[tuple[RecordedEvent, ev.AnyEvent]]) -> None:
+    async def prefetch(self, relevant: Relevant) -> None:
         streams = list({r.stream_id for r, _ in relevant if r.stream_id.startswith("order:")})
-        ids, runs = [], set()
-        for recorded, event in relevant:
-            if isinstance(event, ev.DiscrepancyResolved):
-                ids.append(event.discrepancy_id)
-            if isinstance(event, ev.VendorRecordObserved):
-                runs.add(event.run_id)
-                if not recorded.stream_id.startswith("order:"):
-                    ids.append(
-                        discrepancy_id("missing_internally", event.vendor, event.vendor_order_id)
-                    )
-            if isinstance(event, ev.ReconciliationCompleted):
-                runs.add(event.run_id)
+        ids, runs = named(relevant)
         await self._load(streams, ids)
         for row in await self._conn.fetch(
             f"SELECT * FROM {self._names['reconciliation_runs']} WHERE run_id = ANY($1)", list(runs)

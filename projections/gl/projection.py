@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -15,8 +16,9 @@ import msgspec
 
 from ledger.log import events as ev
 from ledger.log.store import RecordedEvent
-from ledger.orders.model import OrderState, evolve
+from ledger.orders.model import evolve
 from projections.base import Table
+from projections.cache import Rebuilder
 from projections.gl.postings import (
     DEFAULT_CHART,
     Entry,
@@ -27,64 +29,20 @@ from projections.gl.postings import (
     open_date,
     place,
 )
+from projections.gl.rebuilding import GLRebuilder
+from projections.gl.tables import (
+    DAILY_ROWS,
+    GL_CLOSED,
+    GL_DAILY,
+    GL_ORDERS,
+    GL_POSTINGS,
+    GLOrder,
+    closed_days,
+    daily_sums_sql,
+    order_from_row,
+    order_to_row,
+)
 
-GL_ORDERS = Table(
-    name="gl_orders",
-    columns=(("stream_id", "text"), ("origin_date", "date"), ("state", "bytea")),
-)
-GL_POSTINGS = Table(
-    name="gl_postings",
-    columns=(
-        ("id", "text"),
-        ("posting_date", "date"),
-        ("currency", "text"),
-        ("from_state", "text"),
-        ("to_state", "text"),
-        ("amount_minor", "bigint"),
-        ("adjustment_of", "date"),
-        ("tx_id", "bigint"),
-        ("position", "bigint"),
-        # Whose order moved: finance:read keys see their own client's GL (ledger.auth).
-        ("client_id", "text"),
-    ),
-    indexes=("posting_date, currency", "client_id, posting_date"),
-)
-# Postings summed per day, currency, client and move: the daily report reads these, never the
-# postings, so its cost follows the days it covers (and the days before, for the opening
-# balances), not the number of postings in the history.
-GL_DAILY = Table(
-    name="gl_daily",
-    columns=(
-        ("id", "text"),  # posting_date|currency|client_id|from_state|to_state
-        ("posting_date", "date"),
-        ("currency", "text"),
-        ("client_id", "text"),
-        ("from_state", "text"),
-        ("to_state", "text"),
-        ("count", "bigint"),
-        ("amount_minor", "bigint"),
-        ("adjustment_count", "bigint"),
-        ("adjustment_minor", "bigint"),
-    ),
-    indexes=("posting_date, currency",),
-)
-# The daily rows of the postings a query yields (as `moved`), in gl_daily's columns.
-_DAILY_ROWS = """
-    SELECT concat_ws('|', posting_date, currency, coalesce(client_id, ''), coalesce(from_state, ''),
-                     to_state),
-           posting_date, currency, client_id, from_state, to_state, count(*),
-           sum(amount_minor), count(adjustment_of),
-           coalesce(sum(amount_minor) FILTER (WHERE adjustment_of IS NOT NULL), 0)
-    FROM moved GROUP BY posting_date, currency, client_id, from_state, to_state"""
-GL_CLOSED = Table(
-    name="gl_closed_days",
-    columns=(
-        ("business_date", "date"),
-        ("upto_tx_id", "bigint"),
-        ("upto_position", "bigint"),
-        ("closed_at", "timestamptz"),
-    ),
-)
 _STATUS_EVENTS = {
     "OrderRequested",
     "VendorResponseReceived",
@@ -94,12 +52,12 @@ _STATUS_EVENTS = {
 }
 # Only status changes matter to the GL; other events never move an order between states.
 _HANDLED = {*_STATUS_EVENTS, "GLDayClosed"}
-_state_decoder = msgspec.json.Decoder(OrderState)
 
 
 class GLProjection:
     name = "gl"
     tables: tuple[Table, ...] = (GL_ORDERS, GL_POSTINGS, GL_CLOSED, GL_DAILY)
+    handled = frozenset(_HANDLED)
 
     def __init__(self, tz: str = "UTC", chart: Mapping[str, Entry | None] = DEFAULT_CHART):
         self.tz, self.chart = ZoneInfo(tz), dict(chart)
@@ -109,64 +67,74 @@ class GLProjection:
     async def apply(
         self, conn: asyncpg.Connection, names: Mapping[str, str], events: Sequence[RecordedEvent]
     ) -> None:
-        relevant = [e for e in events if e.type in _HANDLED]
+        relevant = [e for e in events if e.type in self.handled]
         if not relevant:
             return
         streams = list({e.stream_id for e in relevant if e.stream_id.startswith("order:")})
-        orders: dict[str, tuple] = {
-            r["stream_id"]: (r["origin_date"], _state_decoder.decode(r["state"]))
-            for r in await conn.fetch(
-                f"SELECT * FROM {names['gl_orders']} WHERE stream_id = ANY($1)", streams
-            )
+        orders: dict[str, GLOrder | None] = {
+            r["stream_id"]: order_from_row(tuple(r))
+            for r in await conn.fetch(GL_ORDERS.select_sql(names["gl_orders"]), streams)
         }
-        closed = {
-            r[0] for r in await conn.fetch(f"SELECT business_date FROM {names['gl_closed_days']}")
-        }
+        closed = await closed_days(conn, names)
         postings: list[tuple] = []
         touched: set[str] = set()
         for recorded in relevant:
             event = recorded.decode()
             if isinstance(event, ev.GLDayClosed):
                 await self._write(conn, names, orders, touched, postings)
-                await self._close(conn, names, event, closed)
-                continue
-            if not recorded.stream_id.startswith("order:"):
-                continue
-            origin, before = orders.get(recorded.stream_id, (None, None))
-            after = evolve(
-                before, event, recorded.stream_id, recorded.version, recorded.recorded_at
-            )
-            if after is None:
-                continue
-            touched.add(recorded.stream_id)
-            moved_from = before.status if before else None
-            if after.status != moved_from and recorded.type in _STATUS_EVENTS:
-                natural = business_date(occurred_at(event) or recorded.recorded_at, self.tz)
-                origin = origin or natural
-                posted, adjusts = place(natural, origin, closed, correction=is_correction(event))
-                posting = Posting(
-                    id=f"{recorded.stream_id}:{recorded.version}",
-                    posting_date=posted,
-                    currency=after.currency,
-                    from_state=moved_from,
-                    to_state=after.status,
-                    amount_minor=after.amount_minor,
-                    adjustment_of=adjusts,
-                )
-                postings.append(
-                    (
-                        *msgspec.structs.astuple(posting),
-                        recorded.tx_id,
-                        recorded.position,
-                        after.client_id,
-                    )
-                )
-            orders[recorded.stream_id] = (origin, after)
+                await self.close(conn, names, event, closed)
+            elif recorded.stream_id.startswith("order:") and self.fold(
+                orders, recorded, event, closed, postings
+            ):
+                touched.add(recorded.stream_id)
         await self._write(conn, names, orders, touched, postings)
+
+    def rebuilder(self, names: Mapping[str, str]) -> Rebuilder:
+        return GLRebuilder(self, names)
+
+    def fold(
+        self,
+        orders: dict[str, GLOrder | None],
+        recorded: RecordedEvent,
+        event: ev.AnyEvent,
+        closed: set[date],
+        postings: list[tuple],
+    ) -> bool:
+        """Fold an order's event into `orders`, and add its posting if it moved the order
+        between states. False when the event changed nothing. No I/O."""
+        stream = recorded.stream_id
+        _, origin, before = orders.get(stream) or (stream, None, None)
+        after = evolve(before, event, stream, recorded.version, recorded.recorded_at)
+        if after is None:
+            return False
+        moved_from = before.status if before else None
+        if after.status != moved_from and recorded.type in _STATUS_EVENTS:
+            natural = business_date(occurred_at(event) or recorded.recorded_at, self.tz)
+            origin = origin or natural
+            posted, adjusts = place(natural, origin, closed, correction=is_correction(event))
+            posting = Posting(
+                id=f"{stream}:{recorded.version}",
+                posting_date=posted,
+                currency=after.currency,
+                from_state=moved_from,
+                to_state=after.status,
+                amount_minor=after.amount_minor,
+                adjustment_of=adjusts,
+            )
+            postings.append(
+                (
+                    *msgspec.structs.astuple(posting),
+                    recorded.tx_id,
+                    recorded.position,
+                    after.client_id,
+                )
+            )
+        orders[stream] = GLOrder(stream, origin, after)
+        return True
 
     async def _write(self, conn, names, orders, touched: set[str], postings: list[tuple]) -> None:
         if touched:
-            rows = [(s, orders[s][0], msgspec.json.encode(orders[s][1])) for s in sorted(touched)]
+            rows = [order_to_row(orders[s]) for s in sorted(touched)]
             await conn.execute(GL_ORDERS.upsert_sql(names["gl_orders"]), *zip(*rows, strict=True))
         if postings:
             # Only postings new to the table count into the daily sums, so that applying an
@@ -179,7 +147,7 @@ class GLProjection:
                         INSERT INTO {names["gl_postings"]} ({columns})
                         SELECT * FROM unnest({arrays}) ON CONFLICT (id) DO NOTHING
                         RETURNING *)
-                    INSERT INTO {daily} {_DAILY_ROWS}
+                    INSERT INTO {daily} {DAILY_ROWS}
                     ON CONFLICT (id) DO UPDATE SET
                         count = {daily}.count + EXCLUDED.count,
                         amount_minor = {daily}.amount_minor + EXCLUDED.amount_minor,
@@ -190,7 +158,7 @@ class GLProjection:
         touched.clear()
         postings.clear()
 
-    async def _close(self, conn, names, event: ev.GLDayClosed, closed: set) -> None:
+    async def close(self, conn, names, event: ev.GLDayClosed, closed: set) -> None:
         """Mark the day closed; moves of that day applied after its totals were read move on."""
         day = event.business_date
         closed.add(day)
@@ -213,10 +181,4 @@ class GLProjection:
             # the two days' postings rather than adjusted move by move.
             daily = names["gl_daily"]
             await conn.execute(f"DELETE FROM {daily} WHERE posting_date IN ($1, $2)", day, moved_to)
-            await conn.execute(
-                f"""WITH moved AS (SELECT * FROM {names["gl_postings"]}
-                                   WHERE posting_date IN ($1, $2))
-                    INSERT INTO {daily} {_DAILY_ROWS}""",
-                day,
-                moved_to,
-            )
+            await conn.execute(daily_sums_sql(names, "posting_date IN ($1, $2)"), day, moved_to)
