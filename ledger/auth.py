@@ -141,6 +141,14 @@ async def create_key(
 
 async def authenticate(conn: asyncpg.Connection, header_value: str | None) -> Principal:
     """The principal for an `Authorization: Bearer <key>` header value, or AuthError (401)."""
+    principal, _ = await authenticate_until(conn, header_value)
+    return principal
+
+
+async def authenticate_until(
+    conn: asyncpg.Connection, header_value: str | None
+) -> tuple[Principal, datetime | None]:
+    """`authenticate`, with the time the key expires (None: it does not), for a cache."""
     how = "send 'Authorization: Bearer <api key>'"
     if not header_value or not header_value.strip():
         raise AuthError(401, "missing_api_key", f"no API key was sent; {how}")
@@ -172,7 +180,8 @@ async def authenticate(conn: asyncpg.Connection, header_value: str | None) -> Pr
     if row["expired"]:
         when = row["expires_at"].isoformat()
         raise AuthError(401, "invalid_api_key", f"API key {row['key_id']} expired at {when}")
-    return Principal(row["client_id"], row["key_id"], row["name"], frozenset(row["scopes"]))
+    principal = Principal(row["client_id"], row["key_id"], row["name"], frozenset(row["scopes"]))
+    return principal, row["expires_at"]
 
 
 async def revoke_key(conn: asyncpg.Connection, key_id: str) -> datetime | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -29,12 +30,24 @@ SECRET_VALUES = re.compile(
 MAX_DEPTH = 8
 
 
+# A log line's keys are few and repeat on every line: each is judged once (bounded, so keys
+# made from data cannot grow the cache without end).
+@functools.lru_cache(maxsize=4096)
 def _secret_key(key: object) -> bool:
     name = str(key).lower().replace("-", "_")
     return name in REDACTED_KEYS or any(part in name for part in REDACTED_KEY_PARTS)
 
 
+# Values that hold nothing to scrub, tested first: most of a line is these and strings, and an
+# isinstance against Mapping (an ABC) costs far more than against a concrete type.
+_PLAIN = (int, float, bool, type(None))
+
+
 def _scrub(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return SECRET_VALUES.sub("[redacted]", value)
+    if isinstance(value, _PLAIN):
+        return value
     if depth > MAX_DEPTH:
         return "[too deep]"
     if isinstance(value, Mapping):
@@ -43,8 +56,6 @@ def _scrub(value: Any, depth: int) -> Any:
         }
     if isinstance(value, (list, tuple)):
         return [_scrub(v, depth + 1) for v in value]
-    if isinstance(value, str):
-        return SECRET_VALUES.sub("[redacted]", value)
     return value
 
 

@@ -18,6 +18,7 @@ from ledger.config import Settings
 from ledger.db import DATABASE_ERRORS, create_pool, prepare_database, role_warnings
 from ledger.gl.close import run_close_schedule
 from ledger.http import openapi
+from ledger.http.auth import KEY_CACHE, KeyCache
 from ledger.http.keys import (
     DSN,
     INTAKE,
@@ -199,6 +200,7 @@ def create_app(
     app[MIGRATE_DSN] = migrate_dsn or settings.migrate_database_url or dsn
     app[PROJECTIONS] = all_projections(settings)
     app[STALLS] = StallWatch(settings.ready_stall_s)
+    app[KEY_CACHE] = KeyCache()
     app.cleanup_ctx.extend([_pool_ctx, _sandbox_ctx, _orders_ctx])
     if background:
         workers = {f"projection:{name}": _projection_worker(name) for name in app[PROJECTIONS]}

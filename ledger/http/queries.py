@@ -5,6 +5,7 @@ their domain rules (from <= to, a currency's exponent, a cursor this API issued)
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Literal
 
 import msgspec
@@ -88,5 +89,6 @@ class FileImportQuery(Query, frozen=True):
     end: Moment | None = msgspec.field(name="to", default=None)
 
 
-def names(query: type[Query]) -> list[str]:
-    return [field.encode_name for field in msgspec.structs.fields(query)]
+@functools.cache  # read on every request; msgspec.structs.fields inspects the class each time
+def names(query: type[Query]) -> tuple[str, ...]:
+    return tuple(field.encode_name for field in msgspec.structs.fields(query))

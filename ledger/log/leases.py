@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import zlib
 
 import asyncpg
 import structlog
@@ -56,22 +57,20 @@ async def wait_for_lease(
     return False
 
 
-class OrderLeases:
-    """Per-order leases for this process, all held on one dedicated connection.
+# Order leases are spread over this many sessions: one session answers one query at a time, so
+# with a single one every request of a busy node queued behind the others' lock and unlock.
+ORDER_LEASE_SESSIONS = 4
 
-    One connection can hold any number of advisory locks, and if the process dies they all go
-    with it, so a crashed node's orders are free for the completer at once. Advisory locks are
-    re-entrant within a session, so `_held` stops two tasks of this process sharing one.
-    """
+
+class _LeaseSession:
+    """One dedicated connection holding advisory locks; its queries run one at a time."""
 
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
         self._conn: asyncpg.Connection | None = None
-        # asyncpg runs one query at a time per connection.
-        self._lock = asyncio.Lock()
-        self._held: set[str] = set()
+        self.lock = asyncio.Lock()  # asyncpg runs one query at a time per connection
 
-    async def _connection(self) -> asyncpg.Connection:
+    async def connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
             # A new session holds none of the old locks. `_held` still keeps this process's
             # tasks apart; another node could now take one of our orders, and the worst that
@@ -79,13 +78,45 @@ class OrderLeases:
             self._conn = await asyncpg.connect(self._dsn)
         return self._conn
 
+    def current(self) -> asyncpg.Connection | None:
+        return self._conn if self._conn is not None and not self._conn.is_closed() else None
+
+    def lost(self) -> None:
+        """Whatever this session still holds must not outlive our memory of it."""
+        if self._conn is not None:
+            self._conn.terminate()
+        self._conn = None
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+
+
+class OrderLeases:
+    """Per-order leases for this process, held on a few dedicated connections.
+
+    One connection can hold any number of advisory locks, and if the process dies they all go
+    with it, so a crashed node's orders are free for the completer at once. An order's lease
+    always lives on the same session (chosen by its stream id), so it is released where it was
+    taken. Advisory locks are re-entrant within a session, so `_held` stops two tasks of this
+    process sharing one.
+    """
+
+    def __init__(self, dsn: str, sessions: int = ORDER_LEASE_SESSIONS) -> None:
+        self._sessions = [_LeaseSession(dsn) for _ in range(sessions)]
+        self._held: set[str] = set()
+
+    def _session(self, stream_id: str) -> _LeaseSession:
+        return self._sessions[zlib.crc32(stream_id.encode()) % len(self._sessions)]
+
     async def try_acquire(self, stream_id: str) -> bool:
         if stream_id in self._held:
             return False
         self._held.add(stream_id)  # reserved before the await: no same-process race
+        session = self._session(stream_id)
         try:
-            async with self._lock:
-                conn = await self._connection()
+            async with session.lock:
+                conn = await session.connection()
                 acquired = await try_lease(conn, LeaseKind.ORDER, stream_id)
         except BaseException:
             self._held.discard(stream_id)
@@ -98,20 +129,18 @@ class OrderLeases:
         """Give the lease up. Never raises for a lost database: a lease held by a session that
         is gone is released already, and forgetting it here is what lets this process take
         the order again (before, one failed unlock made it answer 409 until a restart)."""
-        async with self._lock:
-            conn = self._conn
+        session = self._session(stream_id)
+        async with session.lock:
+            conn = session.current()
             try:
-                if stream_id in self._held and conn is not None and not conn.is_closed():
+                if stream_id in self._held and conn is not None:
                     await release(conn, LeaseKind.ORDER, stream_id)
             except DATABASE_GONE as exc:
                 log.warning("lease connection lost", stream_id=stream_id, error=str(exc))
-                # Whatever this session still holds must not outlive our memory of it.
-                if conn is not None:
-                    conn.terminate()
-                self._conn = None
+                session.lost()
             finally:
                 self._held.discard(stream_id)
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
+        for session in self._sessions:
+            await session.close()

@@ -22,7 +22,7 @@ log = structlog.get_logger(__name__)
 
 # Appends within this window share one NOTIFY: short against a follower's poll, long enough
 # that a burst of concurrent appends costs one notification, not hundreds.
-COALESCE_S = 0.002
+COALESCE_S = 0.010
 # One more NOTIFY this long after the last: most transactions that poked have committed by then.
 TRAILING_S = 0.05
 

@@ -98,6 +98,21 @@ def _record(row: asyncpg.Record) -> RecordedEvent:
     )
 
 
+class Stamp(NamedTuple):
+    """What the log set on an appended event: its version and when it was recorded."""
+
+    version: int
+    recorded_at: datetime
+
+
+class Alongside(NamedTuple):
+    """One more INSERT made in the append's own statement: atomic with it, without the round
+    trips of a transaction. Its parameters are numbered from $6 (the append takes $1 to $5)."""
+
+    sql: str
+    args: tuple[Any, ...]
+
+
 async def append(
     conn: asyncpg.Connection | asyncpg.Pool,
     stream_id: str,
@@ -112,17 +127,40 @@ async def append(
     """
     if not events:
         return expected_version
+    stamps = await append_stamped(conn, stream_id, events, expected_version, metadata=metadata)
+    return stamps[-1].version
+
+
+async def append_stamped(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    stream_id: str,
+    events: Sequence[ev.Event],
+    expected_version: int,
+    *,
+    metadata: dict[str, Any] | None = None,
+    alongside: Alongside | None = None,
+) -> list[Stamp]:
+    """`append` answering with each event's Stamp, so a writer holding the stream's state can
+    fold the events it wrote without reading them back; events must not be empty."""
     meta = _metadata_encoder.encode(metadata or {}).decode()
+    sql = "SELECT out_version, out_recorded_at FROM append_events($1, $2, $3, $4, $5)"
+    if alongside is not None:
+        sql = f"""WITH appended AS (SELECT * FROM append_events($1, $2, $3, $4, $5)),
+                       alongside AS ({alongside.sql})
+                  SELECT out_version, out_recorded_at FROM appended"""
     try:
         rows = await conn.fetch(
-            "SELECT out_version FROM append_events($1, $2, $3, $4, $5)",
+            sql,
             stream_id,
             expected_version,
             [ev.type_name(e) for e in events],
             [ev.encode(e) for e in events],
             [meta] * len(events),
+            *(alongside.args if alongside else ()),
         )
-    except asyncpg.UniqueViolationError:
+    except asyncpg.UniqueViolationError as exc:
+        if exc.table_name not in (None, "events"):
+            raise  # the alongside insert's own constraint: not a lost race on the stream
         raise ConcurrencyConflict(stream_id, expected_version) from None
     except asyncpg.PostgresError as exc:
         if exc.sqlstate == "LD001":
@@ -131,7 +169,7 @@ async def append(
     METRICS.appends.inc(len(events))
     for hook in _append_hooks:
         hook()
-    return rows[-1]["out_version"]
+    return [Stamp(r[0], r[1]) for r in rows]
 
 
 async def append_observed(

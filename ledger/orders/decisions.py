@@ -78,7 +78,9 @@ def decide_submission(
             reason="payload_mismatch", fingerprint=cmd.fingerprint, at=now
         )
         return "mismatch", [conflict]
-    if in_flight:
+    if in_flight and state.status == "pending":
+        # Only a pending order can be in flight: a settled one has its answer, whoever else
+        # is looking at it (a lookup a webhook asked for).
         conflict = ev.IdempotencyConflict(reason="in_flight", fingerprint=cmd.fingerprint, at=now)
         return "in_flight", [conflict]
     return "replay", [ev.RequestReplayed(fingerprint=cmd.fingerprint, replayed_at=now)]

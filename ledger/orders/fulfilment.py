@@ -7,7 +7,7 @@ after; no database transaction is open while the vendor is being called.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -16,89 +16,16 @@ import structlog
 
 from ledger.log import events as ev
 from ledger.log import store
-from ledger.metrics import METRICS
 from ledger.orders.decisions import decide_after_lookup, next_vendor_step
-from ledger.orders.model import OrderState, fold, is_due
+from ledger.orders.journal import Journal
+from ledger.orders.model import OrderState, carry, fold, is_due
 from ledger.orders.schedule import DEFAULT_POLICY, RetryPolicy, retry_scheduled
 from ledger.orders.vault import CardVault
-from ledger.vendors.base import (
-    Accepted,
-    Fulfilled,
-    Outcome,
-    Rejected,
-    Unknown,
-    VendorOrderRequest,
-    VendorUnavailable,
-)
+from ledger.vendors.base import CardSecret, Unknown, VendorOrderRequest, VendorUnavailable
 from ledger.vendors.client import VendorClient
 
 log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
-
-
-def outcome_event(vendor: str, attempt: int, outcome: Outcome, now: datetime) -> ev.Event:
-    if isinstance(outcome, Unknown):
-        return ev.VendorCallFailed(
-            vendor=vendor,
-            attempt=attempt,
-            reason=outcome.reason,
-            detail=outcome.detail,
-            failed_at=now,
-            http_status=outcome.http_status,
-            retry_after=outcome.retry_after,
-        )
-    answered = {
-        "vendor": vendor,
-        "attempt": attempt,
-        "received_at": now,
-        "vendor_order_id": outcome.vendor_order_id,
-    }
-    match outcome:
-        case Fulfilled():
-            card_stored = outcome.card is not None
-            return ev.VendorResponseReceived(
-                **answered,
-                outcome="fulfilled",
-                vendor_status=outcome.vendor_status,
-                card_stored=card_stored,
-            )
-        case Accepted():
-            return ev.VendorResponseReceived(
-                **answered, outcome="accepted", vendor_status=outcome.vendor_status
-            )
-        case Rejected():
-            return ev.VendorResponseReceived(
-                **answered,
-                outcome="rejected",
-                http_status=outcome.http_status,
-                code=outcome.code,
-                message=outcome.message,
-            )
-
-
-class _Journal:
-    """Records each attempt durably before it is sent, and its outcome after."""
-
-    def __init__(self, owner: Fulfilment, state: OrderState, metadata: dict[str, Any]) -> None:
-        self._owner, self._state, self._metadata = owner, state, metadata
-
-    async def before_attempt(self, attempt: int) -> None:
-        sent = ev.VendorRequestSent(
-            vendor=self._state.vendor,
-            vendor_reference=self._state.vendor_reference,
-            attempt=self._state.attempts + attempt,
-            sent_at=self._owner.clock(),
-        )
-        await self._owner.append(self._state.stream_id, [sent], self._metadata)
-
-    async def after_attempt(self, attempt: int, outcome: Outcome) -> None:
-        if isinstance(outcome, Fulfilled) and outcome.card is not None:
-            # The card is stored before the event that says it was: never a dangling claim.
-            await self._owner.vault.store(self._owner.pool, self._state.stream_id, outcome.card)
-        number = self._state.attempts + attempt
-        event = outcome_event(self._state.vendor, number, outcome, self._owner.clock())
-        METRICS.vendor_calls.labels(self._state.vendor, type(outcome).__name__.lower()).inc()
-        await self._owner.append(self._state.stream_id, [event], self._metadata)
 
 
 class Lookup(NamedTuple):
@@ -108,6 +35,15 @@ class Lookup(NamedTuple):
     found: bool = False
     reason: str = ""
     retry_after: float | None = None
+    state: OrderState | None = None  # after recording the answer
+    card: CardSecret | None = None  # the card stored from it, if any
+
+
+class Driven(NamedTuple):
+    """An order after a step: its state, and the card the step stored (kept for the answer)."""
+
+    state: OrderState | None
+    card: CardSecret | None = None
 
 
 class Fulfilment:
@@ -130,26 +66,56 @@ class Fulfilment:
         self.pool, self.vendors, self.vault, self.clock = pool, vendors, vault, clock
         self._policy, self._jitter = policy, jitter
 
-    async def load(self, stream_id: str) -> OrderState | None:
-        return fold(await store.read_stream(self.pool, stream_id))
+    async def load(
+        self, stream_id: str, conn: asyncpg.Connection | None = None
+    ) -> OrderState | None:
+        return fold(await store.read_stream(conn or self.pool, stream_id))
 
-    async def append(
-        self, stream_id: str, events: list[ev.Event], metadata: dict[str, Any]
-    ) -> None:
-        await store.append_observed(self.pool, stream_id, events, metadata=metadata)
+    async def record(
+        self,
+        conn: asyncpg.Connection,
+        state: OrderState,
+        events: Sequence[ev.Event],
+        metadata: dict[str, Any],
+    ) -> OrderState:
+        """Append facts that hold whatever the stream's state (an attempt, an answer) after the
+        carried `state`; the state after them.
+
+        Appended at the carried version, so no read of the head comes first. If another writer
+        got in first (a webhook's hint), its events belong in the fold: the stream is read
+        again and the append made at the new head.
+        """
+        while True:
+            try:
+                stamps = await store.append_stamped(
+                    conn, state.stream_id, events, state.version, metadata=metadata
+                )
+            except store.ConcurrencyConflict:
+                fresh = await self.load(state.stream_id, conn)
+                assert fresh is not None  # a stream, once written, is never gone
+                state = fresh
+                continue
+            after = carry(state, state.stream_id, events, stamps)
+            assert after is not None  # events on an existing order always fold
+            return after
 
     async def advance(
         self, stream_id: str, metadata: dict[str, Any], *, on_schedule: bool = True
     ) -> OrderState | None:
         """The step an order is owed; its state after. The completer's path (`on_schedule`)
         does nothing before the order's own schedule says so: its due query reads the read
-        model, which may not have seen the RetryScheduled the last step wrote. Intake drives
-        the order it has just recorded at once."""
+        model, which may not have seen the RetryScheduled the last step wrote."""
         state = await self.load(stream_id)
         if state is None or state.next_attempt_at is None:
             return state
         if on_schedule and not is_due(state, self.clock()):
             return state
+        return (await self._step(state, metadata)).state
+
+    async def drive(self, state: OrderState, metadata: dict[str, Any]) -> Driven:
+        """Intake's path: the step of an order it has just recorded, from the state it holds."""
+        if state.next_attempt_at is None:
+            return Driven(state)
         return await self._step(state, metadata)
 
     async def confirm(self, stream_id: str, metadata: dict[str, Any]) -> OrderState | None:
@@ -157,7 +123,7 @@ class Fulfilment:
         state = await self.load(stream_id)
         if state is None or not state.hint_pending:
             return state
-        return await self._step(state, metadata)
+        return (await self._step(state, metadata)).state
 
     async def defer(self, stream_id: str, reason: str, metadata: dict[str, Any]) -> None:
         """Put an owed order back on the schedule after a step that failed without an outcome."""
@@ -165,22 +131,25 @@ class Fulfilment:
         if state is not None:
             await self._reschedule(state, state, reason, None, metadata)
 
-    async def _step(self, state: OrderState, metadata: dict[str, Any]) -> OrderState:
+    async def _step(self, state: OrderState, metadata: dict[str, Any]) -> Driven:
         client = self.vendors.get(state.vendor)
         if client is None:
-            return await self._reschedule(state, state, "vendor_not_configured", None, metadata)
+            return Driven(
+                await self._reschedule(state, state, "vendor_not_configured", None, metadata)
+            )
         step = next_vendor_step(
             state,
             self.clock(),
             client.adapter.key_retention,
             by_reference=client.adapter.looks_up_by_reference,
         )
-        reason, retry_after = "vendor_pending", None
+        reason, retry_after, after, card = "vendor_pending", None, state, None
         if step == "lookup":
             # Whoever asks, a lookup a webhook made due is that webhook's confirmation.
             cause = "webhook" if state.hint_pending else "completer"
             looked = await self._look_up(client, state, metadata, cause)
             reason, retry_after = looked.reason, looked.retry_after
+            after, card = looked.state or state, looked.card
             # Not found: the vendor holds no such order, so sending it (same key) is safe.
             step = "submit" if looked.answered and not looked.found else "none"
         if step == "submit" and state.status == "pending":
@@ -192,13 +161,13 @@ class Fulfilment:
                 customer_id=state.customer_id,
             )
             may_have_it = state.uncertain or state.unanswered_attempt
-            journal = _Journal(self, state, metadata)
+            journal = Journal(self, after, metadata)
             outcome = await client.submit(request, journal, vendor_may_have_it=may_have_it)
             if isinstance(outcome, Unknown):
                 reason, retry_after = outcome.reason, outcome.retry_after
-        after = await self.load(state.stream_id)
-        assert after is not None  # the stream existed when the step began
-        return await self._reschedule(state, after, reason, retry_after, metadata)
+            after, card = journal.state, journal.card or card
+        rescheduled = await self._reschedule(state, after, reason, retry_after, metadata)
+        return Driven(rescheduled, card)
 
     async def _reschedule(
         self,
@@ -211,20 +180,20 @@ class Fulfilment:
         """Append when the order is worked next, if it is still owed something.
 
         A hint that arrived during the step keeps the order due now. The append is checked
-        against the version just read: anything landing meanwhile is a reason to look again
-        (it made the order due, or settled it), not to push it back.
+        against the version `after` carries: anything landing meanwhile is a reason to look
+        again (it made the order due, or settled it), not to push it back.
         """
         if after.next_attempt_at is None or (after.hint_pending and not before.hint_pending):
             return after
         now = self.clock()
         event = retry_scheduled(after, reason, now, self._policy, self._jitter(), retry_after)
         try:
-            await store.append(
+            stamps = await store.append_stamped(
                 self.pool, after.stream_id, [event], after.version, metadata=metadata
             )
         except store.ConcurrencyConflict:
             return await self.load(after.stream_id) or after
-        return await self.load(after.stream_id) or after
+        return carry(after, after.stream_id, [event], stamps) or after
 
     async def _look_up(
         self,
@@ -251,13 +220,13 @@ class Fulfilment:
             amount_minor=view.amount_minor if view else None,
             currency=view.currency if view else None,
         )
-        card_stored = False
-        if view is not None and view.card is not None:
-            # The card is stored before the event that says it was: never a dangling claim.
-            await self.vault.store(self.pool, state.stream_id, view.card)
-            card_stored = True
-        settled = decide_after_lookup(
-            state, status, observed.vendor_order_id, now, card_stored=card_stored
-        )
-        await self.append(state.stream_id, [observed, *settled], metadata)
-        return Lookup(True, found=view is not None, reason="vendor_pending")
+        card = None
+        async with self.pool.acquire() as conn:
+            if view is not None and view.card is not None:
+                # The card is stored before the event that says it was: never a dangling claim.
+                card = await self.vault.store(conn, state.stream_id, view.card)
+            settled = decide_after_lookup(
+                state, status, observed.vendor_order_id, now, card_stored=card is not None
+            )
+            after = await self.record(conn, state, [observed, *settled], metadata)
+        return Lookup(True, found=view is not None, reason="vendor_pending", state=after, card=card)

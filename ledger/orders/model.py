@@ -6,6 +6,7 @@ same rows byte for byte.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import msgspec
@@ -222,3 +223,22 @@ def fold(events: list) -> OrderState | None:
     for recorded in events:
         state = evolve_recorded(state, recorded)
     return state
+
+
+def carry(
+    state: OrderState | None,
+    stream_id: str,
+    events: Sequence[ev.Event],
+    stamps: Sequence[tuple[int, datetime]],
+) -> OrderState | None:
+    """The state after `events`, just appended with these (version, recorded_at) stamps: what a
+    fold of the stream read back would give, without the read. Each event goes through its
+    encoding first, so the fold sees exactly what a reader of the log would decode."""
+    for event, (version, at) in zip(events, stamps, strict=True):
+        state = evolve(state, ev.decode(ev.encode(event)), stream_id, version, at)
+    return state
+
+
+def shows_card(state: OrderState) -> bool:
+    """Whether the order's owner is shown its card: once there is one, while it is theirs."""
+    return state.card_stored and state.status in ("fulfilled", "refunded")

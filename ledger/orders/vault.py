@@ -40,6 +40,19 @@ def load_or_create_key(configured: str | None, data_dir: Path) -> bytes:
     return base64.b64decode(encoded)
 
 
+# The row inserted, or the one that was there first. Both halves read one snapshot, so exactly
+# one of them answers, unless another writer's row committed after it was taken (then none).
+_STORE = """
+    WITH new AS (
+        INSERT INTO card_secrets (stream_id, key_id, nonce, ciphertext)
+        VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO NOTHING
+        RETURNING nonce, ciphertext)
+    SELECT nonce, ciphertext FROM new
+    UNION ALL
+    SELECT nonce, ciphertext FROM card_secrets
+    WHERE stream_id = $1 AND NOT EXISTS (SELECT 1 FROM new)"""
+
+
 class CardVault:
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
@@ -56,17 +69,19 @@ class CardVault:
 
     async def store(
         self, conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, card: CardSecret
-    ) -> None:
-        """Keep the first card the vendor gave for an order; a replayed answer changes nothing."""
+    ) -> CardSecret:
+        """Keep the first card the vendor gave for an order (a replayed answer changes nothing);
+        answer with the card kept, so nobody need read it back to show it."""
         nonce, ciphertext = self.seal(stream_id, card)
-        await conn.execute(
-            "INSERT INTO card_secrets (stream_id, key_id, nonce, ciphertext)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO NOTHING",
-            stream_id,
-            self.key_id,
-            nonce,
-            ciphertext,
-        )
+        row = await conn.fetchrow(_STORE, stream_id, self.key_id, nonce, ciphertext)
+        if row is None:
+            # Another transaction stored one after this statement's snapshot was taken.
+            kept = await self.load(conn, stream_id)
+            assert kept is not None  # its insert is what made ours do nothing
+            return kept
+        if row["nonce"] == nonce:
+            return card
+        return self.open(stream_id, row["nonce"], row["ciphertext"])
 
     async def load(
         self, conn: asyncpg.Connection | asyncpg.Pool, stream_id: str

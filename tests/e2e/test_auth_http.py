@@ -1,6 +1,9 @@
 """authorize() over real HTTP: 401 and 403 as problem+json with a Bearer challenge, 200 inside."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import structlog
@@ -8,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from ledger.auth import create_key, revoke_key
-from ledger.http.auth import PRINCIPAL, authorize
+from ledger.http.auth import KEY_CACHE, PRINCIPAL, KeyCache, authorize
 from ledger.http.keys import POOL
 from ledger.http.middleware import canonical_request
 
@@ -112,3 +115,44 @@ async def test_an_admin_key_gets_through_every_scope(http, pool):
 async def test_asking_for_an_unknown_scope_is_a_programming_error():
     with pytest.raises(ValueError, match="unknown scope 'orders:read'"):
         await authorize(make_mocked_request("GET", "/report"), "orders:read")
+
+
+@contextlib.asynccontextmanager
+async def cached_http(pool, ttl_s: float) -> AsyncIterator[TestClient]:
+    app = web.Application(middlewares=[canonical_request])
+    app[POOL] = pool
+    app[KEY_CACHE] = KeyCache(ttl_s=ttl_s)
+    app.router.add_get("/report", _finance_report)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        yield client
+
+
+async def test_a_key_revoked_elsewhere_stops_working_within_the_cache_time(pool):
+    plaintext = await _key(pool, "finance:read")
+    headers = {"Authorization": f"Bearer {plaintext}"}
+    async with cached_http(pool, ttl_s=0.5) as http:
+        assert (await http.get("/report", headers=headers)).status == 200
+        async with pool.acquire() as conn:
+            # From here a request that read the key from the database would get 401.
+            await revoke_key(conn, plaintext.split("_")[1])
+        # The window the cache allows: the key was proven moments ago.
+        assert (await http.get("/report", headers=headers)).status == 200
+        await asyncio.sleep(0.6)
+        response = await http.get("/report", headers=headers)
+        assert (response.status, (await _problem(response))["code"]) == (401, "invalid_api_key")
+
+
+async def test_a_cached_key_stops_at_its_expiry_whatever_the_cache_time(pool):
+    async with pool.acquire() as conn:
+        _, plaintext = await create_key(
+            conn,
+            name="short",
+            scopes=["finance:read"],
+            client_id="acme",
+            expires_at=datetime.now(UTC) + timedelta(seconds=0.5),
+        )
+    headers = {"Authorization": f"Bearer {plaintext}"}
+    async with cached_http(pool, ttl_s=60) as http:
+        assert (await http.get("/report", headers=headers)).status == 200
+        await asyncio.sleep(0.6)
+        assert (await http.get("/report", headers=headers)).status == 401

@@ -23,7 +23,7 @@ from ledger.auth import (
     revoke_key,
 )
 from ledger.auth import rotate_key as rotate
-from ledger.http.auth import authorize
+from ledger.http.auth import KEY_CACHE, authorize
 from ledger.http.keys import POOL
 from ledger.http.problems import Problem, decode_body
 from ledger.orders.identifiers import Identifier
@@ -97,6 +97,7 @@ async def revoke_api_key(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         if await revoke_key(conn, request.match_info["key_id"]) is None:
             raise Problem(404, "api_key_not_found", "no API key with this id", field="key_id")
+    request.app[KEY_CACHE].forget(request.match_info["key_id"])
     return web.Response(status=204)
 
 
@@ -111,4 +112,6 @@ async def rotate_api_key(request: web.Request) -> web.Response:
             )
         except RotationRefused as exc:
             raise Problem(409, "rotation_refused", str(exc), field="key_id") from None
+    # The old key now expires at the overlap's end: read it again to learn when.
+    request.app[KEY_CACHE].forget(request.match_info["key_id"])
     return _json(201, CreatedApiKey(key=new, api_key=plaintext, replaces=old))

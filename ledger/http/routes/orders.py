@@ -15,7 +15,8 @@ from ledger.log import store
 from ledger.money import MoneyError, format_minor, parse_amount
 from ledger.orders.decisions import SubmitOrder
 from ledger.orders.identifiers import IDEMPOTENCY_KEY_RULE, is_idempotency_key
-from ledger.orders.model import OrderState, fold, order_stream
+from ledger.orders.model import OrderState, fold, order_stream, shows_card
+from ledger.vendors.base import CardSecret
 from ledger.vendors.routing import NoVendorSells
 
 routes = web.RouteTableDef()
@@ -98,12 +99,15 @@ def order_view(state: OrderState, card: Card | None) -> Order:
     )
 
 
+def card_view(secret: CardSecret | None) -> Card | None:
+    return Card(code=secret.code, pin=secret.pin, url=secret.url) if secret else None
+
+
 async def _view(request: web.Request, state: OrderState) -> Order:
-    card = None
-    if state.card_stored and state.status in ("fulfilled", "refunded"):
+    secret = None
+    if shows_card(state):
         secret = await request.app[VAULT].load(request.app[POOL], state.stream_id)
-        card = Card(code=secret.code, pin=secret.pin, url=secret.url) if secret else None
-    return order_view(state, card)
+    return order_view(state, card_view(secret))
 
 
 def _json(status: int, body: msgspec.Struct, headers: dict[str, str] | None = None) -> web.Response:
@@ -146,7 +150,10 @@ async def create_order(request: web.Request) -> web.Response:
             "a request with this idempotency key is still being processed",
             headers={"Retry-After": RETRY_AFTER_IN_FLIGHT_S},
         )
-    view = await _view(request, result.state)
+    card = result.card
+    view = order_view(
+        result.state, Card(code=card.code, pin=card.pin, url=card.url) if card else None
+    )
     if result.outcome == "replay":
         return _json(200, view, {"Idempotent-Replayed": "true"})
     return _json(201 if view.status != "pending" else 202, view)

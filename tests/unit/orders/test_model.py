@@ -53,6 +53,12 @@ def test_a_submission_while_another_is_in_flight_is_recorded_as_such():
     assert outcome == "in_flight" and conflict.reason == "in_flight"
 
 
+def test_a_settled_order_is_replayed_even_while_someone_else_holds_its_lease():
+    fulfilled = msgspec.structs.replace(created(), status="fulfilled")
+    outcome, (replayed,) = decide_submission(fulfilled, CMD, in_flight=True, now=T0)
+    assert outcome == "replay" and isinstance(replayed, ev.RequestReplayed)
+
+
 def test_the_fingerprint_ignores_which_vendor_and_source_serve_the_order():
     bulk = msgspec.structs.replace(CMD, vendor="other", source="bulk")
     assert bulk.fingerprint == CMD.fingerprint
