@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 
 from ledger.db import embedded_database_url, migrate
+from ledger.log.leases import OrderLeases
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = f"ledger_tpl_{os.getpid()}"
@@ -105,3 +106,11 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=24)
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+async def leases(database_url: str) -> AsyncIterator[OrderLeases]:
+    """This process's order leases on the test's database."""
+    leases = OrderLeases(database_url)
+    yield leases
+    await leases.close()

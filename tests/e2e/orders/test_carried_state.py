@@ -7,11 +7,10 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
-import pytest
 
 from ledger.log import events as ev
 from ledger.log import store
-from ledger.log.leases import OrderLeases
+from ledger.orders.decisions import decide_submission
 from ledger.orders.fulfilment import Fulfilment
 from ledger.orders.intake import Intake
 from ledger.orders.model import fold
@@ -28,13 +27,6 @@ FAULTS = "seed=5,timeout_after_commit=0.2,error_5xx=0.2,rate_429=0.1"
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-@pytest.fixture
-async def leases(database_url):
-    leases = OrderLeases(database_url)
-    yield leases
-    await leases.close()
 
 
 async def test_every_answer_is_the_state_and_card_a_fold_of_the_log_gives(pool, leases):
@@ -65,18 +57,7 @@ async def test_every_answer_is_the_state_and_card_a_fold_of_the_log_gives(pool, 
 async def test_an_append_that_another_writer_got_in_before_is_made_after_it_and_folded(pool):
     fulfilment = Fulfilment(pool, {}, CardVault(bytes(32)), now)
     cmd = submit_order(idempotency_key="raced")
-    requested = ev.OrderRequested(
-        client_id=cmd.client_id,
-        idempotency_key=cmd.idempotency_key,
-        customer_id=cmd.customer_id,
-        brand_id=cmd.brand_id,
-        amount_minor=cmd.amount_minor,
-        currency=cmd.currency,
-        fingerprint="f" * 64,
-        vendor="sandbox",
-        vendor_reference="ref-raced",
-        requested_at=now(),
-    )
+    _, (requested,) = decide_submission(None, cmd, in_flight=False, now=now())
     await store.append(pool, cmd.stream_id, [requested], 0)
     carried = await fulfilment.load(cmd.stream_id)
     assert carried is not None
@@ -86,14 +67,14 @@ async def test_an_append_that_another_writer_got_in_before_is_made_after_it_and_
         webhook_id="evt_1",
         event_type="order.fulfilled",
         reported_status="fulfilled",
-        reference="ref-raced",
+        reference=requested.vendor_reference,
         vendor_order_id=None,
         body_sha256="0" * 64,
         received_at=now(),
     )
     await store.append_observed(pool, cmd.stream_id, [hint])
     sent = ev.VendorRequestSent(
-        vendor="sandbox", vendor_reference="ref-raced", attempt=1, sent_at=now()
+        vendor="sandbox", vendor_reference=requested.vendor_reference, attempt=1, sent_at=now()
     )
     async with pool.acquire() as conn:
         after = await fulfilment.record(conn, carried, [sent], {})

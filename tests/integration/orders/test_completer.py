@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from ledger.log import store
-from ledger.log.leases import OrderLeases
 from ledger.orders.completer import Completer
 from ledger.orders.fulfilment import Fulfilment
 from ledger.orders.intake import Intake
@@ -24,13 +21,6 @@ class BrokenStep(Fulfilment):
 
     async def advance(self, stream_id, metadata):
         raise RuntimeError("the step broke")
-
-
-@pytest.fixture
-async def leases(database_url):
-    leases = OrderLeases(database_url)
-    yield leases
-    await leases.close()
 
 
 async def test_a_step_that_keeps_failing_is_deferred_on_a_backoff_not_retried_at_once(pool, leases):
