@@ -116,28 +116,58 @@ async def _run(
     check_same(progress.started, wanted)
     if progress.completed is not None:
         return summary(progress, already_completed=True)
-    while not progress.listed:
-        records, next_cursor = await next_page(progress)
-        page = progress.pages + 1
-        async with pool.acquire() as conn:
-            listed = Page(page, records, next_cursor)
-            outcome = await record_page(conn, progress.started, progress.version, listed, clock())
-        progress = msgspec.structs.replace(
-            progress,
-            version=outcome.run_version,
-            pages=page,
-            records=progress.records + len(records),
-            unmatched=progress.unmatched + outcome.unmatched,
-            cursor=next_cursor,
-            listed=next_cursor is None,
-        )
-        log.debug("reconciliation_page", run_id=run_id, page=page, corrected=outcome.corrections)
+    if not progress.listed:
+        progress = await _record_pages(pool, progress, next_page, clock)
     completed = ev.ReconciliationCompleted(
         run_id=run_id, records_seen=progress.records, pages=progress.pages, completed_at=clock()
     )
     await store.append(pool, run_stream(run_id), [completed], progress.version, metadata=meta)
     log.info("reconciliation_completed", run_id=run_id, records=progress.records)
     return summary(msgspec.structs.replace(progress, completed=completed), already_completed=False)
+
+
+async def _record_pages(
+    pool: asyncpg.Pool, progress: Progress, next_page: NextPage, clock: Clock
+) -> Progress:
+    """Record every page still to come, listing page N+1 while page N is being recorded.
+
+    The listing ahead needs only page N's cursor, known once page N is listed, so the vendor's
+    time and ours overlap instead of adding up. Each page still commits on its own, in order;
+    a listing that fails surfaces once the page before it is recorded, so a resumed run starts
+    exactly there, and one still running when recording fails is cancelled.
+    """
+    run = progress.started
+    listing = asyncio.create_task(next_page(progress))
+    try:
+        while True:
+            records, next_cursor = await listing
+            page = progress.pages + 1
+            ahead = msgspec.structs.replace(
+                progress,
+                pages=page,
+                records=progress.records + len(records),
+                cursor=next_cursor,
+                listed=next_cursor is None,
+            )
+            if not ahead.listed:
+                listing = asyncio.create_task(next_page(ahead))
+            listed = Page(page, records, next_cursor)
+            async with pool.acquire() as conn:
+                outcome = await record_page(conn, run, progress.version, listed, clock())
+            progress = msgspec.structs.replace(
+                ahead,
+                version=outcome.run_version,
+                unmatched=progress.unmatched + outcome.unmatched,
+            )
+            corrected = outcome.corrections
+            log.debug("reconciliation_page", run_id=run.run_id, page=page, corrected=corrected)
+            if progress.listed:
+                return progress
+    finally:
+        if not listing.done():
+            listing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listing
 
 
 async def run_pages(
