@@ -1,11 +1,15 @@
 """Reconciliation benchmark: a 100,000-record run against the sandbox vendor on loopback.
 
-    python bench/reconcile.py [--records N] [--matched 0.9] [--pending 0.1] [--database-url URL]
+    python bench/reconcile.py [--records N] [--matched 0.9] [--pending 0.1]
+                              [--vendor-latency-ms MS] [--database-url URL]
 
 The sandbox runs in this process and its store is filled directly; our log gets the matching
 orders by pipelined bulk appends (a `pending` share of them still pending, which the run heals).
 Measured in the same process: the baseline (paging the vendor's listing alone: no matching, no
 appends), the reconciliation run, and the run's peak Python memory (tracemalloc, second run).
+The sandbox answers a page in microseconds; a vendor on the internet takes tens to hundreds of
+milliseconds, which --vendor-latency-ms adds to every page (the sandbox's latency fault, a
+sleep: it costs no CPU). Both figures are printed: at 0 the run's own cost shows alone.
 A scratch database is created on the server (DATABASE_URL / --database-url, else the embedded
 PostgreSQL) and dropped at the end.
 """
@@ -40,6 +44,7 @@ from ledger.orders.decisions import vendor_reference  # noqa: E402
 from ledger.orders.model import order_stream  # noqa: E402
 from ledger.reconciliation.runs import run_reconciliation  # noqa: E402
 from ledger.vendors.registry import VendorConfig, build_clients  # noqa: E402
+from ledger.vendors.sandbox.faults import parse_faults  # noqa: E402
 from ledger.vendors.sandbox.server import SANDBOX_STORE, SandboxConfig, create_sandbox_app  # noqa: E402
 
 # Orders per pipelined executemany when seeding our log: large enough to amortise round trips,
@@ -112,11 +117,12 @@ async def baseline(client, window) -> tuple[int, float]:
             return count, time.perf_counter() - started
 
 
-async def bench(url: str, records: int, matched: float, pending: float) -> None:
+async def bench(url: str, records: int, matched: float, pending: float, latency_ms: int) -> None:
     name = f"bench_reconcile_{os.getpid()}"
     admin = await asyncpg.connect(url)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    runner = web.AppRunner(create_sandbox_app(SandboxConfig()), access_log=None)
+    faults = parse_faults(f"latency_ms={latency_ms}")
+    runner = web.AppRunner(create_sandbox_app(SandboxConfig(faults=faults)), access_log=None)
     pool = None
     try:
         pool = await asyncpg.create_pool(with_database(url, name), min_size=2, max_size=4)
@@ -170,6 +176,7 @@ async def bench(url: str, records: int, matched: float, pending: float) -> None:
         f"reconciliation run:   {records:,} records in {run_s:.2f}s = {records / run_s:,.0f}/s"
         f" ({summary.pages} pages, {summary.unmatched:,} unmatched, {healed:,} orders healed)"
     )
+    print(f"vendor latency:       {latency_ms} ms per page")
     print(f"ratio run/baseline:   {run_s / base_s:.2f}x the time of listing alone")
     print(
         f"peak memory of a run: {peak / 2**20:.1f} MiB traced; process max RSS {maxrss_mb:.0f} MiB"
@@ -181,11 +188,17 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--matched", type=float, default=0.9, help="share that are our orders")
     parser.add_argument("--pending", type=float, default=0.1, help="share of ours still pending")
+    parser.add_argument(
+        "--vendor-latency-ms",
+        type=int,
+        default=50,
+        help="added to every page the vendor answers, as a remote vendor's (default 50)",
+    )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()
     configure_logging("warning")  # a line per page would be timed too
     url = asyncio.run(resolve_database_url(args.database_url, ROOT / ".data"))
-    asyncio.run(bench(url, args.records, args.matched, args.pending))
+    asyncio.run(bench(url, args.records, args.matched, args.pending, args.vendor_latency_ms))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ and the vendor's own transitions (never admin changes) are announced to the webh
 from __future__ import annotations
 
 import base64
+import bisect
 import secrets
 from collections import Counter
 from collections.abc import Callable
@@ -127,6 +128,9 @@ class SandboxStore:
         self._fulfil_delay = fulfil_delay
         self._webhooks = webhooks
         self._orders: dict[str, _Order] = {}
+        # (created_at, id) of every order, sorted: the listing's keyset order, so a page is
+        # found by bisection instead of sorting the whole store for every page.
+        self._by_creation: list[tuple[datetime, str]] = []
         self._keys: dict[str, _Key] = {}
 
     def _insert(self, body: WireCreateOrder | AdminOrder, status: VendorStatus) -> _Order:
@@ -138,6 +142,7 @@ class SandboxStore:
         if status == "pending" and isinstance(body, WireCreateOrder):
             order.fulfil_at = now + self._fulfil_delay
         self._orders[order_id] = order
+        bisect.insort(self._by_creation, (order.created_at, order_id))
         return order
 
     def _live(self, order_id: str) -> _Order:
@@ -187,18 +192,18 @@ class SandboxStore:
         listing never sees an order twice; one changed while the listing is under way may be
         missed by it, and is listed by the run of the day it changed."""
         after = _decode_cursor(cursor) if cursor else None
-        rows = sorted(
-            (
-                self._live(o.id)  # settled first, so its updated_at is fresh
-                for o in list(self._orders.values())
-                if window.holds(o.created_at)
+        keys = self._by_creation
+        rows: list[_Order] = []
+        for index in range(bisect.bisect_right(keys, after) if after else 0, len(keys)):
+            o = self._orders[keys[index][1]]
+            if (
+                window.holds(o.created_at)
                 or window.holds(o.updated_at)
                 or (o.fulfil_at is not None and window.holds(o.fulfil_at))
-            ),
-            key=lambda o: (o.created_at, o.id),
-        )
-        if after is not None:
-            rows = [o for o in rows if (o.created_at, o.id) > after]
+            ):
+                rows.append(self._live(o.id))  # settled first, so its updated_at is fresh
+                if len(rows) > limit:
+                    break
         page = [o.wire(with_card=False) for o in rows[:limit]]
         more = len(rows) > limit
         return WireTransactionPage(page, _encode_cursor(page[-1]) if more else None)
@@ -239,8 +244,10 @@ class SandboxStore:
         return order.wire()
 
     def delete(self, order_id: str) -> None:
-        if self._orders.pop(order_id, None) is None:
+        order = self._orders.pop(order_id, None)
+        if order is None:
             raise NotFound(order_id)
+        self._by_creation.remove((order.created_at, order_id))
         # The vendor lost the record, and with it any memory of the key that created it.
         self._keys = {k: v for k, v in self._keys.items() if v.order_id != order_id}
 
