@@ -11,7 +11,9 @@ generator, with the same concurrency for every phase:
 
 1. NEW: N new orders (each answered 201 once the sandbox has fulfilled it);
 2. REPLAY: the same N keys and payloads again (200, Idempotent-Replayed);
-3. BASELINE: N requests to the baseline app.
+3. BASELINE: N requests to the baseline app;
+4. HALF RATE: N more new orders sent open-loop at half the rate phase 1 reached, each timed
+   from the moment it was due: the latency a service sees below saturation.
 
 Each phase is preceded by a warm-up of its own kind and starts once the projections have caught
 up with the log. Reported: orders/s, p50/p99 latency (time.perf_counter around each request,
@@ -201,6 +203,36 @@ async def load(
     return Phase(name, seconds, latencies, statuses, expected)
 
 
+async def paced(
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str],
+    bodies: Sequence[bytes],
+    rate: float,
+    name: str,
+    expected: int,
+) -> Phase:
+    """POST the bodies open-loop at `rate` per second, whatever the answers take; each latency
+    is timed from the moment its request was due, so queueing counts (no coordinated
+    omission)."""
+    latencies: list[float] = []
+    statuses: collections.Counter[int] = collections.Counter()
+    started = time.perf_counter()
+
+    async def one(i: int, body: bytes) -> None:
+        due = started + i / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        async with session.post(url, data=body, headers=headers) as response:
+            await response.read()
+        latencies.append(time.perf_counter() - due)
+        statuses[response.status] += 1
+
+    async with asyncio.timeout(PHASE_TIMEOUT_S):
+        await asyncio.gather(*(one(i, body) for i, body in enumerate(bodies)))
+    latencies.sort()
+    return Phase(name, time.perf_counter() - started, latencies, statuses, expected)
+
+
 def order_bodies(tag: str, first: int, count: int) -> list[bytes]:
     return [
         msgspec.json.encode(
@@ -330,6 +362,16 @@ async def bench(
                 phase.round_trips = (trips.statements - before[0]) / orders
                 phase.resets = (trips.resets - before[1]) / orders
             phases.append(phase)
+        # Latency where a service runs in production: well below its saturation point.
+        half = phases[0].rate / 2
+        say(f"new orders at half their maximum rate: {orders} requests at {half:,.0f}/s")
+        unlimited = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=unlimited, timeout=timeout) as open_loop:
+            bodies = order_bodies("half", 0, orders)
+            phases.append(
+                await paced(open_loop, orders_url, headers, bodies, half, "new, half rate", 201)
+            )
+        await settle(service)
         return phases
 
 
@@ -342,7 +384,7 @@ async def server_version(url: str) -> str:
 
 
 def report(phases: list[Phase], orders: int, concurrency: int, warmup: int, pg: str) -> None:
-    new, replay, base = phases
+    new, replay, base, half = phases
     print(
         f"order intake: {orders:,} requests per phase, concurrency {concurrency}, "
         f"warm-up {warmup} per phase, 127.0.0.1"
@@ -357,7 +399,7 @@ def report(phases: list[Phase], orders: int, concurrency: int, warmup: int, pg: 
     head += "  statuses"
     print(head)
     print("-" * len(head))
-    for phase in phases:
+    for phase in (new, replay, base):
         statuses = " ".join(f"{s}x{n}" for s, n in sorted(phase.statuses.items()))
         line = f"{phase.name:<22}{phase.rate:>10,.0f}{phase.percentile(50):>9.2f}"
         pg_cpu = "-" if phase.pg_cpu_ms is None else f"{phase.pg_cpu_ms:.2f}"
@@ -372,6 +414,11 @@ def report(phases: list[Phase], orders: int, concurrency: int, warmup: int, pg: 
             f"p99 x{phase.percentile(99) / base.percentile(99):.1f}  "
             f"cpu x{phase.cpu_ms / base.cpu_ms:.1f}"
         )
+    statuses = " ".join(f"{s}x{n}" for s, n in sorted(half.statuses.items()))
+    print(
+        f"new orders open-loop at {half.rate:,.0f}/s (half of {new.rate:,.0f}/s): "
+        f"p50 {half.percentile(50):.2f} ms, p99 {half.percentile(99):.2f} ms  {statuses}"
+    )
     print("cpu ms: CPU per request of this process (load generator, service, sandbox, followers)")
     print(
         "pg cpu ms: CPU per request of the local PostgreSQL server; both until followers caught up"

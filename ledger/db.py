@@ -224,21 +224,6 @@ async def prepare_database(
         log.warning("cannot set up the service role", role=role, error=str(exc))
 
 
-async def embedded_service_url(superuser_url: str, role: str) -> str:
-    """The embedded server's login for `serve`: a member of the service role and of nothing
-    else, created on first use (the embedded server trusts local logins)."""
-    login = f"{role}_login"
-    conn = await asyncpg.connect(superuser_url)
-    try:
-        await conn.execute(
-            f"DO $$ BEGIN CREATE ROLE {login} LOGIN IN ROLE {role};"
-            " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
-        )
-    finally:
-        await conn.close()
-    return with_role(with_login(superuser_url, login), role)
-
-
 def with_login(url: str, login: str) -> str:
     """The URL with another login (no password: a trusted local server), host kept wherever
     it is given (the embedded server's is a socket directory in the query)."""
@@ -257,22 +242,6 @@ def with_role(url: str, role: str) -> str:
     parts = urlsplit(url)
     query = "&".join(q for q in (parts.query, f"role={role}") if q)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-
-
-async def as_service_role(url: str, role: str) -> str:
-    """url acting as the service role when its login is a member of it (and not a superuser,
-    which a developer's local database often is: that one is warned about instead)."""
-    conn = await asyncpg.connect(url)
-    try:
-        member = await conn.fetchval(
-            """SELECT pg_has_role(current_user, r.oid, 'MEMBER') AND current_user <> $1
-                      AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
-               FROM pg_roles r WHERE r.rolname = $1""",
-            role,
-        )
-    finally:
-        await conn.close()
-    return with_role(url, role) if member else url
 
 
 def embedded_database_url(data_dir: Path) -> str:
@@ -294,7 +263,16 @@ async def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
     return await asyncio.to_thread(embedded_database_url, data_dir)
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Release a pooled connection without asyncpg's reset query (`pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL`, a round trip per release). Nothing of ours leaves
+    session state on one: order and follower leases and LISTEN live on dedicated connections;
+    a reconciliation run's lease is released, or its connection terminated, before it goes
+    back; settings, cursors and transaction locks end with their transaction, which the pool
+    still rolls back."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_keep_session)
     assert pool is not None
     return pool

@@ -9,14 +9,45 @@ import asyncpg
 from ledger.cli.output import add_json_flag, emit
 from ledger.config import Settings
 from ledger.db import (
-    as_service_role,
-    embedded_service_url,
     ensure_service_role,
     migrate,
     prepare_database,
     resolve_database_url,
+    with_login,
+    with_role,
 )
 from projections.registry import read_model_tables
+
+
+async def embedded_service_url(superuser_url: str, role: str) -> str:
+    """The embedded server's login for `serve`: a member of the service role and of nothing
+    else, created on first use (the embedded server trusts local logins)."""
+    login = f"{role}_login"
+    conn = await asyncpg.connect(superuser_url)
+    try:
+        await conn.execute(
+            f"DO $$ BEGIN CREATE ROLE {login} LOGIN IN ROLE {role};"
+            " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+    finally:
+        await conn.close()
+    return with_role(with_login(superuser_url, login), role)
+
+
+async def as_service_role(url: str, role: str) -> str:
+    """url acting as the service role when its login is a member of it (and not a superuser,
+    which a developer's local database often is: that one is warned about instead)."""
+    conn = await asyncpg.connect(url)
+    try:
+        member = await conn.fetchval(
+            """SELECT pg_has_role(current_user, r.oid, 'MEMBER') AND current_user <> $1
+                      AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+               FROM pg_roles r WHERE r.rolname = $1""",
+            role,
+        )
+    finally:
+        await conn.close()
+    return with_role(url, role) if member else url
 
 
 async def database_urls(settings: Settings) -> tuple[str, str]:

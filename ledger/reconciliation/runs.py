@@ -186,9 +186,12 @@ async def run_pages(
         except ConcurrencyConflict as exc:  # only the run stream's strict appends raise it
             raise RunInProgress(run_id) from exc
         finally:
-            # A broken connection has dropped the lock with its session; nothing to undo.
-            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            try:
                 await release(lease_conn, LeaseKind.RECONCILIATION, run_id)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                # Not released (a broken connection has dropped it with its session): this
+                # session must not go back to the pool, which resets nothing (ledger.db).
+                lease_conn.terminate()
 
 
 async def run_reconciliation(
