@@ -18,7 +18,7 @@ import structlog
 from ledger.db import DATABASE_ERRORS
 from ledger.log import events as ev
 from ledger.log import store
-from projections.gl import GLProjection, closing_figures, open_days_before
+from projections.gl import GLNotCurrent, GLProjection, closing_figures, open_days_before
 
 log = structlog.get_logger(__name__)
 # After a failed close (database away), try again this soon rather than wait a day.
@@ -35,19 +35,25 @@ async def close_day(
     today = now.astimezone(projection.tz).date()
     if day >= today:
         raise CloseRefused(f"{day} is not over yet in {projection.tz.key} (today is {today})")
-    async with closing_figures(conn, projection, day) as figures:
-        closed = ev.GLDayClosed(
-            business_date=day,
-            closed_at=now,
-            totals=figures.totals,
-            journal=figures.journal,
-            upto_tx_id=figures.cursor.tx_id,
-            upto_position=figures.cursor.position,
-        )
-        try:
-            await store.append(conn, f"gl:{day.isoformat()}", [closed], 0)
-        except store.ConcurrencyConflict:
-            raise CloseRefused(f"{day} is already closed") from None
+    try:
+        async with closing_figures(conn, projection, day) as figures:
+            closed = ev.GLDayClosed(
+                business_date=day,
+                closed_at=now,
+                totals=figures.totals,
+                journal=figures.journal,
+                upto_tx_id=figures.cursor.tx_id,
+                upto_position=figures.cursor.position,
+            )
+            try:
+                await store.append(conn, f"gl:{day.isoformat()}", [closed], 0)
+            except store.ConcurrencyConflict:
+                raise CloseRefused(f"{day} is already closed") from None
+    except GLNotCurrent as exc:
+        raise CloseRefused(
+            f"{day} cannot be closed while {exc}: close it once the rebuild is done"
+            " (serve rebuilds at start; or run `python run.py rebuild gl`)"
+        ) from None
     return closed
 
 

@@ -44,6 +44,8 @@ class KeyCache:
     def __init__(self, ttl_s: float = KEY_CACHE_TTL_S, size: int = KEY_CACHE_SIZE) -> None:
         self._ttl_s, self._size = ttl_s, size
         self._held: dict[bytes, tuple[Principal, float, datetime | None]] = {}
+        # When each key was last forgotten: a read that began before it may not be cached.
+        self._forgotten: dict[str, float] = {}
 
     def get(self, header: str) -> Principal | None:
         entry = self._held.get(_digest(header))
@@ -56,13 +58,20 @@ class KeyCache:
         del self._held[_digest(header)]
         return None
 
-    def put(self, header: str, principal: Principal, expires_at: datetime | None) -> None:
+    def put(
+        self, header: str, principal: Principal, expires_at: datetime | None, read_at: float
+    ) -> None:
+        """Hold what a read begun at `read_at` (time.monotonic) found, unless the key was
+        revoked or rotated here since: that read may have seen the key before it ended."""
+        if self._forgotten.get(principal.key_id, -1.0) >= read_at:
+            return
         if len(self._held) >= self._size:
             del self._held[next(iter(self._held))]
         self._held[_digest(header)] = (principal, time.monotonic(), expires_at)
 
     def forget(self, key_id: str) -> None:
         """Drop a key this node just revoked or rotated: it takes effect at once here."""
+        self._forgotten[key_id] = time.monotonic()
         for digest in [d for d, (p, _, _) in self._held.items() if p.key_id == key_id]:
             del self._held[digest]
 
@@ -96,11 +105,12 @@ async def authorize(request: web.Request, scope: str) -> Principal:
     try:
         principal = cache.get(header) if cache is not None and header else None
         if principal is None:
+            read_at = time.monotonic()
             async with request.app[POOL].acquire() as conn:
                 principal, expires_at = await authenticate_until(conn, header)
                 await _note_use(conn, principal.key_id)
             if cache is not None and header:
-                cache.put(header, principal, expires_at)
+                cache.put(header, principal, expires_at, read_at)
         elif _use_due(principal.key_id):
             async with request.app[POOL].acquire() as conn:
                 await _note_use(conn, principal.key_id)

@@ -147,7 +147,7 @@ async def append_stamped(
     if alongside is not None:
         sql = f"""WITH appended AS (SELECT * FROM append_events($1, $2, $3, $4, $5)),
                        alongside AS ({alongside.sql})
-                  SELECT out_version, out_recorded_at FROM appended"""
+                  SELECT out_version, out_recorded_at FROM appended ORDER BY out_version"""
     try:
         rows = await conn.fetch(
             sql,

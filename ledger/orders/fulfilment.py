@@ -39,6 +39,16 @@ class Lookup(NamedTuple):
     card: CardSecret | None = None  # the card stored from it, if any
 
 
+def _same_schedule(before: OrderState, after: OrderState) -> bool:
+    """Whether what an order is owed, and when, is unchanged between two of its states."""
+    return (before.status, before.hint_pending, before.next_attempt_at, before.retries) == (
+        after.status,
+        after.hint_pending,
+        after.next_attempt_at,
+        after.retries,
+    )
+
+
 class Driven(NamedTuple):
     """An order after a step: its state, and the card the step stored (kept for the answer)."""
 
@@ -183,17 +193,24 @@ class Fulfilment:
         against the version `after` carries: anything landing meanwhile is a reason to look
         again (it made the order due, or settled it), not to push it back.
         """
-        if after.next_attempt_at is None or (after.hint_pending and not before.hint_pending):
-            return after
-        now = self.clock()
-        event = retry_scheduled(after, reason, now, self._policy, self._jitter(), retry_after)
-        try:
-            stamps = await store.append_stamped(
-                self.pool, after.stream_id, [event], after.version, metadata=metadata
-            )
-        except store.ConcurrencyConflict:
-            return await self.load(after.stream_id) or after
-        return carry(after, after.stream_id, [event], stamps) or after
+        while True:
+            if after.next_attempt_at is None or (after.hint_pending and not before.hint_pending):
+                return after
+            now = self.clock()
+            event = retry_scheduled(after, reason, now, self._policy, self._jitter(), retry_after)
+            try:
+                stamps = await store.append_stamped(
+                    self.pool, after.stream_id, [event], after.version, metadata=metadata
+                )
+            except store.ConcurrencyConflict:
+                fresh = await self.load(after.stream_id) or after
+                if not _same_schedule(after, fresh):
+                    return fresh  # it became due, was settled, or was scheduled by another
+                # Only facts that change nothing owed (a replay, a refused retry) got in while
+                # the vendor was being asked: the schedule decided stands, at the new head.
+                after = fresh
+                continue
+            return carry(after, after.stream_id, [event], stamps) or after
 
     async def _look_up(
         self,

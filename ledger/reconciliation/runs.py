@@ -179,7 +179,14 @@ async def run_pages(
     """
     run_id = wanted.run_id
     async with pool.acquire() as lease_conn:
-        if not await try_lease(lease_conn, LeaseKind.RECONCILIATION, run_id):
+        try:
+            leased = await try_lease(lease_conn, LeaseKind.RECONCILIATION, run_id)
+        except BaseException:
+            # Cancelled or failed with the lock perhaps granted: this session must not go back
+            # to the pool, which resets nothing (ledger.db), still holding it.
+            lease_conn.terminate()
+            raise
+        if not leased:
             raise RunInProgress(run_id)
         try:
             return await _run(pool, wanted, next_page, clock)
@@ -189,9 +196,11 @@ async def run_pages(
             try:
                 await release(lease_conn, LeaseKind.RECONCILIATION, run_id)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                # Not released (a broken connection has dropped it with its session): this
-                # session must not go back to the pool, which resets nothing (ledger.db).
+                # Not released (a broken connection has dropped it with its session): as above.
                 lease_conn.terminate()
+            except BaseException:
+                lease_conn.terminate()
+                raise
 
 
 async def run_reconciliation(

@@ -14,6 +14,7 @@ import asyncpg
 from ledger.log import events as ev
 from ledger.log.store import Cursor
 from ledger.money import format_minor
+from projections.base import schema_fingerprint
 from projections.checkpoints import locked_checkpoint
 from projections.gl.postings import Entry, Movement, Posting, daily_totals, journal
 from projections.gl.projection import GLProjection
@@ -129,6 +130,12 @@ def journal_csv(day: date, lines: list[ev.JournalLine]) -> str:
     )
 
 
+class GLNotCurrent(RuntimeError):
+    """The GL's tables have an older shape than this code's and are being rebuilt: until the
+    rebuild swaps new ones in, their figures (gl_daily above all, new in issue 15) are not the
+    whole ledger's, and nothing permanent may be made of them."""
+
+
 class DayFigures(NamedTuple):
     cursor: Cursor  # the GL checkpoint the figures were read at
     totals: list[ev.GLTotal]
@@ -148,6 +155,11 @@ async def closing_figures(
     await catch_up(conn, projection)
     async with conn.transaction():
         cursor = await locked_checkpoint(conn, projection.name)
+        stored_shape = await conn.fetchval(
+            "SELECT schema_hash FROM projection_checkpoints WHERE name = $1", projection.name
+        )
+        if stored_shape != schema_fingerprint(projection):
+            raise GLNotCurrent("the GL read model is being rebuilt for a new table shape")
         # The book closes for the whole ledger: every client's orders.
         totals = [t for d, t in await daily(conn, day, day, None, None) if d == day]
         lines = await day_journal(conn, projection.chart, day, None, None)

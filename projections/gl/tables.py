@@ -54,8 +54,8 @@ GL_DAILY = Table(
 )
 # The daily rows of the postings a query yields (as `moved`), in gl_daily's columns.
 DAILY_ROWS = """
-    SELECT concat_ws('|', posting_date, currency, coalesce(client_id, ''), coalesce(from_state, ''),
-                     to_state),
+    SELECT concat_ws('|', to_char(posting_date, 'YYYY-MM-DD'), currency, coalesce(client_id, ''),
+                     coalesce(from_state, ''), to_state),
            posting_date, currency, client_id, from_state, to_state, count(*),
            sum(amount_minor), count(adjustment_of),
            coalesce(sum(amount_minor) FILTER (WHERE adjustment_of IS NOT NULL), 0)

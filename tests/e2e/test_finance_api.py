@@ -1,5 +1,6 @@
 """Finance read routes: GL daily/journal (JSON and CSV), order listing, precise 400s."""
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -53,6 +54,12 @@ async def test_orders_placed_today_show_in_the_gl_and_the_order_list(finance_api
     journal_csv = await journal_download.text()
     assert journal_csv.startswith("business_date,currency,account,debit,credit,memo,adjustment_of")
 
+    # The list reads the orders projection, which runs apart from the GL's: wait for it too.
+    for _ in range(100):
+        listed = await (await client.get("/api/v1/orders?status=fulfilled", headers=finance)).json()
+        if len(listed["items"]) == 3:
+            break
+        await asyncio.sleep(0.05)
     first = await (
         await client.get("/api/v1/orders?limit=2&status=fulfilled", headers=finance)
     ).json()

@@ -15,6 +15,7 @@ from ledger.orders.fulfilment import Fulfilment
 from ledger.orders.intake import Intake
 from ledger.orders.model import fold
 from ledger.orders.vault import CardVault
+from ledger.vendors.base import VendorUnavailable
 from ledger.vendors.breaker import CircuitBreaker
 from ledger.vendors.client import VendorClient
 from ledger.vendors.rest import RestVendorAdapter
@@ -82,3 +83,34 @@ async def test_an_append_that_another_writer_got_in_before_is_made_after_it_and_
     assert [e.type for e in logged] == ["OrderRequested", "WebhookReceived", "VendorRequestSent"]
     assert after == fold(logged)
     assert after.hint_pending and after.attempts == 1
+
+
+class DownForLookups:
+    """A vendor whose lookups fail; while one is under way, the client retries and is refused."""
+
+    class adapter:  # what VendorClient's attribute of that name offers the step
+        key_retention = timedelta(0)  # keys forgotten at once: an unanswered order is looked up
+        looks_up_by_reference = True
+
+    def __init__(self, pool, stream_id: str) -> None:
+        self._pool, self._stream_id = pool, stream_id
+
+    async def lookup(self, reference, vendor_order_id=None):
+        refused = ev.IdempotencyConflict(reason="in_flight", fingerprint="f" * 64, at=now())
+        await store.append_observed(self._pool, self._stream_id, [refused])
+        raise VendorUnavailable("vendor_5xx", "503 from the vendor")
+
+
+async def test_a_lookup_the_vendor_cannot_answer_is_rescheduled_past_a_refused_retry(pool):
+    cmd = submit_order(idempotency_key="unanswered")
+    _, (requested,) = decide_submission(None, cmd, in_flight=False, now=now())
+    sent = ev.VendorRequestSent(
+        vendor="sandbox", vendor_reference=requested.vendor_reference, attempt=1, sent_at=now()
+    )
+    await store.append(pool, cmd.stream_id, [requested, sent], 0)  # no answer: look it up
+    vendors = {"sandbox": DownForLookups(pool, cmd.stream_id)}
+    fulfilment = Fulfilment(pool, vendors, CardVault(bytes(32)), now, jitter=lambda: 0.5)
+    after = await fulfilment.advance(cmd.stream_id, {}, on_schedule=False)
+    logged = await store.read_stream(pool, cmd.stream_id)
+    assert [e.type for e in logged][2:] == ["IdempotencyConflict", "RetryScheduled"]
+    assert after == fold(logged) and after.retries == 1 and after.next_attempt_at > now()

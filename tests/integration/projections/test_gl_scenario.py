@@ -5,7 +5,9 @@ Every figure below is worked out by hand from the orders listed in the test.
 
 from datetime import UTC, date, datetime
 
-from ledger.gl.close import close_day
+import pytest
+
+from ledger.gl.close import CloseRefused, close_day
 from ledger.log import events as ev
 from ledger.log import store
 from projections.checkpoints import ensure_projection
@@ -207,3 +209,26 @@ async def test_three_days_two_currencies_closes_and_late_corrections(pool):
         assert await rebuild(conn, gl) == []
         assert daily_csv(await daily(conn, D1, D3, None, None)) == csv_before
         assert await rebuild(conn, gl, verify_only=True) == []
+
+
+async def test_a_day_is_not_closed_from_a_gl_whose_tables_are_awaiting_a_rebuild(pool):
+    gl = GLProjection("America/New_York")
+    await order(
+        pool, "A", requested("A", 2500, "USD", "2026-03-07T15:00:00"), fulfilled("2026-03-07T15:01")
+    )
+    async with pool.acquire() as conn:
+        await ensure_projection(conn, gl)
+        await caught_up(conn, gl)
+        # As after an upgrade that changed the GL's tables (issue 15 added gl_daily): rows of
+        # the old shape stay until the rebuild swaps new ones in.
+        await conn.execute(
+            "UPDATE projection_checkpoints SET schema_hash = 'older' WHERE name = 'gl'"
+        )
+        with pytest.raises(CloseRefused, match="being rebuilt"):
+            await close_day(conn, gl, D1, NOW)
+        assert await store.read_stream(pool, f"gl:{D1.isoformat()}") == []
+        assert await rebuild(conn, gl) == []
+        closed = await close_day(conn, gl, D1, NOW)
+        assert [(t.state, t.count) for t in closed.totals if t.state == "fulfilled"] == [
+            ("fulfilled", 1)
+        ]
