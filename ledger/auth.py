@@ -33,6 +33,11 @@ KEY_PREFIX = "gcl_"
 _KEY_ID_BYTES = 8
 # 256 bits of secret: guessing is hopeless, which is also what lets hash_key be a fast hash.
 _SECRET_BYTES = 32
+# How long a node trusts a key it has read without reading it again (ledger.http.auth): most
+# requests then cost no query. A revocation made elsewhere (the CLI, another node) takes effect
+# within this; one made through a node's API at once there. Short: a revoked key is usually a
+# leaked one.
+KEY_CACHE_TTL_S = 5.0
 _KEY_SHAPE = re.compile(r"gcl_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
 # A client id is a token without ':', the separator of order stream ids (order:{client}:{key});
 # migrations/0007 holds the database to the same rule.

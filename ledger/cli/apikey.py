@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from ledger.auth import (
+    KEY_CACHE_TTL_S,
     SCOPES,
     RotationRefused,
     create_key,
@@ -156,7 +157,8 @@ async def _revoke(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
     emit(
         args,
         {"key_id": key_id, "revoked_at": revoked_at},
-        f"revoked API key {key_id} (at {revoked_at.isoformat()})",
+        f"revoked API key {key_id} (at {revoked_at.isoformat()}); running nodes refuse it within"
+        f" {KEY_CACHE_TTL_S:g} s",
     )
     return 0
 

@@ -15,17 +15,13 @@ import asyncpg
 import structlog
 from aiohttp import hdrs, web
 
-from ledger.auth import SCOPES, AuthError, Principal, authenticate_until
+from ledger.auth import KEY_CACHE_TTL_S, SCOPES, AuthError, Principal, authenticate_until
 from ledger.db import DATABASE_ERRORS
 from ledger.http.keys import POOL
 from ledger.http.problems import Problem
 
 log = structlog.get_logger(__name__)
 PRINCIPAL = web.RequestKey("principal", Principal)
-# How long a key, once read, is trusted without reading it again: most requests then cost no
-# query. A revocation made elsewhere (the CLI, another node) takes effect within this; one made
-# through this node's API at once. Short, because a revoked key is usually a leaked one.
-KEY_CACHE_TTL_S = 5.0
 # Distinct keys held at once; past it the oldest is dropped (a key costs ~200 bytes).
 KEY_CACHE_SIZE = 10_000
 # last_used_at is written at most this often per key and process: an operator deciding whether
