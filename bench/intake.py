@@ -28,19 +28,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import collections
 import contextlib
 import os
 import platform
 import resource
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 # `python bench/intake.py` puts bench/ first on sys.path, where bench/ledger.py would shadow the
 # `ledger` package: the repository root takes its place before the project imports below.
@@ -53,8 +50,8 @@ import msgspec  # noqa: E402
 import structlog  # noqa: E402
 from aiohttp import web  # noqa: E402
 
+from bench.scratch import say, scratch_database, service_settings  # noqa: E402
 from ledger.auth import create_key  # noqa: E402
-from ledger.config import Settings  # noqa: E402
 from ledger.db import create_pool  # noqa: E402
 from ledger.http.app import create_app  # noqa: E402
 from ledger.http.keys import POOL, PROJECTIONS  # noqa: E402
@@ -82,15 +79,6 @@ BASELINE_TABLE = """CREATE TABLE IF NOT EXISTS bench_baseline_orders (
     created_at timestamptz NOT NULL DEFAULT now())"""
 BASELINE_INSERT = """INSERT INTO bench_baseline_orders
     (idempotency_key, customer_id, brand_id, amount, currency) VALUES ($1, $2, $3, $4, $5)"""
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def say(message: str) -> None:
-    print(f"... {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -312,17 +300,9 @@ async def settle(app: web.Application) -> None:
 async def bench(
     dsn: str, orders: int, concurrency: int, warmup: int, trips: RoundTrips | None
 ) -> list[Phase]:
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-intake-"))
     async with contextlib.AsyncExitStack() as stack:
         sandbox_url = await stack.enter_async_context(serve(create_sandbox_app(SandboxConfig())))
-        settings = Settings(
-            sandbox_port=0,
-            sandbox_url=sandbox_url,
-            data_dir=data_dir,
-            secrets_key=base64.b64encode(os.urandom(32)).decode(),
-            sandbox_webhook_secret="whsec_" + base64.b64encode(os.urandom(32)).decode(),
-        )
-        service = create_app(settings, dsn)
+        service = create_app(service_settings(sandbox_url, "bench-intake"), dsn)
         service_url = await stack.enter_async_context(serve(service))
         baseline_url = await stack.enter_async_context(serve(baseline_app(dsn)))
         async with service[POOL].acquire() as conn:
@@ -464,30 +444,12 @@ def main() -> int:
 
 async def run(args: argparse.Namespace) -> int:
     pg = await server_version(args.database_url)
-    name = f"bench_intake_{os.getpid()}"
-    admin = await asyncpg.connect(args.database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
     trips = None
     if args.round_trips:
         trips = RoundTrips()
         trips.install()
-    try:
-        phases = await bench(
-            with_database(args.database_url, name),
-            args.orders,
-            args.concurrency,
-            args.warmup,
-            trips,
-        )
-    finally:
-        admin = await asyncpg.connect(args.database_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with scratch_database(args.database_url, "bench_intake") as dsn:
+        phases = await bench(dsn, args.orders, args.concurrency, args.warmup, trips)
     report(phases, args.orders, args.concurrency, args.warmup, pg)
     bad = sum(phase.unexpected for phase in phases)
     if bad:

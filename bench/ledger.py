@@ -27,7 +27,6 @@ import tracemalloc
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 # `python bench/ledger.py` puts bench/ first on sys.path, where this very file would shadow the
 # `ledger` package: the repository root takes its place before the project imports below.
@@ -36,6 +35,7 @@ sys.path[0] = str(ROOT)
 
 import asyncpg  # noqa: E402
 
+from bench.scratch import say, scratch_database  # noqa: E402
 from bench.synthetic import check_loaded, load_orders, order_requested, order_stream  # noqa: E402
 from ledger.db import migrate, resolve_database_url  # noqa: E402
 from ledger.log import events as ev  # noqa: E402
@@ -68,11 +68,6 @@ _FETCH_RANGE = """
       AND (tx_id, position) <= ($3::xid8, $4::bigint)
     ORDER BY tx_id, position
     LIMIT $5"""
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 # --- 1. appends -----------------------------------------------------------------------------
@@ -342,10 +337,6 @@ async def run(args: argparse.Namespace, dsn: str) -> Results:
     return Results(appends, small, big, fetch, runner_fetch, rebuild_batch_size(), others)
 
 
-def say(message: str) -> None:
-    print(f"... {message}", file=sys.stderr, flush=True)
-
-
 def mib(n: float) -> str:
     return f"{n / 2**20:,.1f} MiB"
 
@@ -480,20 +471,8 @@ async def main() -> int:
         parser.error("need 4 <= --small-events < --events and --repeats >= 1")
 
     server = await resolve_database_url(args.database_url, Path(".data"))
-    name = f"bench_ledger_{os.getpid()}"
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        results = await run(args, with_database(server, name))
-    finally:
-        admin = await asyncpg.connect(server)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with scratch_database(server, "bench_ledger") as dsn:
+        results = await run(args, dsn)
     return 0 if report(results) else 1
 
 

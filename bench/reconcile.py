@@ -26,7 +26,6 @@ import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 # `python bench/reconcile.py` puts bench/ first on sys.path; the repository root takes its place.
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +36,7 @@ import asyncpg  # noqa: E402
 import msgspec  # noqa: E402
 from aiohttp import web  # noqa: E402
 
+from bench.scratch import scratch_database  # noqa: E402
 from ledger.db import migrate, resolve_database_url  # noqa: E402
 from ledger.log import events as ev  # noqa: E402
 from ledger.logs import configure_logging  # noqa: E402
@@ -56,11 +56,6 @@ PAGE_SIZE = 500
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 def our_history(i: int, pending: bool) -> tuple[str, str, list[ev.Event]]:
@@ -118,14 +113,16 @@ async def baseline(client, window) -> tuple[int, float]:
 
 
 async def bench(url: str, records: int, matched: float, pending: float, latency_ms: int) -> None:
-    name = f"bench_reconcile_{os.getpid()}"
-    admin = await asyncpg.connect(url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    async with scratch_database(url, "bench_reconcile") as dsn:
+        await _bench(dsn, records, matched, pending, latency_ms)
+
+
+async def _bench(dsn: str, records: int, matched: float, pending: float, latency_ms: int) -> None:
     faults = parse_faults(f"latency_ms={latency_ms}")
     runner = web.AppRunner(create_sandbox_app(SandboxConfig(faults=faults)), access_log=None)
     pool = None
     try:
-        pool = await asyncpg.create_pool(with_database(url, name), min_size=2, max_size=4)
+        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
         async with pool.acquire() as conn:
             await migrate(conn)
         await runner.setup()
@@ -167,8 +164,6 @@ async def bench(url: str, records: int, matched: float, pending: float, latency_
         await runner.cleanup()
         if pool is not None:
             await pool.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     assert listed == summary.records_seen == records and healed == healing
     maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"baseline (list only): {listed:,} records in {base_s:.2f}s = {listed / base_s:,.0f}/s")

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
@@ -37,10 +35,10 @@ import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 import structlog  # noqa: E402
 
-from bench.intake import serve, with_database  # noqa: E402
+from bench.intake import serve  # noqa: E402
+from bench.scratch import say, scratch_database, service_settings  # noqa: E402
 from bench.synthetic import CLIENT, T0, check_loaded, load_orders  # noqa: E402
 from ledger.auth import create_key  # noqa: E402
-from ledger.config import Settings  # noqa: E402
 from ledger.db import migrate, resolve_database_url  # noqa: E402
 from ledger.http.app import create_app  # noqa: E402
 from ledger.http.keys import POOL  # noqa: E402
@@ -95,10 +93,6 @@ NEW_LIST_INDEXES = (
 SETTLE_TIMEOUT_S = 120.0
 SETTLE_AFTER_READY_S = 3.0
 PAGE = 51  # the list's default limit of 50, plus the row that says there is a next page
-
-
-def say(message: str) -> None:
-    print(f"... {message}", file=sys.stderr, flush=True)
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -221,18 +215,10 @@ async def http_reads(dsn: str, repeats: int, last_day: date) -> dict[str, list[f
         "orders by status": "/api/v1/orders?status=failed",
         "orders by customer": "/api/v1/orders?customer_id=cust-7",
     }
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     samples = {}
     async with contextlib.AsyncExitStack() as stack:
         sandbox_url = await stack.enter_async_context(serve(create_sandbox_app(SandboxConfig())))
-        settings = Settings(
-            sandbox_port=0,
-            sandbox_url=sandbox_url,
-            data_dir=data_dir,
-            secrets_key=base64.b64encode(os.urandom(32)).decode(),
-            sandbox_webhook_secret="whsec_" + base64.b64encode(os.urandom(32)).decode(),
-        )
-        service = create_app(settings, dsn)
+        service = create_app(service_settings(sandbox_url, "bench-scale"), dsn)
         url = await stack.enter_async_context(serve(service))
         async with service[POOL].acquire() as conn:
             _, key = await create_key(conn, name="bench", scopes=["finance:read"], client_id=CLIENT)
@@ -308,20 +294,8 @@ def main() -> int:
 async def scratch(args: argparse.Namespace) -> int:
     """Run in a scratch database, dropped at the end."""
     server = await resolve_database_url(args.database_url, Path(".data"))
-    name = f"bench_scale_{os.getpid()}"
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        ok = await run(args, with_database(server, name))
-    finally:
-        admin = await asyncpg.connect(server)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with scratch_database(server, "bench_scale") as dsn:
+        ok = await run(args, dsn)
     return 0 if ok else 1
 
 

@@ -1,0 +1,56 @@
+"""What the benchmarks share: a scratch database dropped at the end, progress lines, and the
+settings a benchmark's own service runs with."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from ledger.config import Settings
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(server: str, prefix: str) -> AsyncIterator[str]:
+    """A new database on `server` for this run, its URL yielded, dropped (FORCE) at the end."""
+    name = f"{prefix}_{os.getpid()}"
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield with_database(server, name)
+    finally:
+        admin = await asyncpg.connect(server)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def say(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def service_settings(sandbox_url: str, prefix: str) -> Settings:
+    """The service as `serve` runs it, against this run's sandbox, with throwaway secrets."""
+    return Settings(
+        sandbox_port=0,
+        sandbox_url=sandbox_url,
+        data_dir=Path(tempfile.mkdtemp(prefix=f"{prefix}-")),
+        secrets_key=base64.b64encode(os.urandom(32)).decode(),
+        sandbox_webhook_secret="whsec_" + base64.b64encode(os.urandom(32)).decode(),
+    )
