@@ -50,7 +50,7 @@ import msgspec  # noqa: E402
 import structlog  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from bench.scratch import say, scratch_database, service_settings  # noqa: E402
+from bench.scratch import percentile_ms, say, scratch_database, service_settings  # noqa: E402
 from ledger.auth import create_key  # noqa: E402
 from ledger.db import create_pool  # noqa: E402
 from ledger.http.app import create_app  # noqa: E402
@@ -100,9 +100,7 @@ class Phase:
         return len(self.latencies) / self.seconds
 
     def percentile(self, q: float) -> float:
-        """Nearest-rank percentile, in milliseconds."""
-        rank = max(1, -(-len(self.latencies) * q // 100))
-        return self.latencies[int(rank) - 1] * 1000
+        return percentile_ms(self.latencies, q)
 
     @property
     def unexpected(self) -> int:

@@ -36,7 +36,7 @@ import asyncpg  # noqa: E402
 import structlog  # noqa: E402
 
 from bench.intake import serve  # noqa: E402
-from bench.scratch import say, scratch_database, service_settings  # noqa: E402
+from bench.scratch import percentile_ms, say, scratch_database, service_settings  # noqa: E402
 from bench.synthetic import CLIENT, T0, check_loaded, load_orders  # noqa: E402
 from ledger.auth import create_key  # noqa: E402
 from ledger.db import migrate, resolve_database_url  # noqa: E402
@@ -93,11 +93,6 @@ NEW_LIST_INDEXES = (
 SETTLE_TIMEOUT_S = 120.0
 SETTLE_AFTER_READY_S = 3.0
 PAGE = 51  # the list's default limit of 50, plus the row that says there is a next page
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[max(0, -(-len(ordered) * q // 100) - 1)] * 1000
 
 
 async def timed(call: Callable[[], Awaitable[object]], repeats: int) -> list[float]:
@@ -182,8 +177,8 @@ async def sql_baselines(dsn: str, repeats: int, last_day: date) -> list[tuple[st
             pairs.append((f"orders by {label}", old_list, new_list))
         for label, old, new in pairs:
             assert await old() == await new(), f"{label}: the old and new statements disagree"
-            after = percentile(await timed(new, repeats), 99)
-            before = percentile(await without_new_indexes(conn, old, repeats), 99)
+            after = percentile_ms(await timed(new, repeats), 99)
+            before = percentile_ms(await without_new_indexes(conn, old, repeats), 99)
             results.append((label, before, after))
     finally:
         await conn.close()
@@ -256,18 +251,18 @@ async def run(args: argparse.Namespace, dsn: str) -> bool:
     statements = await sql_baselines(dsn, args.requests, last_day)
     say(f"timing {args.requests} requests of each read over HTTP")
     samples = await http_reads(dsn, args.requests, last_day)
-    floor = percentile(samples["/healthz"], 99)
+    floor = percentile_ms(samples["/healthz"], 99)
     print(f"\n{args.orders:,} orders, {events:,} events, {args.requests} requests per read")
     head = f"{'HTTP read':<24}{'p50 ms':>9}{'p99 ms':>9}{'/healthz p99':>14}{'target ms':>11}"
     print(head + "\n" + "-" * len(head))
     ok = True
     for label, times in samples.items():
-        p99 = percentile(times, 99)
+        p99 = percentile_ms(times, 99)
         target = TARGETS_MS.get(label)
         met = target is None or p99 < target
         ok &= met
         print(
-            f"{label:<24}{percentile(times, 50):>9.2f}{p99:>9.2f}{p99 / floor:>13.1f}x"
+            f"{label:<24}{percentile_ms(times, 50):>9.2f}{p99:>9.2f}{p99 / floor:>13.1f}x"
             f"{'' if target is None else f'< {target}':>11}{'' if met else '  MISS'}"
         )
     head = f"{'SQL statement':<24}{'before p99':>12}{'after p99':>11}{'speed-up':>10}"

@@ -1,5 +1,5 @@
-"""What the benchmarks share: a scratch database dropped at the end, progress lines, and the
-settings a benchmark's own service runs with."""
+"""What the benchmarks share: a scratch database dropped at the end, percentiles, progress
+lines, and the settings a benchmark's own service runs with."""
 
 from __future__ import annotations
 
@@ -39,6 +39,13 @@ async def scratch_database(server: str, prefix: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+def percentile_ms(seconds: list[float], q: float) -> float:
+    """Nearest-rank percentile q of durations in seconds, in milliseconds."""
+    ordered = sorted(seconds)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1] * 1000
 
 
 def say(message: str) -> None:

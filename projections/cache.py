@@ -135,12 +135,19 @@ class RowCache:
                 assert row is not None  # only a fold result marks a key dirty
                 (updated if key in self.stored else new).append(self.to_row(row))
         async with conn.transaction():
-            if new:
-                names = [name for name, _ in self.table.columns]
-                await conn.copy_records_to_table(self.physical, records=new, columns=names)
+            await copy_rows(conn, self.table, self.physical, new)
             if updated:
                 columns = list(zip(*updated, strict=True))
                 await conn.execute(self.table.upsert_sql(self.physical), *columns)
+
+
+async def copy_rows(
+    conn: asyncpg.Connection, table: Table, physical: str, rows: Sequence[Row]
+) -> None:
+    """COPY rows the table cannot hold yet into it: a rebuild's way in for new rows."""
+    if rows:
+        names = [name for name, _ in table.columns]
+        await conn.copy_records_to_table(physical, records=rows, columns=names)
 
 
 class KeyedRebuilder:

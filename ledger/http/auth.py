@@ -44,14 +44,15 @@ class KeyCache:
         self._forgotten: dict[str, float] = {}
 
     def get(self, header: str) -> Principal | None:
-        entry = self._held.get(_digest(header))
+        digest = _digest(header)
+        entry = self._held.get(digest)
         if entry is None:
             return None
         principal, read_at, expires_at = entry
         fresh = time.monotonic() - read_at < self._ttl_s
         if fresh and (expires_at is None or datetime.now(UTC) < expires_at):
             return principal
-        del self._held[_digest(header)]
+        del self._held[digest]
         return None
 
     def put(

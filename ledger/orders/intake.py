@@ -156,9 +156,11 @@ class Intake:
         else:
             # Still with the vendor (or its step failed): the answer is what the log says now.
             after, card = await self._fulfilment.load(state.stream_id), None
-        if after is not None and card is None and shows_card(after):
+        if after is None or not shows_card(after):
+            card = None
+        elif card is None:
             card = await self._vault.load(self._pool, after.stream_id)
-        return SubmitResult("create", after, card if after and shows_card(after) else None)
+        return SubmitResult("create", after, card)
 
     async def _drive(self, state: OrderState, metadata: dict[str, Any]) -> Driven | None:
         try:

@@ -15,7 +15,7 @@ import asyncpg
 
 from ledger.log.store import RecordedEvent
 from projections.base import Table
-from projections.cache import REBUILD_CACHE_ROWS, KeyFilter
+from projections.cache import REBUILD_CACHE_ROWS, KeyFilter, copy_rows
 from projections.discrepancies.matching import Discrepancy
 from projections.discrepancies.tables import DISCREPANCIES, RECON_ORDERS, Relevant, Rows, named
 
@@ -63,10 +63,7 @@ class CachedRows(Rows):
     async def _write(self, table: Table, rows: list[tuple]) -> None:
         fresh = self._fresh.get(table.name, set())
         new = [row for row in rows if row[0] in fresh]
-        if new:
-            await self._conn.copy_records_to_table(
-                self._names[table.name], records=new, columns=[name for name, _ in table.columns]
-            )
+        await copy_rows(self._conn, table, self._names[table.name], new)
         await super()._write(table, [row for row in rows if row[0] not in fresh])
 
     async def evict(self) -> None:

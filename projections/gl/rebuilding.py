@@ -16,7 +16,7 @@ import asyncpg
 
 from ledger.log import events as ev
 from ledger.log.store import RecordedEvent
-from projections.cache import RowCache
+from projections.cache import RowCache, copy_rows
 from projections.gl.tables import (
     GL_ORDERS,
     GL_POSTINGS,
@@ -96,10 +96,5 @@ class GLRebuilder:
             await conn.execute(daily_sums_sql(self._names, "true"))
 
     async def _copy_postings(self, conn: asyncpg.Connection) -> None:
-        if self._postings:
-            await conn.copy_records_to_table(
-                self._names["gl_postings"],
-                records=self._postings,
-                columns=[name for name, _ in GL_POSTINGS.columns],
-            )
-            self._postings = []
+        await copy_rows(conn, GL_POSTINGS, self._names["gl_postings"], self._postings)
+        self._postings = []
