@@ -10,6 +10,7 @@ import aiohttp
 
 from ledger.log import events as ev
 from ledger.log import store
+from ledger.log.leases import OrderLeases
 from ledger.orders.decisions import decide_submission
 from ledger.orders.fulfilment import Fulfilment
 from ledger.orders.intake import Intake
@@ -114,3 +115,25 @@ async def test_a_lookup_the_vendor_cannot_answer_is_rescheduled_past_a_refused_r
     logged = await store.read_stream(pool, cmd.stream_id)
     assert [e.type for e in logged][2:] == ["IdempotencyConflict", "RetryScheduled"]
     assert after == fold(logged) and after.retries == 1 and after.next_attempt_at > now()
+
+
+async def test_a_settled_order_is_replayed_while_another_node_holds_its_lease(
+    pool, leases, database_url
+):
+    fulfilment = Fulfilment(pool, {}, CardVault(bytes(32)), now)
+    intake = Intake(fulfilment, leases, now, sync_budget_s=1.0)
+    settled, pending = submit_order(idempotency_key="settled"), submit_order(idempotency_key="open")
+    for cmd, more in ((settled, [ev.OrderFailed(reason="x", source="manual", failed_at=now())]),
+                      (pending, [])):  # fmt: skip
+        _, (requested,) = decide_submission(None, cmd, in_flight=False, now=now())
+        await store.append(pool, cmd.stream_id, [requested, *more], 0)
+    other_node = OrderLeases(database_url)
+    try:
+        # A lookup a webhook asked for, say, on another node.
+        assert await other_node.try_acquire(settled.stream_id)
+        assert await other_node.try_acquire(pending.stream_id)
+        replayed = await intake.submit(settled, {})
+        assert replayed.outcome == "replay" and replayed.state.status == "failed"
+        assert (await intake.submit(pending, {})).outcome == "in_flight"
+    finally:
+        await other_node.close()
