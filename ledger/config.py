@@ -11,6 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+# What `serve` can run as: ledger.http.app reads it (Settings.node_role says what each runs).
+NODE_ROLES = ("all", "api", "workers")
+
 
 class ConfigError(ValueError):
     """An environment variable has a value the service cannot use."""
@@ -31,6 +34,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # TOML chart of accounts per GL state ([pending] debit = "...", credit = "..."); unset: the
     # defaults in projections/gl/postings.py.
     gl_accounts_file: Path | None = None
+    # What this node runs (`serve --role` wins): "api" serves requests and runs no background
+    # work; "workers" runs the followers, completer, sealer and schedules under their leases and
+    # serves only the health and metrics routes; "all" (one machine) does both.
+    node_role: str = "all"
     # Run the nightly reconciliation and GL close in this process. Any number of nodes may
     # (they agree through run ids and events); off for nodes that only serve or for tests.
     schedules: bool = True
@@ -168,6 +175,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     if not 0 <= settings.port <= 65535 or not 0 <= settings.sandbox_port <= 65535:
         raise ConfigError("PORT and SANDBOX_PORT must be between 0 and 65535")
+    if settings.node_role not in NODE_ROLES:
+        raise ConfigError(f"NODE_ROLE={settings.node_role!r} is not one of {', '.join(NODE_ROLES)}")
     for name in ("gl_close_at", "reconcile_at"):
         try:
             time.fromisoformat(getattr(settings, name))

@@ -7,7 +7,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import structlog
@@ -235,13 +235,19 @@ def with_login(url: str, login: str) -> str:
     return urlunsplit((parts.scheme, f"{login}@{host}", parts.path, query, parts.fragment))
 
 
-def with_role(url: str, role: str) -> str:
-    """The URL with `role` set at connection start (asyncpg passes unknown query parameters as
-    server settings): every session then acts as the service role, so the read-model tables it
-    creates are the role's, whichever node's login created them, and RESET ALL keeps it."""
+def with_setting(url: str, name: str, value: str) -> str:
+    """The URL with a server setting applied at connection start (asyncpg passes unknown
+    query parameters as server settings), whichever hosts it lists."""
     parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, f"role={role}") if q)
+    query = "&".join(q for q in (parts.query, f"{name}={quote(value, safe='')}") if q)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def with_role(url: str, role: str) -> str:
+    """The URL with `role` set at connection start: every session then acts as the service
+    role, so the read-model tables it creates are the role's, whichever node's login created
+    them, and RESET ALL keeps it."""
+    return with_setting(url, "role", role)
 
 
 def embedded_database_url(data_dir: Path) -> str:
@@ -272,7 +278,20 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     still rolls back."""
 
 
+# Sessions holding leases must die with a node that vanishes without closing them (power lost,
+# network cut): the server probes after 10 s of silence, 3 probes 5 s apart, so such a node's
+# leases are free within about 25 s, not the kernel's default two hours. Ignored on sockets.
+KEEPALIVES = dict(tcp_keepalives_idle="10", tcp_keepalives_interval="5", tcp_keepalives_count="3")
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """A session of its own (a lease holder or follower), dead-peer detection on."""
+    return await asyncpg.connect(dsn, server_settings=KEEPALIVES)
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_keep_session)
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, reset=_keep_session, server_settings=KEEPALIVES
+    )
     assert pool is not None
     return pool

@@ -53,6 +53,14 @@ class Registry:
         self.worker_restarts = Counter(
             "ledger_worker_restarts", "Background workers restarted after a crash", ["worker"], **on
         )
+        # Where each follower's lease is: 1 on the node holding it. A node that dies hands them
+        # over within POLL_INTERVAL_S of its sessions closing (docs/operations.md, "Fleet").
+        self.leases_held = Gauge(
+            "ledger_lease_held", "Follower leases this node holds (1) or not (0)", ["lease"], **on
+        )
+        self.lease_acquisitions = Counter(
+            "ledger_lease_acquisitions", "Follower leases taken by this node", ["lease"], **on
+        )
         self.projection_lag_events = Gauge(
             "ledger_projection_lag_events",
             "Events appended but not yet applied, per projection",

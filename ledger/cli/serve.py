@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+import socket
 import sys
 
+import msgspec
 import structlog
 from aiohttp import web
 
 from ledger.cli.database import database_urls
-from ledger.config import Settings
-from ledger.db import DATABASE_ERRORS, MIGRATIONS_WAIT_S, MigrationError
+from ledger.config import NODE_ROLES, Settings
+from ledger.db import DATABASE_ERRORS, MIGRATIONS_WAIT_S, MigrationError, with_setting
 from ledger.http.app import create_app
 from ledger.http.runtime.server import ProblemAppRunner
 from ledger.http.runtime.waiting import create_waiting_app
@@ -23,7 +26,12 @@ log = structlog.get_logger(__name__)
 
 
 def add_serve_parsers(subparsers: argparse._SubParsersAction) -> None:
-    subparsers.add_parser("serve", help="serve the API, projections and workers (default)")
+    serve = subparsers.add_parser("serve", help="serve the API, projections and workers (default)")
+    serve.add_argument(
+        "--role",
+        choices=NODE_ROLES,
+        help="api: requests only; workers: background work only; all: both (default NODE_ROLE)",
+    )
     sandbox = subparsers.add_parser(
         "sandbox", help="run the sandbox vendor alone (SANDBOX_FAULTS apply)"
     )
@@ -36,9 +44,17 @@ def add_serve_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
 
 
-async def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+def node_name(role: str) -> str:
+    """What this node's sessions show as application_name (pg_stat_activity, and through it
+    which node holds which lease in pg_locks): role, host and process."""
+    return f"ledger {role} {socket.gethostname()}:{os.getpid()}"
+
+
+async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Listen at once; answer unready until the database is usable; then serve the app until
     SIGTERM or SIGINT, when in-flight requests and workers get their grace."""
+    if args.role is not None:
+        settings = msgspec.structs.replace(settings, node_role=args.role)
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
@@ -50,7 +66,8 @@ async def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
         urls = await _usable_database(settings, checks, stop)
         if urls is None:
             return 0
-        app = create_app(settings, urls[0], migrate_dsn=urls[1])
+        dsn = with_setting(urls[0], "application_name", node_name(settings.node_role))
+        app = create_app(settings, dsn, migrate_dsn=urls[1])
         runner = ProblemAppRunner(app, access_log=None)
         # Started while the waiting app still answers: the port is closed only for the moment
         # between its site closing and the app's opening.
@@ -59,7 +76,7 @@ async def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
         await waiting.cleanup()
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
-        log.info("serving", url=f"http://{settings.host}:{settings.port}")
+        log.info("serving", url=f"http://{settings.host}:{settings.port}", role=settings.node_role)
         await stop.wait()
     finally:
         await runner.cleanup()

@@ -189,11 +189,48 @@ async def _confirmer_worker(app: web.Application, stop: asyncio.Event) -> None:
     await app[CONFIRMER].run(app[DSN], stop, app[SETTINGS].poll_interval_s)
 
 
+def _background_workers(settings: Settings, projections: list[str]) -> dict[str, Worker]:
+    """What this node runs besides requests. Every node that appends wakes the followers
+    (wherever they run) with its notifier; the rest is the worker role's."""
+    workers: dict[str, Worker] = {"notifier": _notifier_worker}
+    if settings.node_role == "api":
+        return workers
+    workers |= {f"projection:{name}": _projection_worker(name) for name in projections}
+    workers |= {
+        "sealer": _seal_worker,
+        "completer": _completer_worker,
+        "confirmer": _confirmer_worker,
+    }
+    if settings.schedules:
+        workers["reconciliation_schedule"] = reconciliations.schedule_worker(
+            time.fromisoformat(settings.reconcile_at),
+            timedelta(seconds=settings.reconcile_overlap_s),
+        )
+        workers["gl_close_schedule"] = _gl_close_worker
+    return workers
+
+
+# The request routes; a worker node serves none of them, only the operations routes, so a
+# load balancer that finds it by mistake gets 404s rather than a node that competes for work.
+_REQUEST_ROUTES = (
+    api_key_routes,
+    orders,
+    bulk_routes,
+    openapi,
+    webhook_routes,
+    discrepancies,
+    finance,
+    gl_routes,
+    reconciliations,
+)
+
+
 def create_app(
     settings: Settings, dsn: str, *, migrate_dsn: str | None = None, background: bool = True
 ) -> web.Application:
     """The service on dsn (the service role's login); migrations run on migrate_dsn (default
-    MIGRATE_DATABASE_URL, else dsn) when its role may, else the start waits for them."""
+    MIGRATE_DATABASE_URL, else dsn) when its role may, else the start waits for them. What it
+    serves and runs follows settings.node_role; without `background`, no worker at all."""
     app = web.Application(middlewares=[canonical_request], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[DSN] = dsn
@@ -203,29 +240,10 @@ def create_app(
     app[KEY_CACHE] = KeyCache()
     app.cleanup_ctx.extend([_pool_ctx, _sandbox_ctx, _orders_ctx])
     if background:
-        workers = {f"projection:{name}": _projection_worker(name) for name in app[PROJECTIONS]}
-        workers |= {
-            "notifier": _notifier_worker,
-            "sealer": _seal_worker,
-            "completer": _completer_worker,
-            "confirmer": _confirmer_worker,
-        }
-        if settings.schedules:
-            workers["reconciliation_schedule"] = reconciliations.schedule_worker(
-                time.fromisoformat(settings.reconcile_at),
-                timedelta(seconds=settings.reconcile_overlap_s),
-            )
-            workers["gl_close_schedule"] = _gl_close_worker
-        app.cleanup_ctx.append(background_ctx(workers))
+        app.cleanup_ctx.append(background_ctx(_background_workers(settings, [*app[PROJECTIONS]])))
     app.add_routes(ops.routes)
-    app.add_routes(api_key_routes.routes)
-    app.add_routes(orders.routes)
-    app.add_routes(bulk_routes.routes)
-    app.add_routes(openapi.routes)
-    app.add_routes(webhook_routes.routes)
-    app.add_routes(discrepancies.routes)
-    app.add_routes(finance.routes)
-    app.add_routes(gl_routes.routes)
-    app.add_routes(reconciliations.routes)
-    app.on_shutdown.append(reconciliations.cancel_runs)
+    if settings.node_role != "workers":
+        for module in _REQUEST_ROUTES:
+            app.add_routes(module.routes)
+        app.on_shutdown.append(reconciliations.cancel_runs)
     return app

@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import structlog
 
-from ledger.db import DATABASE_ERRORS
+from ledger.db import DATABASE_ERRORS, connect
 from ledger.log.leases import LeaseKind, wait_for_lease
 from ledger.log.wakeup import listen_for_appends, sleep_until_woken
+from ledger.metrics import METRICS
 
 log = structlog.get_logger(__name__)
 Step = Callable[[asyncpg.Connection], Awaitable[bool]]
@@ -46,11 +47,13 @@ async def follow_with_lease(
     while not stop.is_set():
         conn: asyncpg.Connection | None = None
         try:
-            conn = await asyncpg.connect(dsn)
+            conn = await connect(dsn)
             if not await wait_for_lease(conn, LeaseKind.PROJECTION, name, stop, poll_interval):
                 return
             failures = 0
             log.info("lease acquired", follower=name)
+            METRICS.lease_acquisitions.labels(name).inc()
+            METRICS.leases_held.labels(name).set(1)
             if on_lease is not None:
                 await on_lease(conn)
             woken = await listen_for_appends(conn)
@@ -65,5 +68,6 @@ async def follow_with_lease(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
         finally:
+            METRICS.leases_held.labels(name).set(0)
             if conn is not None:
                 await conn.close()

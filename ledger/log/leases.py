@@ -15,7 +15,7 @@ import zlib
 import asyncpg
 import structlog
 
-from ledger.db import DATABASE_GONE
+from ledger.db import DATABASE_GONE, connect
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +75,7 @@ class _LeaseSession:
             # A new session holds none of the old locks. `_held` still keeps this process's
             # tasks apart; another node could now take one of our orders, and the worst that
             # does is a second attempt with the same vendor idempotency key.
-            self._conn = await asyncpg.connect(self._dsn)
+            self._conn = await connect(self._dsn)
         return self._conn
 
     def current(self) -> asyncpg.Connection | None:

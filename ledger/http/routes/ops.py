@@ -42,15 +42,20 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database_role"] = request.app.get(ROLE_WARNINGS) or "service role"
         checks["pending_migrations"] = pending
         checks["projection_lag_events"] = {name: lagged.events for name, lagged in lags.items()}
-        limit = request.app[SETTINGS].ready_max_lag_events
-        ready = not pending and all(lagged.events <= limit for lagged in lags.values())
+        settings = request.app[SETTINGS]
+        # An API node's requests need no projection to be current (intake folds the order's
+        # own stream): lag there is shown, and alerted on from /metrics, but taking every API
+        # node out of rotation because the worker nodes fell behind would stop intake too.
+        gated = settings.node_role != "api"
+        limit = settings.ready_max_lag_events
+        ready = not pending and not (gated and any(lg.events > limit for lg in lags.values()))
         if being_rebuilt:
             # Its live checkpoint stands still while the rebuild runs, by design: not a stall.
             checks["projections_rebuilding"] = being_rebuilt
         stalled = _stalled(request.app[STALLS], positions, lags, set(being_rebuilt))
         if stalled:
             checks["projections_stalled"] = stalled
-            ready = False
+            ready = ready and not gated
         down = sorted(name for name, up in request.app.get(WORKERS_UP, {}).items() if not up)
         if down:
             checks["workers_down"] = down
@@ -58,6 +63,7 @@ async def readyz(request: web.Request) -> web.Response:
     except DATABASE_ERRORS as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
         ready = False
+    checks["node_role"] = request.app[SETTINGS].node_role
     return web.json_response(
         {"status": "ready" if ready else "not_ready", "checks": checks},
         status=200 if ready else 503,
