@@ -1,0 +1,128 @@
+"""Two API nodes and two worker nodes on one database, vendor faults on, the busy worker node
+killed with SIGKILL under load: every accepted order settles once, every projection catches
+up, and the survivor holds every lease (issue 19)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import asyncpg
+import pytest
+
+from tests.cli import orders_key_headers, start_cli
+from tests.e2e.fleet.nodes import TERMINAL, Node, statuses, stop_all, until_settled
+from tests.e2e.orders.test_crash_recovery import env_for, free_port, wait_for
+from tests.harness import order_body, sandbox_stats
+
+ORDERS = 300
+CONCURRENCY = 16
+# The worker node dies a third of the way through the load, with orders still in flight.
+KILL_AT = ORDERS // 3
+# Every follower lease a worker node takes: the three projections and the webhook confirmer.
+FOLLOWER_LEASES = {"orders", "discrepancies", "gl", "confirmer"}
+# A killed node's sessions close with it, so its leases are free at once and the survivor
+# takes them on its next poll (POLL_INTERVAL_S 0.1 here): seconds would mean a stuck lease.
+HANDOVER_BOUND_S = 5.0
+pytestmark = pytest.mark.slow
+
+
+async def leases_on(session: aiohttp.ClientSession, node: Node, wanted: set[str], within_s: float):
+    """Seconds until `node` holds every lease in `wanted` (TimeoutError past within_s)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while (held := await node.leases_held(session)) != wanted:
+        if loop.time() - started > within_s:
+            raise TimeoutError(f"{node.role} node holds {sorted(held)} after {within_s} s")
+        await asyncio.sleep(0.05)
+    return loop.time() - started
+
+
+async def test_a_killed_worker_node_loses_no_order_and_hands_its_leases_to_the_other(
+    database_url, tmp_path
+):
+    vendor_port = free_port()
+    vendor_url = f"http://127.0.0.1:{vendor_port}"
+    env = env_for(
+        database_url,
+        tmp_path,
+        SANDBOX_PORT="0",
+        SANDBOX_URL=vendor_url,
+        SYNC_BUDGET_S="0.2",
+        SANDBOX_FAULTS="seed=19,latency_ms=30,error_5xx=0.2,timeout_after_commit=0.2",
+    )
+    vendor = start_cli("sandbox", "--port", str(vendor_port), env=env)
+    headers = await orders_key_headers(env)
+    nodes: list[Node] = []
+    try:
+        await wait_for(vendor_url + "/_admin/stats")
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            busy = await Node("workers", env).ready()
+            nodes.append(busy)
+            await leases_on(session, busy, FOLLOWER_LEASES, within_s=30)
+            apis = [await Node("api", env).ready(), await Node("api", env).ready()]
+            survivor = await Node("workers", env).ready()
+            nodes += [*apis, survivor]
+            assert await apis[0].leases_held(session) == set()
+            assert await survivor.leases_held(session) == set(), "the first node holds them"
+
+            keys = [f"fleet-order-{i:04d}" for i in range(ORDERS)]
+            gate = asyncio.Semaphore(CONCURRENCY)
+            placed: list[str] = []
+            reached = asyncio.Event()
+
+            async def place(n: int, key: str) -> None:
+                api = apis[n % len(apis)].url  # spread over the API nodes
+                async with gate:
+                    while True:
+                        async with session.post(
+                            f"{api}/api/v1/orders", json=order_body(key), headers=headers
+                        ) as response:
+                            if response.status in (200, 201, 202):
+                                break
+                            assert response.status in (409, 503), await response.text()
+                            await asyncio.sleep(0.1)
+                placed.append(key)
+                if len(placed) == KILL_AT:
+                    reached.set()
+
+            load = [asyncio.create_task(place(n, key)) for n, key in enumerate(keys)]
+            await reached.wait()
+            busy.kill()
+            unsettled_at_kill = [
+                k
+                for k, s in (await statuses(session, apis[0].url, headers, placed)).items()
+                if s not in TERMINAL
+            ]
+            handover_s = await leases_on(session, survivor, FOLLOWER_LEASES, HANDOVER_BOUND_S)
+            await asyncio.gather(*load)
+            print(f"leases handed over {handover_s:.2f} s after the SIGKILL")
+            assert unsettled_at_kill, "no order was left to the worker nodes at the kill"
+
+            settled = await until_settled(session, apis[1].url, headers, keys, within_s=120)
+            assert {k: s for k, s in settled.items() if s not in TERMINAL} == {}
+            stats = await sandbox_stats(vendor_url)
+            assert stats["duplicate_references"] == []
+            fulfilled = sum(s == "fulfilled" for s in settled.values())
+            assert fulfilled <= stats["orders"] <= ORDERS
+
+            for _ in range(200):
+                if set((lag := await survivor.lag(session)).values()) == {0}:
+                    break
+                await asyncio.sleep(0.1)
+            assert lag == {"orders": 0, "discrepancies": 0, "gl": 0}
+            # The survivor's completer finished what the API nodes left to the workers.
+            assert await survivor.vendor_calls(session) > 0
+            conn = await asyncpg.connect(database_url)
+            try:
+                holders = await conn.fetch(
+                    """SELECT DISTINCT a.application_name FROM pg_locks l
+                       JOIN pg_stat_activity a USING (pid)
+                       WHERE l.locktype = 'advisory' AND l.classid = 1"""
+                )
+            finally:
+                await conn.close()
+            assert [r[0].split()[:2] for r in holders] == [["ledger", "workers"]]
+            assert holders[0][0].endswith(f":{survivor.process.pid}")
+    finally:
+        stop_all([*nodes, vendor])
