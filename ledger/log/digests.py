@@ -90,6 +90,9 @@ async def _recomputed(conn: asyncpg.Connection) -> dict[Cursor, str]:
     return result
 
 
+_EVENT_AT = "SELECT EXISTS (SELECT 1 FROM events WHERE tx_id = $1::xid8 AND position = $2)"
+
+
 async def check_digests(conn: asyncpg.Connection, kept: list[Digest]) -> str | None:
     """None when the log reproduces every kept digest; else the first divergence, named."""
     recomputed = await _recomputed(conn)
@@ -102,10 +105,16 @@ async def check_digests(conn: asyncpg.Connection, kept: list[Digest]) -> str | N
         )
         found = recomputed.get(digest.cursor)
         if found is None:
-            return (
-                f"no seal of the log ends at cursor {tuple(digest.cursor)}, where the digest of "
-                f"{digest.sealed_at.isoformat()} was taken: the seals were rewritten ({since})"
-            )
+            taken = digest.sealed_at.isoformat()
+            where = f"cursor {tuple(digest.cursor)}, where the digest of {taken} was taken"
+            if not await conn.fetchval(_EVENT_AT, digest.upto_tx_id, digest.upto_position):
+                # A failover to a replica that had not received the last commits, or a restore
+                # from an older backup, ends the log before a digest published from the old one.
+                return (
+                    f"the log has no event at {where}: history {since} up to there is missing"
+                    " (a failover or restore lost committed events) or was rewritten"
+                )
+            return f"no seal of the log ends at {where}: the seals were rewritten ({since})"
         if found != digest.digest:
             return (
                 f"the log up to cursor {tuple(digest.cursor)} digests to {found}, but the digest"

