@@ -24,6 +24,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = 8080
     # None means: start the embedded PostgreSQL in data_dir.
     database_url: str | None = None
+    # A streaming replica the finance read routes use while it is within READ_MAX_LAG_S of the
+    # primary; its login must be able to read the read models (the service's login will do).
+    read_database_url: str | None = None
+    # Finance may read a report this far behind the primary, no further: about a batch of the
+    # projection runners, so a healthy replica serves and one replaying a backlog does not.
+    read_max_lag_s: float = 5.0
     # Who migrates (owns the log); default DATABASE_URL. `serve` and workers connect with
     # DATABASE_URL, whose login should be a member of SERVICE_ROLE and own nothing.
     migrate_database_url: str | None = None

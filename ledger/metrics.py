@@ -61,6 +61,17 @@ class Registry:
         self.lease_acquisitions = Counter(
             "ledger_lease_acquisitions", "Follower leases taken by this node", ["lease"], **on
         )
+        self.replica_lag_seconds = Gauge(
+            "ledger_read_replica_lag_seconds",
+            "How far READ_DATABASE_URL is behind the primary (-1: unknown or unreachable)",
+            **on,
+        )
+        self.replica_serving = Gauge(
+            "ledger_read_replica_serving", "1 while finance reads go to the replica", **on
+        )
+        self.finance_reads = Counter(
+            "ledger_finance_reads", "Finance reads by the database serving them", ["source"], **on
+        )
         self.projection_lag_events = Gauge(
             "ledger_projection_lag_events",
             "Events appended but not yet applied, per projection",

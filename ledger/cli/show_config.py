@@ -15,7 +15,9 @@ from ledger.config import Settings
 MASK = "****"
 # Settings that are secrets themselves, and those that are URLs which may carry a password.
 _SECRETS = frozenset({"secrets_key", "sandbox_webhook_secret"})
-_URLS = frozenset({"database_url", "migrate_database_url", "digest_publish", "sandbox_url"})
+_URLS = frozenset(
+    {"database_url", "migrate_database_url", "read_database_url", "digest_publish", "sandbox_url"}
+)
 
 
 def add_config_parser(subparsers: argparse._SubParsersAction) -> None:

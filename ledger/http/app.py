@@ -38,6 +38,7 @@ from ledger.http.routes import api_keys as api_key_routes
 from ledger.http.routes import bulk as bulk_routes
 from ledger.http.routes import discrepancies, ops, orders, reconciliations
 from ledger.http.routes import webhooks as webhook_routes
+from ledger.http.runtime.replica import replica_ctx, watch_replica
 from ledger.http.workers import Worker, background_ctx
 from ledger.log.digests import current_digest
 from ledger.log.leases import OrderLeases
@@ -193,6 +194,8 @@ def _background_workers(settings: Settings, projections: list[str]) -> dict[str,
     """What this node runs besides requests. Every node that appends wakes the followers
     (wherever they run) with its notifier; the rest is the worker role's."""
     workers: dict[str, Worker] = {"notifier": _notifier_worker}
+    if settings.read_database_url and settings.node_role != "workers":
+        workers["read_replica_watch"] = watch_replica
     if settings.node_role == "api":
         return workers
     workers |= {f"projection:{name}": _projection_worker(name) for name in projections}
@@ -238,7 +241,7 @@ def create_app(
     app[PROJECTIONS] = all_projections(settings)
     app[STALLS] = StallWatch(settings.ready_stall_s)
     app[KEY_CACHE] = KeyCache()
-    app.cleanup_ctx.extend([_pool_ctx, _sandbox_ctx, _orders_ctx])
+    app.cleanup_ctx.extend([_pool_ctx, replica_ctx, _sandbox_ctx, _orders_ctx])
     if background:
         app.cleanup_ctx.append(background_ctx(_background_workers(settings, [*app[PROJECTIONS]])))
     app.add_routes(ops.routes)

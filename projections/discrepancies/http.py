@@ -9,8 +9,8 @@ from aiohttp import web
 
 from ledger.http import params
 from ledger.http.auth import authorize
-from ledger.http.keys import POOL
 from ledger.http.problems import Problem
+from ledger.http.runtime.replica import read_pool
 from projections.discrepancies.matching import KINDS
 from projections.discrepancies.tables import COUNTERS
 
@@ -32,7 +32,7 @@ async def list_discrepancies(request: web.Request) -> web.Response:
     start, end = params.window(query)
     limit = params.limit(query)
     after = params.decode_cursor(query, tuple[datetime, str])
-    rows = await request.app[POOL].fetch(
+    rows = await read_pool(request.app).fetch(
         """SELECT * FROM discrepancies
            WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)
              AND ($3::timestamptz IS NULL OR opened_at >= $3)
@@ -64,7 +64,7 @@ async def list_discrepancies(request: web.Request) -> web.Response:
 @routes.get("/api/v1/reconciliations/{run_id}")
 async def get_run(request: web.Request) -> web.Response:
     await authorize(request, "finance:all")  # a run is vendor-wide: every client's orders
-    row = await request.app[POOL].fetchrow(
+    row = await read_pool(request.app).fetchrow(
         "SELECT * FROM reconciliation_runs WHERE run_id = $1", request.match_info["run_id"]
     )
     if row is None:

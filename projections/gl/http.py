@@ -9,8 +9,9 @@ from aiohttp import web
 
 from ledger.http import params
 from ledger.http.auth import authorize
-from ledger.http.keys import POOL, PROJECTIONS
+from ledger.http.keys import PROJECTIONS
 from ledger.http.problems import Problem
+from ledger.http.runtime.replica import read_pool
 from ledger.money import format_minor
 from ledger.orders.model import OrderState
 from projections.gl.projection import GLProjection
@@ -64,7 +65,7 @@ async def _daily_rows(request: web.Request):
     principal = await authorize(request, "finance:read")
     start, end = _range(request)
     currency = params.currency(request.query)
-    async with request.app[POOL].acquire() as conn:
+    async with read_pool(request.app).acquire() as conn:
         return await daily(conn, start, end, currency, principal.finance_client)
 
 
@@ -98,7 +99,7 @@ async def _journal(request: web.Request):
     principal = await authorize(request, "finance:read")
     day = params.day(request.query, "date")
     currency = params.currency(request.query)
-    async with request.app[POOL].acquire() as conn:
+    async with read_pool(request.app).acquire() as conn:
         lines = await day_journal(conn, _gl(request).chart, day, currency, principal.finance_client)
         closed = await conn.fetchval(
             "SELECT true FROM gl_closed_days WHERE business_date = $1", day
@@ -142,7 +143,7 @@ async def list_orders(request: web.Request) -> web.Response:
     start, end = params.window(query)
     limit = params.limit(query)
     after = params.decode_cursor(query, tuple[datetime, str])
-    rows = await request.app[POOL].fetch(
+    rows = await read_pool(request.app).fetch(
         *order_list_query(
             principal.client_id,
             status=status,

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ledger.db import DATABASE_ERRORS, pending_migrations
 from ledger.http.keys import POOL, PROJECTIONS, ROLE_WARNINGS, SETTINGS, STALLS, VENDORS
+from ledger.http.runtime.replica import REPLICA
 from ledger.http.workers import WORKERS_UP
 from ledger.metrics import METRICS
 from ledger.vendors.breaker import BREAKER_STATES
@@ -64,6 +65,8 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = f"unreachable: {type(exc).__name__}"
         ready = False
     checks["node_role"] = request.app[SETTINGS].node_role
+    if REPLICA in request.app:
+        checks["read_replica"] = request.app[REPLICA].checks()
     return web.json_response(
         {"status": "ready" if ready else "not_ready", "checks": checks},
         status=200 if ready else 503,
