@@ -53,8 +53,9 @@ def node_name(role: str) -> str:
 async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Listen at once; answer unready until the database is usable; then serve the app until
     SIGTERM or SIGINT, when in-flight requests and workers get their grace."""
-    if args.role is not None:
-        settings = msgspec.structs.replace(settings, node_role=args.role)
+    role = getattr(args, "role", None)  # absent when `run.py` is given no command at all
+    if role is not None:
+        settings = msgspec.structs.replace(settings, node_role=role)
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)

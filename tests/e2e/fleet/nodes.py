@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import aiohttp
 
-from tests.cli import start_cli
-from tests.e2e.orders.test_crash_recovery import free_port, wait_for_service
-from tests.harness import scraped
+from tests.cli import orders_key_headers, start_cli
+from tests.e2e.orders.test_crash_recovery import env_for, free_port, wait_for, wait_for_service
+from tests.harness import order_body, sandbox_stats, scraped
 
 TERMINAL = {"fulfilled", "failed", "refunded"}
 
@@ -54,11 +55,77 @@ class Node:
             return (await response.json())["checks"]["projection_lag_events"]
 
 
-def stop_all(nodes: Iterable[Node | subprocess.Popen]) -> None:
-    for node in nodes:
-        process = node.process if isinstance(node, Node) else node
-        process.kill()
-        process.wait(timeout=10)
+class Fleet:
+    """A sandbox vendor process with `faults` and the nodes a test starts on one database."""
+
+    def __init__(self, database_url: str, data_dir: Path, faults: str) -> None:
+        vendor_port = free_port()
+        self.vendor_url = f"http://127.0.0.1:{vendor_port}"
+        self.env = env_for(
+            database_url,
+            data_dir,
+            SANDBOX_PORT="0",
+            SANDBOX_URL=self.vendor_url,
+            SYNC_BUDGET_S="0.2",  # most orders are left to the background, and to the workers
+            SANDBOX_FAULTS=faults,
+        )
+        self._processes: list[subprocess.Popen] = [
+            start_cli("sandbox", "--port", str(vendor_port), env=self.env)
+        ]
+
+    async def client_headers(self) -> dict[str, str]:
+        """An orders:write key (which migrates the database), once the vendor answers."""
+        headers = await orders_key_headers(self.env)
+        await wait_for(self.vendor_url + "/_admin/stats")
+        return headers
+
+    async def node(self, role: str) -> Node:
+        node = Node(role, self.env)
+        self._processes.append(node.process)
+        return await node.ready()
+
+    async def assert_settled_once(
+        self, session: aiohttp.ClientSession, api: str, headers: Mapping[str, str], keys: list[str]
+    ) -> None:
+        """Every order terminal, and at most one vendor order per order."""
+        settled = await until_settled(session, api, headers, keys, within_s=120)
+        assert {k: s for k, s in settled.items() if s not in TERMINAL} == {}
+        stats = await sandbox_stats(self.vendor_url)
+        assert stats["duplicate_references"] == []
+        fulfilled = sum(s == "fulfilled" for s in settled.values())
+        assert fulfilled <= stats["orders"] <= len(keys)
+
+    def stop(self) -> None:
+        for process in self._processes:
+            process.kill()
+            process.wait(timeout=10)
+
+
+async def place(
+    session: aiohttp.ClientSession, api: str, key: str, headers: Mapping[str, str]
+) -> None:
+    """Submit until accepted, as a client does: 409 and 503 answers, and a connection cut by a
+    crash, are retried with the same idempotency key."""
+    while True:
+        try:
+            async with session.post(
+                f"{api}/api/v1/orders", json=order_body(key), headers=headers
+            ) as response:
+                if response.status in (200, 201, 202):
+                    return
+                assert response.status in (409, 503), await response.text()
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)
+
+
+async def until_caught_up(session: aiohttp.ClientSession, node: Node) -> dict[str, int]:
+    """The node's projection lag once every projection is at zero, or after 20 s."""
+    for _ in range(200):
+        if set((lag := await node.lag(session)).values()) == {0}:
+            break
+        await asyncio.sleep(0.1)
+    return lag
 
 
 async def statuses(

@@ -14,12 +14,10 @@ import asyncpg
 import pytest
 
 from ledger.log import store
-from tests.cli import orders_key_headers, run_cli, start_cli
+from tests.cli import run_cli
 from tests.clusters import Cluster
-from tests.e2e.fleet.nodes import TERMINAL, Node, stop_all, until_settled
-from tests.e2e.orders.test_crash_recovery import env_for, free_port, wait_for
+from tests.e2e.fleet.nodes import Fleet, place, until_caught_up
 from tests.factories import order_requested
-from tests.harness import order_body, sandbox_stats
 
 ORDERS = 200
 CONCURRENCY = 8
@@ -61,23 +59,10 @@ async def test_nodes_carry_on_on_a_promoted_replica_losing_and_doubling_no_ackno
 ):
     primary, replica = replicated
     await _replicate_synchronously(primary)
-    vendor_port = free_port()
-    vendor_url = f"http://127.0.0.1:{vendor_port}"
-    env = env_for(
-        both(primary, replica),
-        tmp_path,
-        SANDBOX_PORT="0",
-        SANDBOX_URL=vendor_url,
-        SYNC_BUDGET_S="0.2",
-        SANDBOX_FAULTS="seed=23,latency_ms=30,error_5xx=0.1",
-    )
-    vendor = start_cli("sandbox", "--port", str(vendor_port), env=env)
-    headers = await orders_key_headers(env)
-    nodes: list[Node] = []
+    fleet = Fleet(both(primary, replica), tmp_path, "seed=23,latency_ms=30,error_5xx=0.1")
     try:
-        await wait_for(vendor_url + "/_admin/stats")
-        nodes += [await Node("api", env).ready(), await Node("workers", env).ready()]
-        api, workers = nodes
+        headers = await fleet.client_headers()
+        api, workers = await fleet.node("api"), await fleet.node("workers")
         keys = [f"failover-order-{i:04d}" for i in range(ORDERS)]
         acknowledged_before_crash: list[str] = []
         crashed = False
@@ -85,48 +70,33 @@ async def test_nodes_carry_on_on_a_promoted_replica_losing_and_doubling_no_ackno
         reached = asyncio.Event()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
 
-            async def place(key: str) -> None:
+            async def submit(key: str) -> None:
                 async with gate:
-                    while True:
-                        try:
-                            async with session.post(
-                                f"{api.url}/api/v1/orders", json=order_body(key), headers=headers
-                            ) as response:
-                                if response.status in (200, 201, 202):
-                                    break
-                                assert response.status in (409, 503), await response.text()
-                        except aiohttp.ClientError:
-                            pass  # cut by the crash: the client retries with the same key
-                        await asyncio.sleep(0.2)
+                    await place(session, api.url, key, headers)
                 if not crashed:
                     acknowledged_before_crash.append(key)
                 if len(acknowledged_before_crash) == CRASH_AT:
                     reached.set()
 
-            load = [asyncio.create_task(place(key)) for key in keys]
+            load = [asyncio.create_task(submit(key)) for key in keys]
             await reached.wait()
             crashed = True
             await asyncio.to_thread(primary.stop, "immediate")
             await asyncio.to_thread(replica.promote)
             await asyncio.gather(*load)
 
-            settled = await until_settled(session, api.url, headers, keys, within_s=120)
-            assert {k: s for k, s in settled.items() if s not in TERMINAL} == {}
+            await fleet.assert_settled_once(session, api.url, headers, keys)
             # Accepted before the crash, and after it on the new primary: both kinds settled.
             assert CRASH_AT <= len(acknowledged_before_crash) < ORDERS
-            stats = await sandbox_stats(vendor_url)
-            assert stats["duplicate_references"] == []
-            fulfilled = sum(s == "fulfilled" for s in settled.values())
-            assert fulfilled <= stats["orders"] <= ORDERS
-            for _ in range(200):
-                if set((lag := await workers.lag(session)).values()) == {0}:
-                    break
-                await asyncio.sleep(0.1)
-            assert lag == {"orders": 0, "discrepancies": 0, "gl": 0}
+            assert await until_caught_up(session, workers) == {
+                "orders": 0,
+                "discrepancies": 0,
+                "gl": 0,
+            }
         verified = await asyncio.to_thread(cli, replica.url, "verify")
         assert verified.returncode == 0, verified.stdout + verified.stderr
     finally:
-        stop_all([*nodes, vendor])
+        fleet.stop()
 
 
 async def test_a_failover_that_lost_committed_events_fails_verify_against_the_last_digest(

@@ -10,10 +10,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.cli import orders_key_headers, start_cli
-from tests.e2e.fleet.nodes import TERMINAL, Node, statuses, stop_all, until_settled
-from tests.e2e.orders.test_crash_recovery import env_for, free_port, wait_for
-from tests.harness import order_body, sandbox_stats
+from tests.e2e.fleet.nodes import TERMINAL, Fleet, Node, place, statuses, until_caught_up
 
 ORDERS = 300
 CONCURRENCY = 16
@@ -41,28 +38,16 @@ async def leases_on(session: aiohttp.ClientSession, node: Node, wanted: set[str]
 async def test_a_killed_worker_node_loses_no_order_and_hands_its_leases_to_the_other(
     database_url, tmp_path
 ):
-    vendor_port = free_port()
-    vendor_url = f"http://127.0.0.1:{vendor_port}"
-    env = env_for(
-        database_url,
-        tmp_path,
-        SANDBOX_PORT="0",
-        SANDBOX_URL=vendor_url,
-        SYNC_BUDGET_S="0.2",
-        SANDBOX_FAULTS="seed=19,latency_ms=30,error_5xx=0.2,timeout_after_commit=0.2",
+    fleet = Fleet(
+        database_url, tmp_path, "seed=19,latency_ms=30,error_5xx=0.2,timeout_after_commit=0.2"
     )
-    vendor = start_cli("sandbox", "--port", str(vendor_port), env=env)
-    headers = await orders_key_headers(env)
-    nodes: list[Node] = []
     try:
-        await wait_for(vendor_url + "/_admin/stats")
+        headers = await fleet.client_headers()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            busy = await Node("workers", env).ready()
-            nodes.append(busy)
+            busy = await fleet.node("workers")
             await leases_on(session, busy, FOLLOWER_LEASES, within_s=30)
-            apis = [await Node("api", env).ready(), await Node("api", env).ready()]
-            survivor = await Node("workers", env).ready()
-            nodes += [*apis, survivor]
+            apis = [await fleet.node("api"), await fleet.node("api")]
+            survivor = await fleet.node("workers")
             assert await apis[0].leases_held(session) == set()
             assert await survivor.leases_held(session) == set(), "the first node holds them"
 
@@ -71,46 +56,29 @@ async def test_a_killed_worker_node_loses_no_order_and_hands_its_leases_to_the_o
             placed: list[str] = []
             reached = asyncio.Event()
 
-            async def place(n: int, key: str) -> None:
-                api = apis[n % len(apis)].url  # spread over the API nodes
+            async def spread(n: int, key: str) -> None:
                 async with gate:
-                    while True:
-                        async with session.post(
-                            f"{api}/api/v1/orders", json=order_body(key), headers=headers
-                        ) as response:
-                            if response.status in (200, 201, 202):
-                                break
-                            assert response.status in (409, 503), await response.text()
-                            await asyncio.sleep(0.1)
+                    await place(session, apis[n % len(apis)].url, key, headers)
                 placed.append(key)
                 if len(placed) == KILL_AT:
                     reached.set()
 
-            load = [asyncio.create_task(place(n, key)) for n, key in enumerate(keys)]
+            load = [asyncio.create_task(spread(n, key)) for n, key in enumerate(keys)]
             await reached.wait()
+            found = await statuses(session, apis[0].url, headers, list(placed))
+            unsettled_at_kill = [key for key, status in found.items() if status not in TERMINAL]
             busy.kill()
-            unsettled_at_kill = [
-                k
-                for k, s in (await statuses(session, apis[0].url, headers, placed)).items()
-                if s not in TERMINAL
-            ]
             handover_s = await leases_on(session, survivor, FOLLOWER_LEASES, HANDOVER_BOUND_S)
             await asyncio.gather(*load)
             print(f"leases handed over {handover_s:.2f} s after the SIGKILL")
             assert unsettled_at_kill, "no order was left to the worker nodes at the kill"
 
-            settled = await until_settled(session, apis[1].url, headers, keys, within_s=120)
-            assert {k: s for k, s in settled.items() if s not in TERMINAL} == {}
-            stats = await sandbox_stats(vendor_url)
-            assert stats["duplicate_references"] == []
-            fulfilled = sum(s == "fulfilled" for s in settled.values())
-            assert fulfilled <= stats["orders"] <= ORDERS
-
-            for _ in range(200):
-                if set((lag := await survivor.lag(session)).values()) == {0}:
-                    break
-                await asyncio.sleep(0.1)
-            assert lag == {"orders": 0, "discrepancies": 0, "gl": 0}
+            await fleet.assert_settled_once(session, apis[1].url, headers, keys)
+            assert await until_caught_up(session, survivor) == {
+                "orders": 0,
+                "discrepancies": 0,
+                "gl": 0,
+            }
             # The survivor's completer finished what the API nodes left to the workers.
             assert await survivor.vendor_calls(session) > 0
             conn = await asyncpg.connect(database_url)
@@ -125,4 +93,4 @@ async def test_a_killed_worker_node_loses_no_order_and_hands_its_leases_to_the_o
             assert [r[0].split()[:2] for r in holders] == [["ledger", "workers"]]
             assert holders[0][0].endswith(f":{survivor.process.pid}")
     finally:
-        stop_all([*nodes, vendor])
+        fleet.stop()

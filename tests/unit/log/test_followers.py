@@ -22,7 +22,7 @@ async def test_a_follower_facing_a_database_that_is_away_backs_off_and_stops_pro
         attempts.append(asyncio.get_running_loop().time())
         raise ConnectionRefusedError("the database is restarting")
 
-    monkeypatch.setattr(followers.asyncpg, "connect", refused)
+    monkeypatch.setattr(followers, "connect", refused)
     stop = asyncio.Event()
 
     async def never(conn):
