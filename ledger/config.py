@@ -100,6 +100,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Where each new ledger digest is published outside PostgreSQL: a file path (a JSON line
     # each) or an http(s) URL (a JSON POST each). Unset: digests stay in the database.
     digest_publish: str | None = None
+    # Merchant webhooks (ledger/webhooks/deliveries.py). Private, loopback and link-local
+    # targets are refused unless this is on (a receiver on the service's own network).
+    webhook_allow_private: bool = False
+    # One delivery attempt, connect to last byte: a receiver should answer at once and work
+    # after; ten seconds is the common platforms' bound.
+    webhook_timeout_s: float = 10.0
+    # Retries start this soon and double (equal jitter) up to an hour apart ...
+    webhook_retry_base_s: float = 5.0
+    # ... for three days from the first attempt; then the delivery is given up.
+    webhook_retry_window_s: float = 3 * 86400.0
+    # An endpoint whose attempts have all failed for this long is disabled, with an event.
+    webhook_disable_after_s: float = 3 * 86400.0
+    # After a rotation the previous secret signs beside the new one this long by default.
+    webhook_secret_overlap_s: float = 86400.0
 
 
 _BOOLEANS = {

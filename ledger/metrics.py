@@ -99,6 +99,21 @@ class Registry:
             **on,
         )
 
+        self.webhook_deliveries = Counter(
+            "ledger_webhook_deliveries",
+            "Merchant webhook delivery attempts, by outcome (delivered, failed, given_up)",
+            ["outcome"],
+            **on,
+        )
+        self.webhook_queue_depth = Gauge(
+            "ledger_webhook_queue_depth", "Merchant webhook deliveries not yet delivered", **on
+        )
+        self.webhook_oldest_undelivered_seconds = Gauge(
+            "ledger_webhook_oldest_undelivered_seconds",
+            "Age of the oldest undelivered merchant webhook event (0 when none waits)",
+            **on,
+        )
+
     def value(self, name: str, **labels: str) -> float:
         """One sample's current value (0 before its first), as a scrape would read it."""
         return self.registry.get_sample_value(name, labels) or 0.0

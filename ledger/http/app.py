@@ -36,7 +36,14 @@ from ledger.http.keys import (
 from ledger.http.middleware import canonical_request
 from ledger.http.routes import api_keys as api_key_routes
 from ledger.http.routes import bulk as bulk_routes
-from ledger.http.routes import discrepancies, ops, orders, reconciliations
+from ledger.http.routes import (
+    discrepancies,
+    ops,
+    orders,
+    reconciliations,
+    webhook_endpoints,
+    webhook_events,
+)
 from ledger.http.routes import webhooks as webhook_routes
 from ledger.http.runtime.replica import replica_ctx, watch_replica
 from ledger.http.workers import Worker, background_ctx
@@ -59,7 +66,9 @@ from ledger.vendors.registry import (
 from ledger.vendors.routing import Router
 from ledger.vendors.sandbox.faults import parse_faults
 from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app
+from ledger.webhooks.announcer import Announcer
 from ledger.webhooks.confirmer import Confirmer
+from ledger.webhooks.deliveries import Deliverer, DeliveryPolicy
 from projections.checkpoints import ensure_projection
 from projections.discrepancies import http as finance
 from projections.gl import GLProjection
@@ -190,6 +199,23 @@ async def _confirmer_worker(app: web.Application, stop: asyncio.Event) -> None:
     await app[CONFIRMER].run(app[DSN], stop, app[SETTINGS].poll_interval_s)
 
 
+async def _announcer_worker(app: web.Application, stop: asyncio.Event) -> None:
+    await Announcer(utcnow).run(app[DSN], stop, app[SETTINGS].poll_interval_s)
+
+
+async def _deliveries_worker(app: web.Application, stop: asyncio.Event) -> None:
+    settings = app[SETTINGS]
+    policy = DeliveryPolicy(
+        allow_private=settings.webhook_allow_private,
+        timeout_s=settings.webhook_timeout_s,
+        retry_base_s=settings.webhook_retry_base_s,
+        retry_window_s=settings.webhook_retry_window_s,
+        disable_after_s=settings.webhook_disable_after_s,
+    )
+    deliverer = Deliverer(app[VAULT], policy, utcnow, random.Random().random)
+    await deliverer.run(app[DSN], stop, settings.poll_interval_s)
+
+
 def _background_workers(settings: Settings, projections: list[str]) -> dict[str, Worker]:
     """What this node runs besides requests. Every node that appends wakes the followers
     (wherever they run) with its notifier; the rest is the worker role's."""
@@ -203,6 +229,8 @@ def _background_workers(settings: Settings, projections: list[str]) -> dict[str,
         "sealer": _seal_worker,
         "completer": _completer_worker,
         "confirmer": _confirmer_worker,
+        "webhook_announcer": _announcer_worker,
+        "webhook_deliveries": _deliveries_worker,
     }
     if settings.schedules:
         workers["reconciliation_schedule"] = reconciliations.schedule_worker(
@@ -221,6 +249,8 @@ _REQUEST_ROUTES = (
     bulk_routes,
     openapi,
     webhook_routes,
+    webhook_endpoints,
+    webhook_events,
     discrepancies,
     finance,
     gl_routes,

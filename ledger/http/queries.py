@@ -89,6 +89,16 @@ class FileImportQuery(Query, frozen=True):
     end: Moment | None = msgspec.field(name="to", default=None)
 
 
+class WebhookEventsQuery(Paged, frozen=True):
+    endpoint: Annotated[str, Meta(description="Only this endpoint's deliveries")] | None = None
+    status: Literal["pending", "delivered", "failed"] | None = None
+
+
+class VendorWebhooksQuery(Paged, frozen=True):
+    vendor: str | None = None
+    outcome: Literal["accepted", "duplicate", "refused"] | None = None
+
+
 @functools.cache  # read on every request; msgspec.structs.fields inspects the class each time
 def names(query: type[Query]) -> tuple[str, ...]:
     return tuple(field.encode_name for field in msgspec.structs.fields(query))

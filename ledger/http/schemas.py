@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from msgspec import Meta
 
 from ledger.orders.identifiers import Identifier
+from ledger.orders.view import Card, Order
+
+__all__ = ["Card", "CreateOrder", "Identifier", "Order"]
 
 CurrencyCode = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 Amount = Annotated[
@@ -27,27 +30,6 @@ class CreateOrder(msgspec.Struct, forbid_unknown_fields=True):
     amount: Annotated[Amount, Meta(examples=["25.00"])]
     currency: Annotated[CurrencyCode, Meta(examples=["USD"])]
     idempotency_key: Annotated[str, Meta(examples=["order-2026-11-30-0001"])] | None = None
-
-
-class Card(msgspec.Struct):
-    code: str
-    pin: str | None = None
-    url: str | None = None
-
-
-class Order(msgspec.Struct):
-    idempotency_key: str
-    status: Literal["pending", "fulfilled", "failed", "refunded"]
-    amount: str
-    currency: str
-    customer_id: str
-    brand_id: str
-    vendor: str
-    vendor_order_id: str | None
-    card: Card | None
-    failure_reason: str | None
-    created_at: datetime
-    updated_at: datetime
 
 
 class RecordedEventView(msgspec.Struct):

@@ -13,14 +13,16 @@ from typing import Literal
 
 import msgspec
 
-
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, omit_defaults=True, gc=False):
-    """Base of every event; the JSON "type" field names the subclass.
-
-    gc=False: events are immutable values that never form reference cycles, so the cycle
-    collector need not track them (a rebuild decodes millions).
-    """
-
+from ledger.log.event_base import Event
+from ledger.log.merchant_events import (
+    WebhookDeliveryAttempted,
+    WebhookEndpointCreated,
+    WebhookEndpointDeleted,
+    WebhookEndpointDisabled,
+    WebhookEndpointUpdated,
+    WebhookEventsRequeued,
+    WebhookSecretRotated,
+)
 
 # --- orders -------------------------------------------------------------------------------
 
@@ -264,6 +266,13 @@ AnyEvent = (
     | DiscrepancyResolved
     | GLDayClosed
     | BulkBatchAccepted
+    | WebhookEndpointCreated
+    | WebhookEndpointUpdated
+    | WebhookEndpointDeleted
+    | WebhookSecretRotated
+    | WebhookEndpointDisabled
+    | WebhookDeliveryAttempted
+    | WebhookEventsRequeued
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__  # type: ignore[attr-defined]

@@ -59,13 +59,20 @@ class CardVault:
         # Names the key a ciphertext was made with, so a future rotation can tell them apart.
         self.key_id = hashlib.sha256(key).hexdigest()[:16]
 
-    def seal(self, stream_id: str, card: CardSecret) -> tuple[bytes, bytes]:
+    def encrypt(self, bound_to: str, plaintext: bytes) -> tuple[bytes, bytes]:
+        """(nonce, ciphertext) of any secret, bound to a name (the AEAD's associated data): a
+        ciphertext copied onto another row does not decrypt."""
         nonce = os.urandom(NONCE_BYTES)
-        return nonce, self._aead.encrypt(nonce, msgspec.json.encode(card), stream_id.encode())
+        return nonce, self._aead.encrypt(nonce, plaintext, bound_to.encode())
+
+    def decrypt(self, bound_to: str, nonce: bytes, ciphertext: bytes) -> bytes:
+        return self._aead.decrypt(nonce, ciphertext, bound_to.encode())
+
+    def seal(self, stream_id: str, card: CardSecret) -> tuple[bytes, bytes]:
+        return self.encrypt(stream_id, msgspec.json.encode(card))
 
     def open(self, stream_id: str, nonce: bytes, ciphertext: bytes) -> CardSecret:
-        plaintext = self._aead.decrypt(nonce, ciphertext, stream_id.encode())
-        return msgspec.json.decode(plaintext, type=CardSecret)
+        return msgspec.json.decode(self.decrypt(stream_id, nonce, ciphertext), type=CardSecret)
 
     async def store(
         self, conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, card: CardSecret

@@ -7,9 +7,12 @@ true; only that answer moves an order.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
+import msgspec
 
 from ledger.log import events as ev
 from ledger.log import store
@@ -31,16 +34,67 @@ def dedupe_id(hint: WebhookHint, header_id: str | None) -> str:
 _BY_VENDOR_ID = "SELECT stream_id FROM orders_view WHERE vendor = $1 AND vendor_order_id = $2"
 
 
+class Delivery(NamedTuple):
+    """One POST to /webhooks/{vendor} as the inbox keeps it: never the body, only its hash."""
+
+    vendor: str
+    headers: dict[str, str]
+    body: bytes
+    received_at: datetime
+    request_id: str
+
+    def row(
+        self,
+        outcome: str,
+        reason: str | None,
+        hint: WebhookHint | None = None,
+        webhook_id: str | None = None,
+    ) -> tuple:
+        return (
+            self.vendor,
+            self.received_at,
+            outcome,
+            reason,
+            webhook_id,
+            hint.event_type if hint else None,
+            hint.reference if hint else None,
+            msgspec.json.encode(self.headers).decode(),
+            hashlib.sha256(self.body).hexdigest(),
+            len(self.body),
+            self.request_id,
+        )
+
+
+# Credentials a sender might add are not kept; the signature headers are (they say which
+# check failed and why).
+_NOT_KEPT = frozenset({"authorization", "cookie", "proxy-authorization"})
+_INBOX = """INSERT INTO vendor_webhook_inbox (vendor, received_at, outcome, reason, webhook_id,
+                event_type, reference, headers, body_sha256, body_bytes, request_id, stream_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12)"""
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.lower() not in _NOT_KEPT:
+            kept[name] = f"{kept[name]}, {value}" if name in kept else value
+    return kept
+
+
+async def record_refusal(pool: asyncpg.Pool, delivery: Delivery, reason: str) -> None:
+    await pool.execute(_INBOX, *delivery.row("refused", reason), None)
+
+
 async def record(
     pool: asyncpg.Pool,
-    vendor: str,
     webhook_id: str,
     hint: WebhookHint,
-    body: bytes,
-    now: datetime,
+    delivery: Delivery,
     metadata: dict[str, object],
 ) -> bool:
-    """Append WebhookReceived once per webhook id; False for a redelivery."""
+    """Append WebhookReceived once per webhook id; False for a redelivery. The inbox keeps
+    both, in the same transaction."""
+    vendor, body, now = delivery.vendor, delivery.body, delivery.received_at
     received = ev.WebhookReceived(
         vendor=vendor,
         webhook_id=webhook_id,
@@ -68,7 +122,33 @@ async def record(
             webhook_id,
             stream_id,
         )
+        await conn.execute(
+            _INBOX,
+            *delivery.row("accepted" if inserted else "duplicate", None, hint, webhook_id),
+            stream_id,
+        )
         if not inserted:
             return False
         await store.append_observed(conn, stream_id, [received], metadata=metadata)
     return True
+
+
+# Each delivery with the confirmation it led to: the first status the vendor was asked for
+# about that order after the webhook arrived (the confirmer's lookup, or the completer's).
+_LISTED = """
+    SELECT i.*, o.data AS confirmation FROM vendor_webhook_inbox i
+    LEFT JOIN LATERAL (
+        SELECT data FROM events e
+        WHERE i.outcome = 'accepted' AND e.stream_id = i.stream_id
+          AND e.type = 'VendorStatusObserved' AND e.recorded_at >= i.received_at
+        ORDER BY e.version LIMIT 1) o ON true
+    WHERE ($1::text IS NULL OR i.vendor = $1) AND ($2::text IS NULL OR i.outcome = $2)
+      AND ($3::bigint IS NULL OR i.id < $3)
+    ORDER BY i.id DESC LIMIT $4"""
+
+
+async def listed(
+    pool: asyncpg.Pool, vendor: str | None, outcome: str | None, before: int | None, limit: int
+) -> list[asyncpg.Record]:
+    """Newest first; `before` is the id the previous page ended at."""
+    return await pool.fetch(_LISTED, vendor, outcome, before, limit)

@@ -12,7 +12,7 @@ from ledger.http.auth import authorize
 from ledger.http.problems import Problem
 from ledger.http.runtime.replica import read_pool
 from projections.discrepancies.matching import KINDS
-from projections.discrepancies.tables import COUNTERS
+from projections.discrepancies.views import discrepancy_view, run_view
 
 routes = web.RouteTableDef()
 STATES = ("open", "auto_resolved", "resolved")
@@ -50,11 +50,7 @@ async def list_discrepancies(request: web.Request) -> web.Response:
         principal.finance_client,
     )
     page = rows[:limit]
-    items = [
-        dict(r) | {"history": msgspec.json.decode(r["history"]), "type": r["kind"]} for r in page
-    ]
-    for item in items:
-        del item["kind"]
+    items = [discrepancy_view(r) for r in page]
     next_cursor = None
     if len(rows) > limit:
         next_cursor = params.encode_cursor([page[-1]["opened_at"], page[-1]["id"]])
@@ -69,19 +65,4 @@ async def get_run(request: web.Request) -> web.Response:
     )
     if row is None:
         raise Problem(404, "run_not_found", "no reconciliation run with this id", field="run_id")
-    run = dict(row)
-    done = run["completed_at"]
-    return _json(
-        {
-            "run_id": run["run_id"],
-            "vendor": run["vendor"],
-            "source": run["source"],
-            "window": {"from": run["window_start"], "to": run["window_end"]},
-            "status": "completed" if done else "running",
-            "started_at": run["started_at"],
-            "completed_at": done,
-            "duration_s": (done - run["started_at"]).total_seconds() if done else None,
-            "pages": run["pages"],
-            "counts": {name: run[name] for name in COUNTERS},
-        }
-    )
+    return _json(run_view(row))

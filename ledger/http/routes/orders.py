@@ -10,12 +10,13 @@ from aiohttp import web
 from ledger.http.auth import authorize
 from ledger.http.keys import INTAKE, POOL, REQUEST_ID, ROUTER, SETTINGS, VAULT
 from ledger.http.problems import Problem, decode_body
-from ledger.http.schemas import Card, CreateOrder, Order, OrderEvents, RecordedEventView
+from ledger.http.schemas import CreateOrder, OrderEvents, RecordedEventView
 from ledger.log import store
-from ledger.money import MoneyError, format_minor, parse_amount
+from ledger.money import MoneyError, parse_amount
 from ledger.orders.decisions import SubmitOrder
 from ledger.orders.identifiers import IDEMPOTENCY_KEY_RULE, is_idempotency_key
 from ledger.orders.model import OrderState, fold, order_stream, shows_card
+from ledger.orders.view import Card, Order, order_view
 from ledger.vendors.base import CardSecret
 from ledger.vendors.routing import NoVendorSells
 
@@ -79,23 +80,6 @@ def parse_create(
         amount_minor=amount_minor,
         currency=body.currency,
         vendor=vendor,
-    )
-
-
-def order_view(state: OrderState, card: Card | None) -> Order:
-    return Order(
-        idempotency_key=state.idempotency_key,
-        status=state.status,
-        amount=format_minor(state.amount_minor, state.currency),
-        currency=state.currency,
-        customer_id=state.customer_id,
-        brand_id=state.brand_id,
-        vendor=state.vendor,
-        vendor_order_id=state.vendor_order_id,
-        card=card,
-        failure_reason=state.failure_reason,
-        created_at=state.created_at,
-        updated_at=state.updated_at,
     )
 
 

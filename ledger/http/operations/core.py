@@ -1,12 +1,9 @@
-"""Every route the service serves, as one table: what /openapi.json documents and what the
-error middleware checks a request's query against. A test checks the table against the app's
-router, so neither can drift from the code."""
+"""The order, bulk, finance, key and operations routes' entries in the route table."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from ledger.bulk.batches import BatchProgress
+from ledger.http.operations.record import BULK_FILE, CSV, PROBLEMS, PROMETHEUS_TEXT, Operation
 from ledger.http.queries import (
     BulkUploadQuery,
     DiscrepanciesQuery,
@@ -16,7 +13,6 @@ from ledger.http.queries import (
     GLJournalCsvQuery,
     GLJournalQuery,
     OrdersQuery,
-    Query,
 )
 from ledger.http.responses import (
     ApiKeyList,
@@ -37,27 +33,7 @@ from ledger.http.routes.reconciliations import RunAccepted, StartReconciliation
 from ledger.http.schemas import CreateOrder, Order, OrderEvents, ProblemBody
 from ledger.reconciliation.progress import RunSummary
 
-
-class Operation(NamedTuple):
-    method: str
-    path: str
-    summary: str
-    # A type is a JSON body of that schema; a str a text body of that media type (a tuple:
-    # any of those media types); None none. The same for the request body.
-    responses: dict[int, type | str | None]
-    request: type | str | tuple[str, ...] | None = None
-    scope: str | None = None
-    # The route's query parameters (ledger.http.queries): none unless it says.
-    query: type[Query] = Query
-
-
-# Text bodies, by media type.
-CSV = "text/csv"
-PROMETHEUS_TEXT = "text/plain; version=0.0.4"
-# A bulk file: the CSV itself, or a form's `file` field.
-BULK_FILE = (CSV, "multipart/form-data")
-_PROBLEMS = {400: ProblemBody, 401: ProblemBody, 403: ProblemBody}
-OPERATIONS = (
+CORE_OPERATIONS = (
     Operation(
         "post",
         "/api/v1/orders",
@@ -66,7 +42,7 @@ OPERATIONS = (
             200: Order,
             201: Order,
             202: Order,
-            **_PROBLEMS,
+            **PROBLEMS,
             409: ProblemBody,
             413: ProblemBody,
             415: ProblemBody,
@@ -79,14 +55,14 @@ OPERATIONS = (
         "get",
         "/api/v1/orders/{idempotency_key}",
         "An order's current state",
-        {200: Order, **_PROBLEMS, 404: ProblemBody},
+        {200: Order, **PROBLEMS, 404: ProblemBody},
         scope="orders:write",
     ),
     Operation(
         "get",
         "/api/v1/orders/{idempotency_key}/events",
         "An order's full audit trail",
-        {200: OrderEvents, **_PROBLEMS, 404: ProblemBody},
+        {200: OrderEvents, **PROBLEMS, 404: ProblemBody},
         scope="orders:write",
     ),
     Operation(
@@ -98,7 +74,7 @@ OPERATIONS = (
         {
             200: BulkUploaded,
             202: BulkUploaded,
-            **_PROBLEMS,
+            **PROBLEMS,
             413: ProblemBody,
             415: ProblemBody,
             422: ProblemBody,
@@ -111,7 +87,7 @@ OPERATIONS = (
         "get",
         "/api/v1/bulk-orders/{batch_id}",
         "A bulk batch's progress: its orders counted per status",
-        {200: BatchProgress, **_PROBLEMS, 404: ProblemBody},
+        {200: BatchProgress, **PROBLEMS, 404: ProblemBody},
         scope="orders:write",
     ),
     Operation(
@@ -125,7 +101,7 @@ OPERATIONS = (
         "get",
         "/api/v1/discrepancies",
         "Reconciliation findings, filtered and paged",
-        {200: DiscrepancyPage, **_PROBLEMS},
+        {200: DiscrepancyPage, **PROBLEMS},
         scope="finance:read",
         query=DiscrepanciesQuery,
     ),
@@ -133,7 +109,7 @@ OPERATIONS = (
         "post",
         "/api/v1/discrepancies/{discrepancy_id}/resolve",
         "Resolve a discrepancy (acknowledge, or accept the vendor's status)",
-        {200: Resolved, **_PROBLEMS, 404: ProblemBody, 409: ProblemBody, 422: ProblemBody},
+        {200: Resolved, **PROBLEMS, 404: ProblemBody, 409: ProblemBody, 422: ProblemBody},
         Resolve,
         "admin",
     ),
@@ -141,14 +117,14 @@ OPERATIONS = (
         "get",
         "/api/v1/reconciliations/{run_id}",
         "A reconciliation run and its counts",
-        {200: RunView, **_PROBLEMS, 404: ProblemBody},
+        {200: RunView, **PROBLEMS, 404: ProblemBody},
         scope="finance:all",
     ),
     Operation(
         "post",
         "/api/v1/reconciliations",
         "Start a reconciliation run in the background (default: the previous business day)",
-        {202: RunAccepted, **_PROBLEMS, 415: ProblemBody, 422: ProblemBody},
+        {202: RunAccepted, **PROBLEMS, 415: ProblemBody, 422: ProblemBody},
         StartReconciliation,
         "admin",
     ),
@@ -162,7 +138,7 @@ OPERATIONS = (
         {
             200: RunSummary,
             201: RunSummary,
-            **_PROBLEMS,
+            **PROBLEMS,
             409: ProblemBody,
             413: ProblemBody,
             415: ProblemBody,
@@ -176,7 +152,7 @@ OPERATIONS = (
         "get",
         "/api/v1/orders",
         "The caller's orders, filtered and keyset-paged",
-        {200: OrderPage, **_PROBLEMS},
+        {200: OrderPage, **PROBLEMS},
         scope="finance:read",
         query=OrdersQuery,
     ),
@@ -184,7 +160,7 @@ OPERATIONS = (
         "get",
         "/api/v1/gl/daily",
         "Daily GL totals per currency and state",
-        {200: GLDaily, **_PROBLEMS},
+        {200: GLDaily, **PROBLEMS},
         scope="finance:read",
         query=GLDailyQuery,
     ),
@@ -192,7 +168,7 @@ OPERATIONS = (
         "get",
         "/api/v1/gl/daily.csv",
         "Daily GL totals as CSV",
-        {200: CSV, **_PROBLEMS},
+        {200: CSV, **PROBLEMS},
         scope="finance:read",
         query=GLDailyCsvQuery,
     ),
@@ -200,7 +176,7 @@ OPERATIONS = (
         "get",
         "/api/v1/gl/journal",
         "A business day's balanced journal",
-        {200: Journal, **_PROBLEMS},
+        {200: Journal, **PROBLEMS},
         scope="finance:read",
         query=GLJournalQuery,
     ),
@@ -208,7 +184,7 @@ OPERATIONS = (
         "get",
         "/api/v1/gl/journal.csv",
         "A business day's journal as CSV",
-        {200: CSV, **_PROBLEMS},
+        {200: CSV, **PROBLEMS},
         scope="finance:read",
         query=GLJournalCsvQuery,
     ),
@@ -224,14 +200,14 @@ OPERATIONS = (
         "get",
         "/api/v1/api-keys",
         "Every API key: ids, clients, scopes, expiry, rotation, last use; never a secret",
-        {200: ApiKeyList, **_PROBLEMS},
+        {200: ApiKeyList, **PROBLEMS},
         scope="admin",
     ),
     Operation(
         "post",
         "/api/v1/api-keys",
         "Create an API key; its plaintext is in this answer only",
-        {201: CreatedApiKey, **_PROBLEMS, 422: ProblemBody},
+        {201: CreatedApiKey, **PROBLEMS, 422: ProblemBody},
         CreateApiKey,
         "admin",
     ),
@@ -239,23 +215,16 @@ OPERATIONS = (
         "delete",
         "/api/v1/api-keys/{key_id}",
         "Revoke an API key (idempotent); it fails from the next request on",
-        {204: None, **_PROBLEMS, 404: ProblemBody},
+        {204: None, **PROBLEMS, 404: ProblemBody},
         scope="admin",
     ),
     Operation(
         "post",
         "/api/v1/api-keys/{key_id}/rotate",
         "A new key for the same client and scopes; the old one works for overlap_s more",
-        {201: CreatedApiKey, **_PROBLEMS, 409: ProblemBody, 422: ProblemBody},
+        {201: CreatedApiKey, **PROBLEMS, 409: ProblemBody, 422: ProblemBody},
         RotateApiKey,
         "admin",
     ),
     Operation("get", "/openapi.json", "This document", {200: dict}),
 )
-
-_BY_ROUTE = {(op.method.upper(), op.path): op for op in OPERATIONS}
-
-
-def operation(method: str, path: str) -> Operation | None:
-    """The table's entry for a matched route (its canonical path), if the app serves it."""
-    return _BY_ROUTE.get((method, path))

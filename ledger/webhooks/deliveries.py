@@ -1,0 +1,231 @@
+"""The deliverer: sends queued announcements to merchant endpoints, signed per Standard Webhooks,
+at least once, in order per order, retrying with backoff for three days.
+
+One node sends (advisory lease), so no delivery is claimed: a round reads what is due, sends it
+with no transaction open, then records each attempt (the delivery row and a
+WebhookDeliveryAttempted event, in one transaction). A crash between a send and its record
+sends it again, with the same `webhook-id`: receivers dedupe by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+import aiohttp
+import asyncpg
+import structlog
+
+from ledger.log import events as ev
+from ledger.log.followers import follow_with_lease
+from ledger.metrics import METRICS
+from ledger.orders.vault import CardVault
+from ledger.webhooks import endpoints
+from ledger.webhooks.egress import PublicOnlyResolver, RefusedTarget, check_url
+from ledger.webhooks.retries import next_attempt, retry_after_s
+from ledger.webhooks.signatures import sign_standard
+
+log = structlog.get_logger(__name__)
+NAME = "webhook_deliveries"
+# Deliveries read per round, and sent at once: enough to keep many slow receivers busy without
+# one round's sends (each bounded by WEBHOOK_TIMEOUT_S) holding the next for long.
+BATCH_SIZE = 50
+CONCURRENCY = 16
+# The part of a receiver's error answer kept with the attempt: enough to say what it was.
+ERROR_CHARS = 200
+
+# Due, on an endpoint that may receive, and no earlier announcement of the same order (or
+# discrepancy) still undelivered to that endpoint: a later status never overtakes an earlier.
+_DUE = """
+    SELECT d.endpoint_id, d.event_id, d.attempts, d.queued_at, e.url, a.payload
+    FROM webhook_deliveries d
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id AND NOT e.disabled AND NOT e.deleted
+    JOIN webhook_events a ON a.id = d.event_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
+                      WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
+                        AND p.status = 'pending' AND p.seq < d.seq)
+    ORDER BY d.next_attempt_at LIMIT $2"""
+_RECORD = """
+    UPDATE webhook_deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4,
+           last_status = $5, last_error = $6, delivered_at = $7
+    -- unless a resend or recover re-queued it while this attempt was out: that one stands
+    WHERE endpoint_id = $1 AND event_id = $2 AND queued_at = $8"""
+_FAILING = """
+    UPDATE webhook_endpoints
+    SET failing_since = CASE WHEN $2 THEN NULL ELSE coalesce(failing_since, $3) END
+    WHERE id = $1 RETURNING failing_since"""
+
+
+class DeliveryPolicy(NamedTuple):
+    allow_private: bool
+    timeout_s: float
+    retry_base_s: float
+    retry_window_s: float
+    disable_after_s: float
+
+
+class Sent(NamedTuple):
+    http_status: int | None
+    latency_ms: int
+    error: str | None
+    retry_after: str | None
+
+    @property
+    def delivered(self) -> bool:
+        return self.http_status is not None and 200 <= self.http_status < 300
+
+
+def signed_headers(
+    secrets: list[str], event_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """Standard Webhooks headers; one signature per signing secret (two during a rotation)."""
+    return {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(sign_standard(s, event_id, timestamp, body) for s in secrets),
+        "Content-Type": "application/json",
+        "User-Agent": "giftcard-ledger-webhooks/1",
+    }
+
+
+class Deliverer:
+    def __init__(
+        self,
+        vault: CardVault,
+        policy: DeliveryPolicy,
+        clock: Callable[[], datetime],
+        draw: Callable[[], float],
+    ) -> None:
+        self._vault, self._policy, self._clock, self._draw = vault, policy, clock, draw
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def _send(
+        self, session: aiohttp.ClientSession, url: str, headers: dict, body: bytes
+    ) -> Sent:
+        started = time.monotonic()
+
+        def took() -> int:
+            return round((time.monotonic() - started) * 1000)
+
+        async with self._slots:
+            try:
+                check_url(url, self._policy.allow_private)
+                async with session.post(
+                    url, data=body, headers=headers, allow_redirects=False
+                ) as resp:
+                    text = (await resp.content.read(ERROR_CHARS)).decode("utf-8", "replace")
+                    error = None if 200 <= resp.status < 300 else f"HTTP {resp.status}: {text}"
+                    if 300 <= resp.status < 400:
+                        error = f"HTTP {resp.status}: redirects are not followed"
+                    return Sent(resp.status, took(), error, resp.headers.get("Retry-After"))
+            except RefusedTarget as exc:
+                return Sent(None, took(), f"refused: the URL {exc}", None)
+            except TimeoutError:
+                return Sent(None, took(), f"timed out after {self._policy.timeout_s:g} s", None)
+            except (aiohttp.ClientError, OSError) as exc:
+                return Sent(None, took(), f"{type(exc).__name__}: {exc}"[:ERROR_CHARS], None)
+
+    async def _record(
+        self, conn: asyncpg.Connection, due: asyncpg.Record, sent: Sent, now: datetime
+    ) -> None:
+        attempt = due["attempts"] + 1
+        gone = sent.http_status == 410
+        later: datetime | None = None
+        if sent.delivered:
+            outcome = "delivered"
+        elif gone:
+            # Kept pending: the endpoint is disabled now, and a recover after re-enabling it
+            # (or re-enabling it alone) sends it again.
+            outcome, later = "failed", now
+        else:
+            later = next_attempt(
+                attempt,
+                due["queued_at"],
+                now,
+                base_s=self._policy.retry_base_s,
+                window_s=self._policy.retry_window_s,
+                draw=self._draw(),
+                retry_after=retry_after_s(sent.retry_after, now),
+            )
+            outcome = "failed" if later is not None else "given_up"
+        status = {"delivered": "delivered", "failed": "pending", "given_up": "failed"}[outcome]
+        attempted = ev.WebhookDeliveryAttempted(
+            event_id=due["event_id"],
+            attempt=attempt,
+            outcome=outcome,
+            attempted_at=now,
+            latency_ms=sent.latency_ms,
+            http_status=sent.http_status,
+            error=sent.error,
+            next_attempt_at=later,
+        )
+        endpoint_id = due["endpoint_id"]
+        async with conn.transaction():
+            await conn.execute(
+                _RECORD,
+                endpoint_id,
+                due["event_id"],
+                status,
+                later or now,
+                sent.http_status,
+                sent.error,
+                now if sent.delivered else None,
+                due["queued_at"],
+            )
+            await endpoints.append_attempt(conn, endpoint_id, attempted)
+            failing_since = await conn.fetchval(_FAILING, endpoint_id, sent.delivered, now)
+            too_long = timedelta(seconds=self._policy.disable_after_s)
+            if gone or (failing_since is not None and now - failing_since >= too_long):
+                detail = (
+                    "it answered 410 Gone"
+                    if gone
+                    else f"every attempt failed since {failing_since:%Y-%m-%d %H:%M} UTC"
+                )
+                disabled = ev.WebhookEndpointDisabled(
+                    reason="gone" if gone else "failing", detail=detail, disabled_at=now
+                )
+                await endpoints.disable(conn, endpoint_id, disabled)
+                log.warning("webhook endpoint disabled", endpoint_id=endpoint_id, why=detail)
+        METRICS.webhook_deliveries.labels(outcome).inc()
+
+    async def step(self, conn: asyncpg.Connection) -> bool:
+        assert self._session is not None
+        now = self._clock()
+        due = await conn.fetch(_DUE, now, BATCH_SIZE)
+        if not due:
+            return False
+        secrets = {
+            endpoint_id: await endpoints.signing_secrets(conn, self._vault, endpoint_id, now)
+            for endpoint_id in {d["endpoint_id"] for d in due}
+        }
+        timestamp = int(now.timestamp())
+        sent = await asyncio.gather(
+            *(
+                self._send(
+                    self._session,
+                    d["url"],
+                    signed_headers(
+                        secrets[d["endpoint_id"]], d["event_id"], timestamp, d["payload"]
+                    ),
+                    d["payload"],
+                )
+                for d in due
+            )
+        )
+        recorded_at = self._clock()
+        for d, result in zip(due, sent, strict=True):
+            await self._record(conn, d, result, recorded_at)
+        return len(due) == BATCH_SIZE
+
+    async def run(self, dsn: str, stop: asyncio.Event, poll_interval: float) -> None:
+        resolver = None if self._policy.allow_private else PublicOnlyResolver()
+        connector = aiohttp.TCPConnector(resolver=resolver, limit=CONCURRENCY)
+        timeout = aiohttp.ClientTimeout(total=self._policy.timeout_s)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            self._session = session
+            await follow_with_lease(dsn, NAME, stop, poll_interval, self.step)
