@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import NamedTuple
@@ -17,6 +18,7 @@ from aiohttp.test_utils import TestServer
 class Delivery(NamedTuple):
     headers: dict[str, str]
     body: bytes
+    at: float  # time.monotonic() on arrival
 
     @property
     def event(self) -> dict:
@@ -36,7 +38,7 @@ class Receiver:
         self.arrived = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.Response:
-        delivery = Delivery(dict(request.headers), await request.read())
+        delivery = Delivery(dict(request.headers), await request.read(), time.monotonic())
         self.deliveries.append(delivery)
         self.arrived.set()
         if delivery.headers.get("webhook-id") in self.failing_ids:
@@ -50,6 +52,14 @@ class Receiver:
 
     def ids(self) -> list[str]:
         return [d.headers["webhook-id"] for d in self.deliveries]
+
+    def of_order(self, key: str) -> list[str]:
+        """The types delivered about one order, in arrival order."""
+        return [
+            d.event["type"]
+            for d in self.deliveries
+            if d.event["type"].startswith("order.") and d.event["data"]["idempotency_key"] == key
+        ]
 
     async def until(self, predicate, within_s: float = 15.0) -> None:
         """Wait until predicate(self) holds, failing the test past within_s."""

@@ -1,0 +1,79 @@
+"""Finance endpoints hear what reconciliation finds: a discrepancy opened (its client's, or
+every client's for finance:all), resolved, and a run completed (finance:all only)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+from standardwebhooks import Webhook
+
+from tests.e2e.merchant_webhooks.conftest import hooks_with
+from tests.e2e.merchant_webhooks.receiver import receiving
+
+
+async def test_a_run_announces_its_findings_and_its_completion_to_those_who_may_see_them(
+    database_url, tmp_path
+):
+    async with (
+        receiving() as (own_url, own),
+        receiving() as (other_url, other),
+        hooks_with(database_url, tmp_path) as hooks,
+    ):
+        operator = await hooks.key("orders:write", "finance:all", "admin", client_id="ops")
+        every = await hooks.endpoint(
+            headers=operator,
+            events=["discrepancy.opened", "discrepancy.resolved", "reconciliation.completed"],
+        )
+        acme_finance = await hooks.key("orders:write", "finance:read")
+        await hooks.endpoint(headers=acme_finance, url=own_url, events=["discrepancy.opened"])
+        globex = await hooks.key("orders:write", "finance:read", client_id="globex")
+        await hooks.endpoint(headers=globex, url=other_url)
+        order = await hooks.order("wh-finance-1")
+        async with aiohttp.ClientSession() as session:
+            lost = f"{hooks.vendor_url}/_admin/orders/{order['vendor_order_id']}"
+            async with session.delete(lost) as deleted:
+                assert deleted.status == 204
+        now = datetime.now(UTC)
+        window = {
+            "from": (now - timedelta(hours=1)).isoformat(),
+            "to": (now + timedelta(hours=1)).isoformat(),
+        }
+        started = await hooks.client.post("/api/v1/reconciliations", json=window, headers=operator)
+        assert started.status == 202
+        run_id = (await started.json())["run_id"]
+        await hooks.receiver.until(
+            lambda r: (
+                {"discrepancy.opened", "reconciliation.completed"}
+                <= {d.event["type"] for d in r.deliveries}
+            )
+        )
+        verifier = Webhook(every["secret"])
+        by_type = {
+            d.event["type"]: verifier.verify(d.body, d.headers) for d in hooks.receiver.deliveries
+        }
+        opened = by_type["discrepancy.opened"]["data"]
+        assert (opened["type"], opened["client_id"], opened["state"]) == (
+            "missing_at_vendor",
+            "acme",
+            "open",
+        )
+        completed = by_type["reconciliation.completed"]["data"]
+        assert completed["run_id"] == run_id and completed["counts"]["missing_at_vendor"] == 1
+        await own.until(lambda r: len(r.deliveries) == 1)
+        assert own.deliveries[0].event["data"]["id"] == opened["id"]
+        resolved = await hooks.client.post(
+            f"/api/v1/discrepancies/{opened['id']}/resolve",
+            json={"action": "acknowledge", "note": "vendor lost it; reissued by support"},
+            headers=operator,
+        )
+        assert resolved.status == 200, await resolved.text()
+        await hooks.receiver.until(
+            lambda r: "discrepancy.resolved" in {d.event["type"] for d in r.deliveries}
+        )
+        [resolution] = hooks.receiver.of_type("discrepancy.resolved")
+        assert resolution.event["data"]["id"] == opened["id"]
+        assert resolution.event["data"]["state"] != "open"
+        # The order's own events are acme's: the operator's endpoint never hears them.
+        assert not [d for d in hooks.receiver.deliveries if d.event["type"].startswith("order.")]
+        assert other.deliveries == []  # globex's finance endpoint: none of acme's findings
