@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 # The longest wait between two attempts: an endpoint back after an outage gets its events
-# within the hour, and three days of retries are about eighty attempts, not thousands.
+# within the hour, and three days of retries are about a hundred attempts, not thousands.
 MAX_DELAY_S = 3600.0
 # A Retry-After beyond this is read as this: a receiver cannot push a delivery out of the
 # retry window with one header.

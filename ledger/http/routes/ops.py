@@ -96,6 +96,13 @@ _PENDING = """SELECT count(*) AS pending,
                      coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest_s
               FROM orders_view WHERE status = 'pending'"""
 
+# The webhook queue as the deliverer works it: endpoints disabled or deleted wait for their
+# owner, not for us, and would hold the age alarm up for ever.
+_WEBHOOK_QUEUE = """SELECT count(*) AS depth,
+                           coalesce(extract(epoch FROM now() - min(d.occurred_at)), 0) AS oldest_s
+                    FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+                    WHERE d.status = 'pending' AND NOT e.disabled AND NOT e.deleted"""
+
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
@@ -104,6 +111,7 @@ async def metrics(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         lags = await lag(conn, list(request.app[PROJECTIONS].values()))
         orders = await conn.fetchrow(_PENDING)
+        webhooks = await conn.fetchrow(_WEBHOOK_QUEUE)
     for name, lagged in lags.items():
         METRICS.projection_lag_events.labels(name).set(lagged.events)
         METRICS.projection_lag_seconds.labels(name).set(lagged.seconds)
@@ -112,6 +120,8 @@ async def metrics(request: web.Request) -> web.Response:
             METRICS.breaker_state.labels(name, state).set(float(client.breaker.state == state))
     METRICS.pending_orders.set(orders["pending"])
     METRICS.oldest_pending_seconds.set(float(orders["oldest_s"]))
+    METRICS.webhook_queue_depth.set(webhooks["depth"])
+    METRICS.webhook_oldest_undelivered_seconds.set(float(webhooks["oldest_s"]))
     return web.Response(
         body=generate_latest(METRICS.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

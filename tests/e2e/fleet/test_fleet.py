@@ -16,8 +16,16 @@ ORDERS = 300
 CONCURRENCY = 16
 # The worker node dies a third of the way through the load, with orders still in flight.
 KILL_AT = ORDERS // 3
-# Every follower lease a worker node takes: the three projections and the webhook confirmer.
-FOLLOWER_LEASES = {"orders", "discrepancies", "gl", "confirmer"}
+# Every follower lease a worker node takes: the three projections, the vendor webhook confirmer,
+# and the merchant webhook announcer and deliverer.
+FOLLOWER_LEASES = {
+    "orders",
+    "discrepancies",
+    "gl",
+    "confirmer",
+    "webhook_announcer",
+    "webhook_deliveries",
+}
 # A killed node's sessions close with it, so its leases are free at once and the survivor
 # takes them on its next poll (POLL_INTERVAL_S 0.1 here): seconds would mean a stuck lease.
 HANDOVER_BOUND_S = 5.0

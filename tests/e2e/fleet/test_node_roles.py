@@ -47,9 +47,14 @@ async def test_an_api_node_runs_only_its_notifier_and_stays_ready_while_projecti
 async def test_a_worker_node_applies_the_log_and_serves_only_operations_routes(database_url):
     app = create_app(role_settings("workers"), database_url)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-        assert {"projection:orders", "completer", "confirmer", "sealer", "notifier"} <= set(
-            app[WORKERS_UP]
-        )
+        assert {
+            "projection:orders",
+            "completer",
+            "confirmer",
+            "sealer",
+            "notifier",
+            "webhook_deliveries",
+        } <= set(app[WORKERS_UP])
         await store.append(app[POOL], "order:c:k", [order_requested("k")], 0)
         held = ("ledger_lease_held", frozenset({("lease", "orders")}))
         lagging = ("ledger_projection_lag_events", frozenset({("projection", "orders")}))
@@ -78,12 +83,13 @@ async def test_every_node_names_itself_to_the_database_in_the_sessions_holding_i
                        WHERE l.locktype = 'advisory' AND l.classid = $1""",
                     int(LeaseKind.PROJECTION),
                 )
-                if len(holders) == 4:  # the three projections and the webhook confirmer
+                # The three projections, the confirmer, the webhook announcer and deliverer.
+                if len(holders) == 6:
                     break
                 await asyncio.sleep(0.05)
         finally:
             await conn.close()
-        assert [r["application_name"] for r in holders] == ["ledger workers host-a:7"] * 4
+        assert [r["application_name"] for r in holders] == ["ledger workers host-a:7"] * 6
 
 
 async def test_lease_sessions_ask_the_server_to_probe_for_a_vanished_node(database_url):

@@ -7,6 +7,7 @@ from standardwebhooks import Webhook
 
 from ledger.webhooks.outgoing import announcement_id
 from tests.e2e.merchant_webhooks.conftest import hooks_with
+from tests.harness import scraped
 
 
 def pending_id(key: str, client: str = "acme") -> str:
@@ -137,3 +138,24 @@ async def test_an_endpoint_failing_past_the_bound_is_disabled_and_a_given_up_eve
         assert len(hooks.receiver.deliveries) >= 2
         assert shown["disabled_reason"].startswith("failing: every attempt failed since")
         assert (await hooks.stream(endpoint_id))[-1] == "WebhookEndpointDisabled"
+
+
+async def test_metrics_show_deliveries_by_outcome_the_queue_and_its_oldest_event(hooks):
+    async def metric(name: str, **labels: str) -> float:
+        text = await (await hooks.client.get("/metrics")).text()
+        return scraped(text).get((name, frozenset(labels.items())), 0.0)
+
+    delivered = await metric("ledger_webhook_deliveries_total", outcome="delivered")
+    failed = await metric("ledger_webhook_deliveries_total", outcome="failed")
+    await hooks.endpoint(events=["order.pending"])
+    hooks.receiver.status = 500
+    await hooks.order("wh-metrics-1")
+    await hooks.receiver.until(lambda r: len(r.deliveries) >= 2)
+    assert await metric("ledger_webhook_queue_depth") == 1
+    assert await metric("ledger_webhook_oldest_undelivered_seconds") > 0
+    assert await metric("ledger_webhook_deliveries_total", outcome="failed") >= failed + 1
+    hooks.receiver.status = 200
+    await hooks.until_events(lambda items: items[0]["deliveries"][0]["status"] == "delivered")
+    assert await metric("ledger_webhook_deliveries_total", outcome="delivered") == delivered + 1
+    assert await metric("ledger_webhook_queue_depth") == 0
+    assert await metric("ledger_webhook_oldest_undelivered_seconds") == 0
