@@ -73,6 +73,16 @@ async def _audience(conn: asyncpg.Connection) -> Audience:
     return Audience(frozenset(r["client_id"] for r in rows), any(r["every"] for r in rows))
 
 
+async def _save(conn: asyncpg.Connection, name: str, cursor: Cursor) -> None:
+    await conn.execute(
+        "UPDATE projection_checkpoints SET tx_id = $2, position = $3,"
+        " updated_at = clock_timestamp() WHERE name = $1",
+        name,
+        cursor.tx_id,
+        cursor.position,
+    )
+
+
 async def _order_announcements(
     conn: asyncpg.Connection, batch: list[RecordedEvent], audience: Audience
 ) -> list[Announcement]:
@@ -155,24 +165,22 @@ class Announcer:
         self._clock = clock
 
     async def _round(self, conn: asyncpg.Connection, name: str, upto: Cursor | None, derive) -> int:
+        """Announce what follows the cursor, up to `upto` (default: the log's head); the number
+        of events read (BATCH_SIZE: there is more)."""
         after = await _checkpoint(conn, name)
-        if upto is None:
-            batch = await store.read_all(conn, after, BATCH_SIZE)
-        else:
-            batch = await store.read_range(conn, after, upto, BATCH_SIZE) if upto > after else []
-        if not batch:
+        # The bound is read before the audience: an endpoint made after that read wants only
+        # what happens after it (created_at), which lies past the bound.
+        bound = upto if upto is not None else await store.head(conn)
+        if not bound > after:
             return 0
+        audience = await _audience(conn)
+        if not audience.clients and not audience.finance_all:
+            await _save(conn, name, bound)  # nobody could be told anything: skip it unread
+            return 0
+        batch = await store.read_range(conn, after, bound, BATCH_SIZE)
         async with conn.transaction():
-            announced = await derive(conn, batch, await _audience(conn))
-            queued = await queue(conn, announced, self._clock())
-            last = batch[-1].cursor
-            await conn.execute(
-                "UPDATE projection_checkpoints SET tx_id = $2, position = $3,"
-                " updated_at = clock_timestamp() WHERE name = $1",
-                name,
-                last.tx_id,
-                last.position,
-            )
+            queued = await queue(conn, await derive(conn, batch, audience), self._clock())
+            await _save(conn, name, batch[-1].cursor)
             if queued:
                 # Wake the deliverer (it listens with the followers) rather than let it poll.
                 await conn.execute("SELECT pg_notify($1, '')", store.NOTIFY_CHANNEL)
