@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -96,6 +96,23 @@ async def switchable(upstream: str) -> AsyncIterator[tuple[str, VendorSwitch]]:
         yield f"http://127.0.0.1:{server.port}", switch
     finally:
         await server.close()
+
+
+async def lose_at_vendor(vendor_url: str, vendor_order_id: str) -> None:
+    """The sandbox forgets an order without a webhook: the next run finds it missing there."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.delete(f"{vendor_url}/_admin/orders/{vendor_order_id}") as deleted,
+    ):
+        assert deleted.status == 204
+
+
+def window_around_now(now: datetime) -> dict[str, str]:
+    """A reconciliation window from an hour before `now` to an hour after."""
+    return {
+        "from": (now - timedelta(hours=1)).isoformat(),
+        "to": (now + timedelta(hours=1)).isoformat(),
+    }
 
 
 async def sandbox_stats(url: str) -> dict:

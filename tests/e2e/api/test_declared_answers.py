@@ -5,15 +5,14 @@ shape drifts from its document fails here."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-import aiohttp
 import msgspec
 
 from ledger.auth import create_key
 from ledger.http.keys import POOL
 from ledger.http.operations import operation
-from tests.harness import order_body, signed, webhook
+from tests.harness import lose_at_vendor, order_body, signed, webhook, window_around_now
 
 
 async def answer(client, method: str, route: str, path: str | None = None, **request) -> object:
@@ -62,15 +61,8 @@ async def test_each_route_answers_the_type_its_document_declares(running):
         headers=signed(body, "evt_declared"),
     )
     # The vendor loses the order: the run below finds it missing, so a finding is listed.
-    async with aiohttp.ClientSession() as session:
-        lost = f"{vendor_url}/_admin/orders/{order.vendor_order_id}"
-        async with session.delete(lost) as deleted:
-            assert deleted.status == 204
-    now = datetime.now(UTC)
-    window = {
-        "from": (now - timedelta(hours=1)).isoformat(),
-        "to": (now + timedelta(hours=1)).isoformat(),
-    }
+    await lose_at_vendor(vendor_url, order.vendor_order_id)
+    window = window_around_now(datetime.now(UTC))
     started = await answer(client, "POST", "/api/v1/reconciliations", json=window, headers=admin)
     run_path = f"/api/v1/reconciliations/{started.run_id}"
     for _ in range(100):

@@ -3,13 +3,13 @@ every client's for finance:all), resolved, and a run completed (finance:all only
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-import aiohttp
 from standardwebhooks import Webhook
 
 from tests.e2e.merchant_webhooks.conftest import hooks_with
 from tests.e2e.merchant_webhooks.receiver import receiving
+from tests.harness import lose_at_vendor, window_around_now
 
 
 async def test_a_run_announces_its_findings_and_its_completion_to_those_who_may_see_them(
@@ -30,15 +30,8 @@ async def test_a_run_announces_its_findings_and_its_completion_to_those_who_may_
         globex = await hooks.key("orders:write", "finance:read", client_id="globex")
         await hooks.endpoint(headers=globex, url=other_url)
         order = await hooks.order("wh-finance-1")
-        async with aiohttp.ClientSession() as session:
-            lost = f"{hooks.vendor_url}/_admin/orders/{order['vendor_order_id']}"
-            async with session.delete(lost) as deleted:
-                assert deleted.status == 204
-        now = datetime.now(UTC)
-        window = {
-            "from": (now - timedelta(hours=1)).isoformat(),
-            "to": (now + timedelta(hours=1)).isoformat(),
-        }
+        await lose_at_vendor(hooks.vendor_url, order["vendor_order_id"])
+        window = window_around_now(datetime.now(UTC))
         started = await hooks.client.post("/api/v1/reconciliations", json=window, headers=operator)
         assert started.status == 202
         run_id = (await started.json())["run_id"]
