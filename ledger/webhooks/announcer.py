@@ -109,8 +109,12 @@ async def _finance_announcements(
     for e in batch:
         if e.type == "ReconciliationCompleted":
             run_id = e.stream_id.removeprefix("reconciliation:")
+            # A finding the run healed itself (auto_resolved) leaves nothing to do: the order
+            # it moved announces its own status.
             for row in await conn.fetch(
-                "SELECT * FROM discrepancies WHERE first_seen_run = $1 ORDER BY id", run_id
+                "SELECT * FROM discrepancies WHERE first_seen_run = $1"
+                " AND state <> 'auto_resolved' ORDER BY id",
+                run_id,
             ):
                 if audience.wants(row["client_id"]):
                     announced.append(_discrepancy("discrepancy.opened", row, e, row["opened_at"]))

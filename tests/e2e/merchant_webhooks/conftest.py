@@ -84,10 +84,12 @@ HOOK_SETTINGS = {"webhook_allow_private": True, "webhook_retry_base_s": 0.2}
 
 
 @asynccontextmanager
-async def hooks_with(database_url: str, data_dir, **overrides) -> AsyncIterator[Hooks]:
+async def hooks_with(
+    database_url: str, data_dir, fulfil_delay_ms: int = 0, **overrides
+) -> AsyncIterator[Hooks]:
     settings = HOOK_SETTINGS | overrides
     async with (
-        sandbox() as (vendor_url, _),
+        sandbox(fulfil_delay_ms=fulfil_delay_ms) as (vendor_url, _),
         receiving() as (url, receiver),
         service(database_url, service_settings(vendor_url, data_dir, **settings)) as (
             client,
