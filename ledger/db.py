@@ -134,6 +134,7 @@ SERVICE_GRANTS = {
     # Merchant endpoints and their queue: state kept beside the endpoints' events, no DELETE.
     **{t: "SELECT, INSERT, UPDATE" for t in ("webhook_endpoints", "webhook_secrets")},
     **{t: "SELECT, INSERT, UPDATE" for t in ("webhook_events", "webhook_deliveries")},
+    "console_sessions": "SELECT, INSERT, UPDATE (signed_out_at)",  # sign-out only ends one
 }
 # A role name is put into SQL as an identifier: this shape needs no quoting rules.
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")

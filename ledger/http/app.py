@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ledger.auth import ensure_admin_key
 from ledger.config import Settings
+from ledger.console import add_console
 from ledger.db import DATABASE_ERRORS, create_pool, prepare_database, role_warnings
 from ledger.gl.close import run_close_schedule
 from ledger.http import openapi
@@ -278,5 +279,6 @@ def create_app(
     if settings.node_role != "workers":
         for module in _REQUEST_ROUTES:
             app.add_routes(module.routes)
+        add_console(app)
         app.on_shutdown.append(reconciliations.cancel_runs)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import asyncpg
 import msgspec
 from aiohttp import web
 
@@ -23,16 +24,17 @@ def _json(body: object) -> web.Response:
     return web.Response(body=_encoder.encode(body), content_type="application/json")
 
 
-@routes.get("/api/v1/discrepancies")
-async def list_discrepancies(request: web.Request) -> web.Response:
-    principal = await authorize(request, "finance:read")
-    query = request.query
-    state = params.choice(query, "state", STATES)
-    kind = params.choice(query, "type", KINDS)
-    start, end = params.window(query)
-    limit = params.limit(query)
-    after = params.decode_cursor(query, tuple[datetime, str])
-    rows = await read_pool(request.app).fetch(
+async def discrepancy_page(
+    db: asyncpg.Pool | asyncpg.Connection,
+    state: str | None,
+    kind: str | None,
+    opened: tuple[datetime | None, datetime | None],
+    after: tuple[datetime, str] | None,
+    limit: int,
+    client: str | None,
+) -> list[asyncpg.Record]:
+    """One keyset page of discrepancies in (opened_at, id) order: the API's and the console's."""
+    return await db.fetch(
         """SELECT * FROM discrepancies
            WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)
              AND ($3::timestamptz IS NULL OR opened_at >= $3)
@@ -42,10 +44,30 @@ async def list_discrepancies(request: web.Request) -> web.Response:
            ORDER BY opened_at, id LIMIT $7""",
         state,
         kind,
-        start,
-        end,
+        opened[0],
+        opened[1],
         after[0] if after else None,
         after[1] if after else None,
+        limit,
+        client,
+    )
+
+
+@routes.get("/api/v1/discrepancies")
+async def list_discrepancies(request: web.Request) -> web.Response:
+    principal = await authorize(request, "finance:read")
+    query = request.query
+    state = params.choice(query, "state", STATES)
+    kind = params.choice(query, "type", KINDS)
+    start, end = params.window(query)
+    limit = params.limit(query)
+    after = params.decode_cursor(query, tuple[datetime, str])
+    rows = await discrepancy_page(
+        read_pool(request.app),
+        state,
+        kind,
+        (start, end),
+        after,
         limit + 1,
         principal.finance_client,
     )

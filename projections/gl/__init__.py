@@ -3,6 +3,25 @@ fold into postings tables), `reports` (daily totals and journals), `http` (finan
 """
 
 from projections.gl.projection import GLProjection
-from projections.gl.reports import DayFigures, GLNotCurrent, closing_figures, open_days_before
+from projections.gl.reports import (
+    DayFigures,
+    GLNotCurrent,
+    closing_figures,
+    daily,
+    daily_csv,
+    day_journal,
+    journal_csv,
+    open_days_before,
+)
 
-__all__ = ["DayFigures", "GLNotCurrent", "GLProjection", "closing_figures", "open_days_before"]
+__all__ = [
+    "DayFigures",
+    "GLNotCurrent",
+    "GLProjection",
+    "closing_figures",
+    "daily",
+    "daily_csv",
+    "day_journal",
+    "journal_csv",
+    "open_days_before",
+]

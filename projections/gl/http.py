@@ -27,14 +27,14 @@ DEFAULT_RANGE_DAYS = 30
 ORDER_STATUSES = ("pending", "fulfilled", "failed", "refunded")
 
 
-def _gl(request: web.Request) -> GLProjection:
+def gl_projection(request: web.Request) -> GLProjection:
     projection = request.app[PROJECTIONS]["gl"]
     assert isinstance(projection, GLProjection)
     return projection
 
 
-def _range(request: web.Request) -> tuple[date, date]:
-    today = datetime.now(UTC).astimezone(_gl(request).tz).date()
+def report_range(request: web.Request) -> tuple[date, date]:
+    today = datetime.now(UTC).astimezone(gl_projection(request).tz).date()
     end = params.day(request.query, "to", today)
     start = params.day(request.query, "from", end - timedelta(days=DEFAULT_RANGE_DAYS))
     if start > end:
@@ -63,7 +63,7 @@ def _csv(request: web.Request, body: str, filename: str) -> web.Response:
 
 async def _daily_rows(request: web.Request):
     principal = await authorize(request, "finance:read")
-    start, end = _range(request)
+    start, end = report_range(request)
     currency = params.currency(request.query)
     async with read_pool(request.app).acquire() as conn:
         return await daily(conn, start, end, currency, principal.finance_client)
@@ -90,7 +90,7 @@ async def gl_daily(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/gl/daily.csv")
 async def gl_daily_csv(request: web.Request) -> web.Response:
-    start, end = _range(request)
+    start, end = report_range(request)
     name = f"gl-daily-{start.isoformat()}-to-{end.isoformat()}.csv"
     return _csv(request, daily_csv(await _daily_rows(request)), name)
 
@@ -100,7 +100,9 @@ async def _journal(request: web.Request):
     day = params.day(request.query, "date")
     currency = params.currency(request.query)
     async with read_pool(request.app).acquire() as conn:
-        lines = await day_journal(conn, _gl(request).chart, day, currency, principal.finance_client)
+        lines = await day_journal(
+            conn, gl_projection(request).chart, day, currency, principal.finance_client
+        )
         closed = await conn.fetchval(
             "SELECT true FROM gl_closed_days WHERE business_date = $1", day
         )

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
+import asyncpg
 import msgspec
 from aiohttp import web
 from msgspec import Meta
 
+from ledger.auth import Principal
 from ledger.http.auth import authorize
 from ledger.http.keys import POOL, REQUEST_ID
 from ledger.http.problems import Problem, decode_body
@@ -34,14 +36,17 @@ _ALREADY_RESOLVED = """
     LIMIT 1"""
 
 
-@routes.post("/api/v1/discrepancies/{discrepancy_id}/resolve")
-async def resolve(request: web.Request) -> web.Response:
-    principal = await authorize(request, "admin")
-    body = decode_body(_decoder, await request.read())
-    pool = request.app[POOL]
-    row = await pool.fetchrow(
-        "SELECT * FROM discrepancies WHERE id = $1", request.match_info["discrepancy_id"]
-    )
+async def resolve_discrepancy(
+    pool: asyncpg.Pool,
+    discrepancy_id: str,
+    action: Action,
+    note: str,
+    principal: Principal,
+    request_id: str,
+) -> None:
+    """Record a person's decision on a discrepancy (the API's and the console's one command);
+    Problem when there is no such discrepancy or the decision is refused."""
+    row = await pool.fetchrow("SELECT * FROM discrepancies WHERE id = $1", discrepancy_id)
     if row is None:
         raise Problem(404, "discrepancy_not_found", "no such discrepancy", field="discrepancy_id")
     try:
@@ -51,15 +56,15 @@ async def resolve(request: web.Request) -> web.Response:
             state=row["state"],
             vendor_status=row["vendor_status"],
             amount_minor=row["our_amount_minor"],
-            action=body.action,
-            note=body.note,
+            action=action,
+            note=note,
             actor=f"{principal.client_id}/{principal.key_id}",
             now=datetime.now(UTC),
         )
     except ResolutionRefused as exc:
         raise Problem(exc.status, exc.code, exc.detail, field="action") from None
     stream_id = row["stream_id"] or f"reconciliation:{row['first_seen_run']}"
-    metadata = {"request_id": request[REQUEST_ID], "actor": principal.key_id}
+    metadata = {"request_id": request_id, "actor": principal.key_id}
     async with pool.acquire() as conn, conn.transaction():
         # Serialise resolutions of one discrepancy; the projection may not show the last one
         # yet, so the log itself is checked: a correction must never be appended twice.
@@ -69,4 +74,14 @@ async def resolve(request: web.Request) -> web.Response:
         if await conn.fetchval(_ALREADY_RESOLVED, stream_id, row["id"]):
             raise Problem(409, "already_resolved", f"{row['id']} is already resolved")
         await store.append_observed(conn, stream_id, events, metadata=metadata)
-    return web.json_response({"id": row["id"], "state": "resolved", "action": body.action})
+
+
+@routes.post("/api/v1/discrepancies/{discrepancy_id}/resolve")
+async def resolve(request: web.Request) -> web.Response:
+    principal = await authorize(request, "admin")
+    body = decode_body(_decoder, await request.read())
+    discrepancy_id = request.match_info["discrepancy_id"]
+    await resolve_discrepancy(
+        request.app[POOL], discrepancy_id, body.action, body.note, principal, request[REQUEST_ID]
+    )
+    return web.json_response({"id": discrepancy_id, "state": "resolved", "action": body.action})
