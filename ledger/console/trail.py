@@ -47,7 +47,10 @@ def fields_of(data: bytes) -> list[tuple[str, str]]:
     decoded = msgspec.json.decode(data)
     if not isinstance(decoded, dict):
         return [("data", _text(decoded))]
-    return [(k, _text(v)) for k, v in decoded.items() if v not in (None, "", [], {})]
+    # The type is the row's own column; empty values say nothing.
+    return [
+        (k, _text(v)) for k, v in decoded.items() if k != "type" and v not in (None, "", [], {})
+    ]
 
 
 def trail(recorded: Iterable[RecordedEvent]) -> list[TrailEvent]:

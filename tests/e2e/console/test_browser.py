@@ -39,6 +39,13 @@ async def browser():
 
 async def shoot(page, name: str, tmp_path: Path) -> None:
     """A screenshot at desktop and phone width: every page must render at both."""
+    # Every control has a label a screen reader announces.
+    unlabelled = await page.evaluate(
+        """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+           .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))
+           .map(e => e.name)"""
+    )
+    assert unlabelled == [], f"{name}: controls without a label: {unlabelled}"
     keep = os.environ.get("CONSOLE_SCREENSHOTS")
     for label, size in (("", DESKTOP), ("-phone", PHONE)):
         await page.set_viewport_size(size)
@@ -53,8 +60,10 @@ async def shoot(page, name: str, tmp_path: Path) -> None:
     await page.set_viewport_size(DESKTOP)
 
 
-async def sign_in(page, base: str, key: str) -> None:
+async def sign_in(page, base: str, key: str, tmp_path: Path | None = None) -> None:
     await page.goto(f"{base}/console/sign-in")
+    if tmp_path is not None:
+        await shoot(page, "sign-in", tmp_path)
     await page.get_by_label("API key").fill(key)
     await page.keyboard.press("Enter")  # the form works from the keyboard alone
     await page.wait_for_url(f"{base}/console/today")
@@ -91,7 +100,7 @@ async def test_finance_reads_a_gl_day_that_matches_the_api_and_an_orders_trail(
     finance = await console.key("finance:read")
     expected = await console.gl_days(finance)
     page = await browser.new_page(viewport=DESKTOP)
-    await sign_in(page, console.base, finance)
+    await sign_in(page, console.base, finance, tmp_path)
     await shoot(page, "today", tmp_path)
     await page.get_by_role("link", name="General ledger").click()
     await page.wait_for_url("**/console/gl")
