@@ -18,7 +18,7 @@ from ledger.http import params
 from ledger.http.runtime.replica import read_pool
 from ledger.money import format_minor
 from projections.gl import daily, daily_csv, day_journal, journal_csv
-from projections.gl.http import gl_projection, report_range
+from projections.gl.http import daily_item, gl_projection, report_range
 
 routes = web.RouteTableDef()
 
@@ -39,31 +39,27 @@ def _download(body: str, filename: str) -> web.Response:
     return response
 
 
-@routes.get("/console/gl")
-@page("finance:read")
-async def gl_page(request: web.Request, session: Session) -> web.Response:
+async def _daily(request: web.Request, session: Session):
+    """The API's range and currency rules, its report, and which of its days are closed."""
     start, end = report_range(request)
     currency = params.currency(request.query)
     async with read_pool(request.app).acquire() as conn:
         rows = await daily(conn, start, end, currency, session.principal.finance_client)
         closed = await _closed_days(conn, start, end)
+    return start, end, currency, rows, closed
+
+
+@routes.get("/console/gl")
+@page("finance:read")
+async def gl_page(request: web.Request, session: Session) -> web.Response:
+    start, end, currency, rows, closed = await _daily(request, session)
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     moved: dict[str, dict[tuple[date, str], int]] = {}
     for day, total in rows:
         moved.setdefault(total.currency, {})[(day, total.state)] = total.amount_minor
     charts = [daily_chart(cur, days, moved[cur]) for cur in sorted(moved)]
     table = [
-        {
-            "date": day,
-            "closed": day in closed,
-            "currency": t.currency,
-            "state": t.state,
-            "count": t.count,
-            "amount": format_minor(t.amount_minor, t.currency),
-            "adjustment_count": t.adjustment_count,
-            "adjustment_amount": format_minor(t.adjustment_minor, t.currency),
-            "closing_balance": format_minor(t.closing_balance_minor, t.currency),
-        }
+        daily_item(day, t) | {"closed": day in closed}
         for day, t in rows
         if t.count or t.adjustment_count or t.closing_balance_minor
     ]
@@ -82,10 +78,7 @@ async def gl_page(request: web.Request, session: Session) -> web.Response:
 @routes.get("/console/gl/daily.csv")
 @page("finance:read")
 async def gl_csv(request: web.Request, session: Session) -> web.Response:
-    start, end = report_range(request)
-    currency = params.currency(request.query)
-    async with read_pool(request.app).acquire() as conn:
-        rows = await daily(conn, start, end, currency, session.principal.finance_client)
+    start, end, _, rows, _ = await _daily(request, session)
     return _download(daily_csv(rows), f"gl-daily-{start.isoformat()}-to-{end.isoformat()}.csv")
 
 

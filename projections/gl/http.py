@@ -12,6 +12,7 @@ from ledger.http.auth import authorize
 from ledger.http.keys import PROJECTIONS
 from ledger.http.problems import Problem
 from ledger.http.runtime.replica import read_pool
+from ledger.log.events import GLTotal
 from ledger.money import format_minor
 from ledger.orders.model import OrderState
 from projections.gl.projection import GLProjection
@@ -69,22 +70,24 @@ async def _daily_rows(request: web.Request):
         return await daily(conn, start, end, currency, principal.finance_client)
 
 
+def daily_item(day: date, t: GLTotal) -> dict[str, object]:
+    """One row of the daily report as the API (and the console) shows it."""
+    return {
+        "business_date": day,
+        "currency": t.currency,
+        "state": t.state,
+        "count": t.count,
+        "amount": format_minor(t.amount_minor, t.currency),
+        "adjustment_count": t.adjustment_count,
+        "adjustment_amount": format_minor(t.adjustment_minor, t.currency),
+        "closing_balance": format_minor(t.closing_balance_minor, t.currency),
+    }
+
+
 @routes.get("/api/v1/gl/daily")
 async def gl_daily(request: web.Request) -> web.Response:
     rows = await _daily_rows(request)
-    days = [
-        {
-            "business_date": d,
-            "currency": t.currency,
-            "state": t.state,
-            "count": t.count,
-            "amount": format_minor(t.amount_minor, t.currency),
-            "adjustment_count": t.adjustment_count,
-            "adjustment_amount": format_minor(t.adjustment_minor, t.currency),
-            "closing_balance": format_minor(t.closing_balance_minor, t.currency),
-        }
-        for d, t in rows
-    ]
+    days = [daily_item(d, t) for d, t in rows]
     return web.Response(body=_encoder.encode({"days": days}), content_type="application/json")
 
 
