@@ -90,7 +90,12 @@ async def test_serve_answers_unready_until_migrations_are_applied_then_serves(
         )
         assert migrated.returncode == 0, migrated.stderr
         for _ in range(READY_WITHIN_S * 4):
-            status, report = await _readiness(api)
+            try:
+                status, report = await _readiness(api)
+            except aiohttp.ClientConnectorError:
+                # The handover from the waiting app closes the port for a moment
+                # (ledger/cli/serve.py): a balancer's next probe finds the service.
+                status, report = 0, {}
             if status == 200:
                 break
             await asyncio.sleep(0.25)
