@@ -8,7 +8,9 @@ projections' read functions and the cross-cutting modules; nothing imports it bu
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp_jinja2
 import jinja2
@@ -21,7 +23,7 @@ ROUTES = (signin, today, ledger_pages, discrepancy_pages, order_pages)
 
 
 def add_console(app: web.Application) -> None:
-    aiohttp_jinja2.setup(
+    environment = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         # Every value is escaped unless a template says otherwise: a customer id or a vendor's
@@ -29,6 +31,8 @@ def add_console(app: web.Application) -> None:
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )
+    # An idempotency key is one path segment whatever it holds ('/', '?', '#').
+    environment.filters["segment"] = functools.partial(quote, safe="")
     for module in ROUTES:
         app.add_routes(module.routes)
     app.router.add_static("/console/static", HERE / "static")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -55,7 +56,8 @@ async def signed_in(request: web.Request, scope: str) -> Session:
     async with request.app[POOL].acquire() as conn:
         session = await load_session(conn, request.cookies.get(COOKIE))
     if session is None:
-        raise web.HTTPSeeOther(f"/console/sign-in?next={request.path_qs}")
+        # The raw path, quoted whole: what was decoded from %0D%0A must not reach a header.
+        raise web.HTTPSeeOther(f"/console/sign-in?next={quote(request.raw_path, safe='')}")
     request[SESSION] = session
     if not session.principal.allows(scope):
         raise Refused(

@@ -5,6 +5,7 @@ reconciliation runs (finance:all, as in the API) and bulk batches with their pro
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -41,7 +42,7 @@ async def orders_page(request: web.Request, session: Session) -> web.Response:
     query = request.query
     key = query.get("key", "").strip()
     if key:
-        raise web.HTTPSeeOther(f"/console/orders/{key}")
+        raise web.HTTPSeeOther(f"/console/orders/{quote(key, safe='')}")
     status = params.choice(query, "status", ORDER_STATUSES) if query.get("status") else None
     start, end = _day_start(request, "from"), _day_start(request, "to")
     after = params.decode_cursor(query, tuple[datetime, str])

@@ -31,8 +31,8 @@ MAX_KEY_CHARS = 256
 def _next(target: str | None, home: str = HOME) -> str:
     """Only a path on this console: an absolute or scheme-relative URL would make the
     sign-in page an open redirect."""
-    if not target or not target.startswith("/console/") or target.startswith("//"):
-        return home
+    if not target or not target.startswith("/console/") or not target.isprintable():
+        return home  # a control character would also break the Location header
     parts = urlsplit(target)
     return home if parts.scheme or parts.netloc else target
 
