@@ -146,6 +146,13 @@ async def test_an_admin_resolves_a_discrepancy_and_a_finance_reader_cannot(
         form={"action": "acknowledge", "note": "forged"},
     )
     assert forged.status == 403
+    # With its own session's token the reader's post is well-formed, and its scope refuses it.
+    token = await reader.locator('input[name="csrf_token"]').first.get_attribute("value")
+    tokened = await reader.context.request.post(
+        f"{console.base}/console/discrepancies/{discrepancy}/resolve",
+        form={"csrf_token": token, "action": "acknowledge", "note": "not an admin"},
+    )
+    assert tokened.status == 403 and "admin" in await tokened.text()
 
     admin = await browser.new_page(viewport=DESKTOP)
     await sign_in(admin, console.base, await console.key("admin", client_id="ops"))
