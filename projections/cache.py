@@ -19,6 +19,9 @@ from projections.base import KeyedProjection, Row, Table
 class Rebuilder(Protocol):
     """A projection's own way to fill its empty shadow tables, batch by batch, in log order."""
 
+    # The event types apply folds, so the rebuild reads only those; None reads every event.
+    handled: frozenset[str] | None
+
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None: ...
 
     async def finish(self, conn: asyncpg.Connection) -> None:
@@ -152,6 +155,8 @@ async def copy_rows(
 
 class KeyedRebuilder:
     """A keyed projection's rebuild: the same fold, over rows kept in a RowCache."""
+
+    handled = None  # key_of decides per event
 
     def __init__(self, projection: KeyedProjection, names: Mapping[str, str]) -> None:
         self._projection = projection

@@ -86,18 +86,21 @@ async def _fill_shadow(
         # maintaining them row by row, and nothing reads the shadow before the swap.
         await conn.execute(table.create_table_sql(names[table.name]))
     target = await store.head(conn)
-    total = 0
-    if progress:
-        total = await conn.fetchval(
-            "SELECT count(*) FROM events WHERE (tx_id, position) <= ($1::xid8, $2::bigint)",
-            *target,
-        )
     # A projection with a rebuilder keeps its rows in memory across batches and writes each
     # about once; nothing else touches the shadow tables, so its batches need no transaction.
     rebuilder = _rebuilder(projection, names)
+    types = None if rebuilder is None else rebuilder.handled
+    total = 0
+    if progress:
+        total = await conn.fetchval(
+            """SELECT count(*) FROM events WHERE (tx_id, position) <= ($1::xid8, $2::bigint)
+                 AND ($3::text[] IS NULL OR type = ANY($3))""",
+            *target,
+            None if types is None else list(types),
+        )
     cursor, done, started = CURSOR_ZERO, 0, time.monotonic()
     async with _custom_plans(conn):
-        while batch := await store.read_range(conn, cursor, target, REBUILD_BATCH_SIZE):
+        while batch := await store.read_range(conn, cursor, target, REBUILD_BATCH_SIZE, types):
             if rebuilder is not None:
                 await rebuilder.apply(conn, batch)
             else:
@@ -112,7 +115,8 @@ async def _fill_shadow(
     for table in projection.tables:
         for statement in table.create_index_sql(names[table.name]):
             await conn.execute(statement)
-    return cursor
+    # Every event up to the target is in: a filtered read's last event may come before it.
+    return target
 
 
 async def _swap(conn: asyncpg.Connection, table: Table) -> None:

@@ -75,6 +75,8 @@ class CachedRows(Rows):
 
 
 class DiscrepancyRebuilder:
+    handled = None  # nearly every type: a filter would spare nothing
+
     def __init__(self, fold: Fold, select: Select, names: Mapping[str, str]) -> None:
         self._fold, self._select, self._names = fold, select, names
         self._rows: CachedRows | None = None

@@ -58,6 +58,7 @@ class _GL(Protocol):
 class GLRebuilder:
     def __init__(self, gl: _GL, names: Mapping[str, str]) -> None:
         self._gl, self._names = gl, names
+        self.handled = gl.handled
         self._orders = RowCache(
             GL_ORDERS, names["gl_orders"], from_row=order_from_row, to_row=order_to_row
         )

@@ -11,7 +11,9 @@ from ledger.log.events import (
     VendorRequestSent,
     VendorResponseReceived,
 )
+from ledger.log.store import Cursor
 from projections.checkpoints import ensure_projection
+from projections.gl.projection import GLProjection
 from projections.orders import OrdersProjection
 from projections.rebuild import rebuild
 from projections.runner import catch_up, run_projection
@@ -122,3 +124,34 @@ async def test_verify_names_every_row_that_differs_from_the_rebuild(pool):
     assert any(
         "order:c2:key-2]: in the rebuild but missing from the live table" in d for d in differences
     )
+
+
+async def test_a_gl_rebuild_reads_only_the_types_it_folds_and_its_checkpoint_reaches_the_head(
+    pool,
+):
+    gl = GLProjection()
+    await random_workload(pool, random.Random(5), 40)
+    async with pool.acquire() as conn:
+        # The log ends with an event the GL does not fold: the rebuild never reads it.
+        stream = "order:c0:key-0"
+        version = await conn.fetchval(
+            "SELECT max(version) FROM events WHERE stream_id = $1", stream
+        )
+        sent = VendorRequestSent(vendor="sandbox", vendor_reference="r", attempt=9, sent_at=T0)
+        await store.append(conn, stream, [sent], version)
+        await ensure_projection(conn, gl)
+        progress: list[tuple[int, int]] = []
+        assert (
+            await rebuild(conn, gl, progress=lambda done, total, _: progress.append((done, total)))
+            == []
+        )
+        folded = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE type = ANY($1)", list(gl.handled)
+        )
+        assert folded < await conn.fetchval("SELECT count(*) FROM events")
+        assert progress[-1] == (folded, folded)
+        row = await conn.fetchrow(
+            "SELECT tx_id, position FROM projection_checkpoints WHERE name = 'gl'"
+        )
+        assert Cursor(row["tx_id"], row["position"]) == await store.head(conn)
+        assert await rebuild(conn, gl, verify_only=True) == []
