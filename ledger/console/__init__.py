@@ -17,6 +17,7 @@ import jinja2
 from aiohttp import web
 
 from ledger.console import discrepancy_pages, ledger_pages, order_pages, signin, today
+from ledger.console.guard import PAGE_HEADERS
 
 HERE = Path(__file__).parent
 ROUTES = (signin, today, ledger_pages, discrepancy_pages, order_pages)
@@ -36,3 +37,12 @@ def add_console(app: web.Application) -> None:
     for module in ROUTES:
         app.add_routes(module.routes)
     app.router.add_static("/console/static", HERE / "static")
+    app.on_response_prepare.append(_page_headers)
+
+
+async def _page_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every console answer (pages, redirects, downloads, the error middleware's problems) is
+    private and never framed; the stylesheet alone may be cached."""
+    path = request.path
+    if (path == "/" or path.startswith("/console")) and not path.startswith("/console/static/"):
+        response.headers.update(PAGE_HEADERS)

@@ -42,8 +42,9 @@ def _shown(row) -> dict:
 @routes.get("/console/discrepancies")
 @page("finance:read")
 async def queue_page(request: web.Request, session: Session) -> web.Response:
-    query = request.query
-    state = params.choice(query, "state", STATES) if "state" in query else "open"
+    # The filters' "any" options post an empty value; no state at all is the open queue.
+    query = {name: value for name, value in request.query.items() if value}
+    state = params.choice(query, "state", STATES) if "state" in request.query else "open"
     kind = params.choice(query, "type", KINDS)
     after = params.decode_cursor(query, tuple[datetime, str])
     rows = await discrepancy_page(

@@ -8,7 +8,7 @@ may not see answers 403 with a page saying which scope it lacks, never the data.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -42,9 +42,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     session = request.get(SESSION)
     principal = session.principal if session else None
     context |= {"session": session, "principal": principal, "here": request.path}
-    response = aiohttp_jinja2.render_template(template, request, context, status=status)
-    response.headers.update(PAGE_HEADERS)
-    return response
+    return aiohttp_jinja2.render_template(template, request, context, status=status)
 
 
 def refused(request: web.Request, exc: Refused) -> web.Response:
@@ -69,9 +67,19 @@ async def signed_in(request: web.Request, scope: str) -> Session:
     return session
 
 
+async def posted_form(request: web.Request) -> Mapping[str, object]:
+    """The posted form; Refused (400) when its bytes are not text in the charset it names."""
+    try:
+        return await request.post()
+    except (UnicodeDecodeError, LookupError):
+        raise Refused(
+            400, "Form refused", "The form could not be read: send it URL-encoded, in UTF-8."
+        ) from None
+
+
 async def form_of(request: web.Request, session: Session) -> dict[str, str]:
     """A posted form whose CSRF token is the session's; Refused (403) otherwise."""
-    form = await request.post()
+    form = await posted_form(request)
     token = form.get("csrf_token")
     if not isinstance(token, str) or not same_token(token, session.csrf_token):
         raise Refused(

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ledger.auth import AuthError, Principal, authenticate_until
-from ledger.console.guard import SESSION, Refused, form_of, refused, render
+from ledger.console.guard import SESSION, Refused, form_of, posted_form, refused, render
 from ledger.console.sessions import (
     COOKIE,
     SIGN_IN_COOKIE,
@@ -87,16 +87,21 @@ async def sign_in_form(request: web.Request) -> web.Response:
 
 @routes.post("/console/sign-in")
 async def sign_in(request: web.Request) -> web.Response:
-    form = await request.post()
+    try:
+        form = await posted_form(request)
+    except Refused as exc:
+        return refused(request, exc)
     sent, expected = form.get("csrf_token"), request.cookies.get(SIGN_IN_COOKIE)
     if not isinstance(sent, str) or expected is None or not same_token(sent, expected):
         return _sign_in_page(request, 403, "The form expired. Please sign in again.")
     key = form.get("api_key")
-    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_CHARS:
+    key = key.strip() if isinstance(key, str) else ""
+    # Keys are printable ASCII: anything else (a NUL above all) is no key, before any query.
+    if not key or len(key) > MAX_KEY_CHARS or not key.isprintable():
         return _sign_in_page(request, 422, "Enter an API key.")
     async with request.app[POOL].acquire() as conn:
         try:
-            principal, key_expires = await authenticate_until(conn, f"Bearer {key.strip()}")
+            principal, key_expires = await authenticate_until(conn, f"Bearer {key}")
         except AuthError as exc:
             return _sign_in_page(request, 401, exc.detail)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)

@@ -13,6 +13,7 @@ from aiohttp import web
 from ledger.db import DATABASE_GONE
 from ledger.http.keys import REQUEST_ID
 from ledger.http.operations import operation
+from ledger.http.params import BAD_CHARACTERS
 from ledger.http.problems import Problem, from_validation_error
 from ledger.http.queries import names
 from ledger.metrics import METRICS
@@ -21,12 +22,6 @@ log = structlog.get_logger("ledger.http")
 
 # A caller-supplied request id is echoed only if it is short and printable (no log injection).
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-
-
-# What no path segment or query value of ours may hold: control characters (NUL cannot even be
-# stored as text), and what percent-decoding leaves of bytes that are not UTF-8 (yarl keeps
-# them as lone surrogates or U+FFFD).
-_BAD_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffd]")
 
 _BODY_HEADERS = {"content-type", "content-length"}
 # A restarting PostgreSQL is back within seconds; a client retrying sooner only adds load.
@@ -55,8 +50,8 @@ def _refuse_bad_characters(request: web.Request) -> None:
     places = [("path", request.match_info.items()), ("query", request.query.items())]
     for where, pairs in places:
         for name, value in pairs:
-            if _BAD_CHARACTERS.search(name) or _BAD_CHARACTERS.search(value):
-                field = name if not _BAD_CHARACTERS.search(name) else where
+            if BAD_CHARACTERS.search(name) or BAD_CHARACTERS.search(value):
+                field = name if not BAD_CHARACTERS.search(name) else where
                 detail = f"{field}: control characters and bytes that are not UTF-8 are refused"
                 raise Problem(400, "invalid_parameter", detail, field=field)
 

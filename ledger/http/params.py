@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime
 
@@ -15,6 +16,13 @@ from ledger.money import MoneyError, exponent
 # One page of a list endpoint; large enough for a screen, small enough to stay fast.
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# What no path segment, query value or cursor of ours may hold: control characters (NUL cannot
+# even be stored as text), and what percent-decoding leaves of bytes that are not UTF-8 (yarl
+# keeps them as lone surrogates or U+FFFD).
+BAD_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffd]")
+# Business days a range may name. No ledger holds a day before 1970, and a range is widened by
+# days either side (a report's look-back, an exclusive end), which the calendar's ends refuse.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
 
 
 def _bad(name: str, detail: str) -> Problem:
@@ -67,11 +75,16 @@ def decode_cursor(query: Mapping[str, str], types: type) -> object | None:
     if raw is None:
         return None
     try:
-        return msgspec.json.decode(
+        cursor = msgspec.json.decode(
             base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)), type=types
         )
     except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
         raise _bad("after", "is not a cursor this API returned") from None
+    # Its parts go to SQL: a crafted one holding NUL would be refused there, as a 500.
+    parts = cursor if isinstance(cursor, tuple | list) else (cursor,)
+    if any(isinstance(part, str) and BAD_CHARACTERS.search(part) for part in parts):
+        raise _bad("after", "is not a cursor this API returned")
+    return cursor
 
 
 def day(query: Mapping[str, str], name: str, default: date | None = None) -> date:
@@ -83,9 +96,12 @@ def day(query: Mapping[str, str], name: str, default: date | None = None) -> dat
     try:
         if len(value) != 10:
             raise ValueError(value)
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         raise _bad(name, "must be a date as YYYY-MM-DD") from None
+    if not FIRST_DAY <= parsed <= LAST_DAY:
+        raise _bad(name, f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return parsed
 
 
 def currency(query: Mapping[str, str]) -> str | None:

@@ -8,6 +8,7 @@ fails the suite.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Literal
 
@@ -279,10 +280,16 @@ EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__  # type: ignore[attr-de
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(AnyEvent)
+# PostgreSQL's text and jsonb cannot hold NUL, and the log is read as both: an event holding
+# one would stall every projection that reads it, for ever. (A \u0000 not itself escaped.)
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def encode(event: Event) -> bytes:
-    return _encoder.encode(event)
+    data = _encoder.encode(event)
+    if _NUL.search(data):
+        raise ValueError(f"{type_name(event)} holds a NUL character, which the log cannot store")
+    return data
 
 
 def decode(data: bytes) -> AnyEvent:

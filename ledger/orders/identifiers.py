@@ -17,6 +17,11 @@ IDEMPOTENCY_KEY_RULE = "idempotency keys are 8 to 255 printable ASCII characters
 IDENTIFIER_RULE = "must be 1 to 128 characters with no control characters"
 Identifier = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
+# Free text a person writes (a note, a description): line breaks and tabs, but no other control
+# character, and never NUL, which the log cannot store (ledger/log/events.py).
+PROSE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+PROSE = re.compile(PROSE_PATTERN)
+
 
 def is_idempotency_key(key: str) -> bool:
     return IDEMPOTENCY_KEY.match(key) is not None

@@ -16,6 +16,7 @@ from ledger.http.keys import POOL, REQUEST_ID
 from ledger.http.problems import Problem, decode_body
 from ledger.log import store
 from ledger.log.leases import LeaseKind
+from ledger.orders.identifiers import PROSE
 from ledger.reconciliation.resolutions import Action, ResolutionRefused, decide_resolution
 
 routes = web.RouteTableDef()
@@ -46,6 +47,8 @@ async def resolve_discrepancy(
 ) -> None:
     """Record a person's decision on a discrepancy (the API's and the console's one command);
     Problem when there is no such discrepancy or the decision is refused."""
+    if not PROSE.match(note):
+        raise Problem(422, "invalid_note", "note: control characters are refused", field="note")
     row = await pool.fetchrow("SELECT * FROM discrepancies WHERE id = $1", discrepancy_id)
     if row is None:
         raise Problem(404, "discrepancy_not_found", "no such discrepancy", field="discrepancy_id")

@@ -24,6 +24,7 @@ from ledger.http.keys import POOL, REQUEST_ID, SETTINGS, VAULT
 from ledger.http.problems import Problem, decode_body
 from ledger.log import events as ev
 from ledger.log.merchant_events import FinanceScope
+from ledger.orders.identifiers import PROSE_PATTERN
 from ledger.webhooks import endpoints, replay
 from ledger.webhooks.egress import MAX_URL_LENGTH, RefusedTarget, check_url
 from ledger.webhooks.endpoints import EVENT_TYPES, Endpoint, allowed_events
@@ -44,7 +45,7 @@ Events = Annotated[
     list[EventType],
     Meta(min_length=1, description="Omitted: every type this key may receive"),
 ]
-Description = Annotated[str, Meta(max_length=500)]
+Description = Annotated[str, Meta(max_length=500, pattern=PROSE_PATTERN)]
 # The longest a rotated-out secret may keep signing: a week covers any deployment cycle.
 MAX_OVERLAP_S = 7 * 86400
 # Standard Webhooks secrets carry 24 to 64 random bytes; 32 is the HMAC-SHA256 block's half.

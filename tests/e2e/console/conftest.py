@@ -6,13 +6,21 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from ledger.auth import create_key
 from ledger.http.keys import POOL
-from tests.harness import sandbox, service, service_settings
+from tests.harness import (
+    lose_at_vendor,
+    order_body,
+    sandbox,
+    service,
+    service_settings,
+    window_around_now,
+)
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -57,6 +65,26 @@ class Console:
                 return days
             await asyncio.sleep(0.05)
         raise AssertionError(f"the GL shows no fulfilment: {days}")
+
+    async def open_discrepancy(self) -> str:
+        """A fulfilled order the vendor then loses; a run finds it missing there. Its id."""
+        placed = await self.client.post(
+            "/api/v1/orders", json=order_body("console-lost-1"), headers=self.headers
+        )
+        assert placed.status == 201
+        await lose_at_vendor(self.vendor_url, (await placed.json())["vendor_order_id"])
+        ops = {"Authorization": f"Bearer {await self.key('admin', client_id='ops')}"}
+        started = await self.client.post(
+            "/api/v1/reconciliations", json=window_around_now(datetime.now(UTC)), headers=ops
+        )
+        assert started.status == 202
+        for _ in range(200):
+            listed = await self.client.get("/api/v1/discrepancies?state=open", headers=ops)
+            items = (await listed.json())["items"]
+            if items:
+                return items[0]["id"]
+            await asyncio.sleep(0.05)
+        raise AssertionError("the run opened no discrepancy")
 
     async def sign_in(self, key: str) -> str:
         """Sign this client's cookie jar in with `key`; the CSRF token of the first page."""

@@ -5,16 +5,14 @@ is screenshot at 1280 px and at a phone's width (CONSOLE_SCREENSHOTS=DIR keeps t
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from ledger.http.keys import POOL
-from tests.harness import lose_at_vendor, order_body, window_around_now
+from tests.harness import order_body
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -69,27 +67,6 @@ async def sign_in(page, base: str, key: str, tmp_path: Path | None = None) -> No
     await page.wait_for_url(f"{base}/console/today")
 
 
-async def open_discrepancy(console) -> str:
-    """A fulfilled order the vendor then loses; a run finds it missing there. Its id."""
-    placed = await console.client.post(
-        "/api/v1/orders", json=order_body("console-lost-1"), headers=console.headers
-    )
-    assert placed.status == 201
-    await lose_at_vendor(console.vendor_url, (await placed.json())["vendor_order_id"])
-    ops = {"Authorization": f"Bearer {await console.key('admin', client_id='ops')}"}
-    started = await console.client.post(
-        "/api/v1/reconciliations", json=window_around_now(datetime.now(UTC)), headers=ops
-    )
-    assert started.status == 202
-    for _ in range(200):
-        listed = await console.client.get("/api/v1/discrepancies?state=open", headers=ops)
-        items = (await listed.json())["items"]
-        if items:
-            return items[0]["id"]
-        await asyncio.sleep(0.05)
-    raise AssertionError("the run opened no discrepancy")
-
-
 async def test_finance_reads_a_gl_day_that_matches_the_api_and_an_orders_trail(
     console, browser, tmp_path
 ):
@@ -134,7 +111,7 @@ async def test_finance_reads_a_gl_day_that_matches_the_api_and_an_orders_trail(
 async def test_an_admin_resolves_a_discrepancy_and_a_finance_reader_cannot(
     console, browser, tmp_path
 ):
-    discrepancy = await open_discrepancy(console)
+    discrepancy = await console.open_discrepancy()
     reader = await browser.new_page(viewport=DESKTOP)
     await sign_in(reader, console.base, await console.key("finance:read"))
     await reader.goto(f"{console.base}/console/discrepancies/{discrepancy}")

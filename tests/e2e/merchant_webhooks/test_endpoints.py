@@ -91,6 +91,12 @@ async def test_another_clients_endpoint_is_invisible_and_gets_none_of_our_events
             "invalid_field",
             "description",
         ),
+        (
+            {"url": "https://hooks.example.com", "description": "bell \u0007"},
+            422,
+            "invalid_field",
+            "description",
+        ),
     ],
 )
 async def test_a_bad_endpoint_is_refused_naming_the_field(hooks, body, status, code, field):

@@ -1,5 +1,6 @@
 """Stored events must decode forever: fixtures of every type, byte-exact round trips."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -37,3 +38,23 @@ def test_money_fields_refuse_floats():
     )
     with pytest.raises(msgspec.ValidationError, match="amount_minor"):
         ev.decode(stored)
+
+
+@pytest.mark.parametrize(
+    ("reason", "stored"),
+    [
+        ("ok\x00", False),  # NUL: PostgreSQL's text and jsonb cannot hold it
+        ("a backslash, then NUL: \\\x00", False),
+        ("the six characters \\u0000, escaped", True),
+        ("two backslashes and u0000: \\\\u0000", True),
+    ],
+)
+def test_an_event_holding_nul_is_refused_before_it_reaches_the_log(reason, stored):
+    failed = ev.OrderFailed(
+        reason=reason, source="vendor", failed_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    if stored:
+        assert ev.decode(ev.encode(failed)) == failed
+    else:
+        with pytest.raises(ValueError, match="NUL"):
+            ev.encode(failed)
