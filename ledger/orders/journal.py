@@ -17,16 +17,27 @@ from ledger.log import events as ev
 from ledger.metrics import METRICS
 from ledger.orders.model import OrderState
 from ledger.orders.vault import CardVault
-from ledger.vendors.base import Accepted, CardSecret, Fulfilled, Outcome, Rejected, Unknown
+from ledger.vendors.base import (
+    Accepted,
+    CardSecret,
+    Fulfilled,
+    Outcome,
+    Rejected,
+    Unknown,
+    printable,
+)
 
 
 def outcome_event(vendor: str, attempt: int, outcome: Outcome, now: datetime) -> ev.Event:
+    """The event recording one attempt's outcome. What the vendor said in its own words (a
+    detail, an error code and message) is kept printable: an attempt whose record cannot be
+    appended would leave the order unsettled for ever."""
     if isinstance(outcome, Unknown):
         return ev.VendorCallFailed(
             vendor=vendor,
             attempt=attempt,
             reason=outcome.reason,
-            detail=outcome.detail,
+            detail=printable(outcome.detail),
             failed_at=now,
             http_status=outcome.http_status,
             retry_after=outcome.retry_after,
@@ -55,8 +66,8 @@ def outcome_event(vendor: str, attempt: int, outcome: Outcome, now: datetime) ->
                 **answered,
                 outcome="rejected",
                 http_status=outcome.http_status,
-                code=outcome.code,
-                message=outcome.message,
+                code=printable(outcome.code),
+                message=printable(outcome.message),
             )
 
 

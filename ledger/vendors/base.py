@@ -7,6 +7,7 @@ and decoded back without guessing which variant a payload was.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal, Protocol, TypeVar
@@ -165,6 +166,22 @@ class TransactionPage(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
+# C0 and C1 controls: NUL cannot be stored in PostgreSQL's text or jsonb (an event holding one
+# fails its append, ledger/log/events.py), and the others repaint the terminal of whoever reads
+# the log.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """A vendor's prose (an error code, a message) as the log keeps it: control characters
+    written out as \\xNN, so nothing a vendor says can stop its attempt being recorded."""
+    return CONTROL_CHARACTERS.sub(lambda control: f"\\x{ord(control[0]):02x}", text)
+
+
+class MalformedWebhook(ValueError):
+    """The signature was valid but the body is not a webhook of the vendor's we understand."""
+
+
 class WebhookHint(msgspec.Struct, frozen=True):
     """What a vendor's webhook says, read from its body: a hint about one order (named by our
     reference, or only by the vendor's id), never a fact until a look-up confirms it."""
@@ -175,9 +192,14 @@ class WebhookHint(msgspec.Struct, frozen=True):
     vendor_order_id: str | None = None
     status: str | None = None
 
-
-class MalformedWebhook(ValueError):
-    """The signature was valid but the body is not a webhook of the vendor's we understand."""
+    def __post_init__(self) -> None:
+        # Every field is a name or a status, never prose: a control character in one is a
+        # webhook we do not understand (our references never hold one), refused as malformed
+        # whichever vendor's parser built it.
+        for field in self.__struct_fields__:
+            value = getattr(self, field)
+            if value is not None and CONTROL_CHARACTERS.search(value):
+                raise MalformedWebhook(f"the webhook's {field} holds a control character")
 
 
 def decode_webhook(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
