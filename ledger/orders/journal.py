@@ -17,6 +17,7 @@ from ledger.log import events as ev
 from ledger.metrics import METRICS
 from ledger.orders.model import OrderState
 from ledger.orders.vault import CardVault
+from ledger.text import printable
 from ledger.vendors.base import (
     Accepted,
     CardSecret,
@@ -24,7 +25,6 @@ from ledger.vendors.base import (
     Outcome,
     Rejected,
     Unknown,
-    printable,
 )
 
 

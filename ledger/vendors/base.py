@@ -7,7 +7,6 @@ and decoded back without guessing which variant a payload was.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal, Protocol, TypeVar
@@ -15,6 +14,7 @@ from typing import Literal, Protocol, TypeVar
 import msgspec
 
 from ledger.money import MoneyError, parse_amount
+from ledger.text import CONTROL_CHARACTERS
 
 T = TypeVar("T")
 VendorStatus = Literal["pending", "fulfilled", "failed", "refunded"]
@@ -164,18 +164,6 @@ class VendorOrderView(msgspec.Struct, frozen=True):
 class TransactionPage(msgspec.Struct, frozen=True):
     records: list[VendorOrderView]
     next_cursor: str | None
-
-
-# C0 and C1 controls: NUL cannot be stored in PostgreSQL's text or jsonb (an event holding one
-# fails its append, ledger/log/events.py), and the others repaint the terminal of whoever reads
-# the log.
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """A vendor's prose (an error code, a message) as the log keeps it: control characters
-    written out as \\xNN, so nothing a vendor says can stop its attempt being recorded."""
-    return CONTROL_CHARACTERS.sub(lambda control: f"\\x{ord(control[0]):02x}", text)
 
 
 class MalformedWebhook(ValueError):

@@ -23,6 +23,7 @@ from ledger.log import events as ev
 from ledger.log.followers import follow_with_lease
 from ledger.metrics import METRICS
 from ledger.orders.vault import CardVault
+from ledger.text import printable
 from ledger.webhooks import endpoints
 from ledger.webhooks.egress import PublicOnlyResolver, RefusedTarget, check_url
 from ledger.webhooks.retries import next_attempt, retry_after_s
@@ -118,7 +119,8 @@ class Deliverer:
                 async with session.post(
                     url, data=body, headers=headers, allow_redirects=False
                 ) as resp:
-                    text = (await resp.content.read(ERROR_CHARS)).decode("utf-8", "replace")
+                    answer = await resp.content.read(ERROR_CHARS)
+                    text = printable(answer.decode("utf-8", "replace"))
                     error = None if 200 <= resp.status < 300 else f"HTTP {resp.status}: {text}"
                     if 300 <= resp.status < 400:
                         error = f"HTTP {resp.status}: redirects are not followed"
@@ -128,7 +130,8 @@ class Deliverer:
             except TimeoutError:
                 return Sent(None, took(), f"timed out after {self._policy.timeout_s:g} s", None)
             except (aiohttp.ClientError, OSError) as exc:
-                return Sent(None, took(), f"{type(exc).__name__}: {exc}"[:ERROR_CHARS], None)
+                error = printable(f"{type(exc).__name__}: {exc}"[:ERROR_CHARS])
+                return Sent(None, took(), error, None)
 
     async def _record(
         self, conn: asyncpg.Connection, due: asyncpg.Record, sent: Sent, now: datetime

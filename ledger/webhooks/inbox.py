@@ -16,7 +16,8 @@ import msgspec
 
 from ledger.log import events as ev
 from ledger.log import store
-from ledger.vendors.base import CONTROL_CHARACTERS, MalformedWebhook, WebhookHint
+from ledger.text import CONTROL_CHARACTERS
+from ledger.vendors.base import MalformedWebhook, WebhookHint
 
 
 def dedupe_id(hint: WebhookHint, header_id: str | None) -> str:

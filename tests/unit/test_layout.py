@@ -11,7 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("ledger", "projections")
-CROSS_CUTTING = {f"ledger.{name}" for name in ("config", "db", "money", "auth", "logs", "metrics")}
+CROSS_CUTTING = {
+    f"ledger.{name}" for name in ("config", "db", "money", "auth", "logs", "metrics", "text")
+}
 EDGES = ("ledger.cli", "ledger.http", "ledger.console", "run")
 # Use cases may build on `ledger.orders`; `ledger.orders` builds on none of them.
 USE_CASES = (
@@ -29,6 +31,7 @@ READ_MODELS = ("projections.orders", "projections.discrepancies", "projections.g
 # Pure code takes time and ids as arguments and does no I/O: none of these may be imported.
 PURE = (
     "ledger.money",
+    "ledger.text",
     "ledger.orders.model",
     "ledger.orders.decisions",
     "ledger.orders.transitions",

@@ -32,6 +32,7 @@ class Receiver:
         self.script: list[int] = []
         self.status = 200
         self.retry_after: str | None = None
+        self.refusal_body = b"no"  # what a status >= 400 answers with
         # Answer event ids listed here with `failing_status` (an order's first event failing).
         self.failing_ids: set[str] = set()
         self.failing_status = 500
@@ -45,7 +46,8 @@ class Receiver:
             return web.Response(status=self.failing_status)
         status = self.script.pop(0) if self.script else self.status
         headers = {"Retry-After": self.retry_after} if self.retry_after and status >= 400 else {}
-        return web.Response(status=status, text="ok" if status < 400 else "no", headers=headers)
+        body = b"ok" if status < 400 else self.refusal_body
+        return web.Response(status=status, body=body, headers=headers)
 
     def of_type(self, kind: str) -> list[Delivery]:
         return [d for d in self.deliveries if d.event["type"] == kind]

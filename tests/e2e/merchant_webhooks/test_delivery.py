@@ -61,6 +61,17 @@ async def test_a_receiver_failing_twice_then_recovering_gets_the_event_three_tim
     assert attempted == ["WebhookEndpointCreated"] + ["WebhookDeliveryAttempted"] * 3
 
 
+async def test_a_receivers_answer_holding_nul_and_escapes_is_recorded_escaped_and_retried(hooks):
+    await hooks.endpoint(events=["order.pending"])
+    hooks.receiver.script = [500]
+    hooks.receiver.refusal_body = b"boom\x00\x1b[2J\xff"
+    await hooks.order("wh-nul-1")
+    [event] = await hooks.until_events(
+        lambda items: items and items[0]["deliveries"][0]["status"] == "delivered"
+    )
+    assert [a["error"] for a in event["attempts"]] == ["HTTP 500: boom\\x00\\x1b[2J\ufffd", None]
+
+
 async def test_a_later_event_of_an_order_waits_for_the_earlier_one_and_other_orders_do_not(hooks):
     await hooks.endpoint()
     hooks.receiver.failing_ids = {pending_id("wh-slow-1")}

@@ -7,7 +7,8 @@ import pytest
 
 from ledger.log import events as ev
 from ledger.orders.journal import outcome_event
-from ledger.vendors.base import MalformedWebhook, Rejected, Unknown, WebhookHint, printable
+from ledger.text import printable
+from ledger.vendors.base import MalformedWebhook, Rejected, Unknown, WebhookHint
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
