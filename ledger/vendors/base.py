@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal, Protocol, TypeVar
+from typing import Annotated, Literal, Protocol, TypeVar
 
 import msgspec
+from msgspec import Meta
 
 from ledger.money import MoneyError, parse_amount
 from ledger.text import CONTROL_CHARACTERS
 
 T = TypeVar("T")
+# A listing's next-page token is opaque, but ReconciliationPageRecorded keeps it so a resumed run
+# continues after it: the rule of a vendor's ids (no control character: NUL cannot be stored),
+# with room for a signed or encoded position.
+VendorCursor = Annotated[str, Meta(min_length=1, max_length=2048, pattern=r"^[^\x00-\x1f\x7f]+$")]
 VendorStatus = Literal["pending", "fulfilled", "failed", "refunded"]
 UnknownReason = Literal[
     "timeout", "connection", "server_error", "rate_limited", "circuit_open", "unexpected_reply"

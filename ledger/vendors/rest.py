@@ -22,6 +22,7 @@ from ledger.vendors.base import (
     Rejected,
     TransactionPage,
     Unknown,
+    VendorCursor,
     VendorOrderRequest,
     VendorOrderView,
     VendorStatus,
@@ -99,7 +100,7 @@ class WireWebhook(msgspec.Struct, frozen=True):
 
 class WireTransactionPage(msgspec.Struct, frozen=True):
     data: list[WireOrder]
-    next_cursor: str | None = None
+    next_cursor: VendorCursor | None = None
 
 
 _encoder = msgspec.json.Encoder()

@@ -12,6 +12,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from ledger.vendors.base import VendorCursor
+
 API_VERSION = "2024-02-05"
 RunaId = Annotated[str, Meta(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
@@ -64,7 +66,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Cursors(msgspec.Struct, frozen=True):
-    after: str | None = None
+    after: VendorCursor | None = None
 
 
 class Pagination(msgspec.Struct, frozen=True):

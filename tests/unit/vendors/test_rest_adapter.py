@@ -165,6 +165,14 @@ async def test_list_transactions_sends_the_window_and_decodes_the_page(vendor, a
     assert [r.reference for r in page.records] == [REQ.reference] and page.next_cursor == "c2"
 
 
+async def test_a_listing_cursor_the_log_could_not_keep_is_refused_at_the_edge(vendor, adapter):
+    url = f"{BASE}/v1/transactions?from=2026-10-20T07:27:30Z&to=2026-10-21T07:27:30Z&limit=50"
+    vendor.get(url, payload={"data": [order_json()], "next_cursor": "c\x00urs"})
+    with pytest.raises(VendorUnavailable) as refused:
+        await adapter.list_transactions(NOW - timedelta(days=1), NOW, None, 50)
+    assert refused.value.reason == "bad_response" and "next_cursor" in refused.value.detail
+
+
 @pytest.mark.parametrize(
     "poison",
     [

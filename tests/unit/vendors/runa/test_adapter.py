@@ -148,6 +148,17 @@ async def test_a_listing_keeps_the_window_and_reads_in_full_what_it_leaves_out(v
     assert [r.vendor_order_id for r in page.records] == ["O-in"] and page.next_cursor == "O-out"
 
 
+async def test_a_listing_cursor_the_log_could_not_keep_is_refused(vendor, adapter):
+    vendor.get(
+        re.compile(rf"^{re.escape(ORDERS)}\?.*$"),
+        payload={"items": [], "pagination": {"cursors": {"after": "O\x00"}}},
+    )
+    start = datetime(2026, 10, 21, tzinfo=UTC)
+    with pytest.raises(VendorUnavailable) as refused:
+        await adapter.list_transactions(start, start + timedelta(days=1), None, 100)
+    assert refused.value.reason == "bad_response" and "after" in refused.value.detail
+
+
 def test_a_completion_webhook_names_runas_order_and_our_reference():
     hint = parse_webhook(json.dumps(runa_order()).encode())
     assert (hint.vendor_order_id, hint.reference, hint.status) == (
