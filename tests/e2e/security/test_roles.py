@@ -14,7 +14,9 @@ import structlog
 from ledger.auth import create_key, revoke_key, rotate_key
 from ledger.db import ensure_service_role, prepare_database, role_warnings, with_login, with_role
 from ledger.http.keys import POOL
+from ledger.log import events as ev
 from ledger.log import store
+from ledger.log.seals import GENESIS, link_hash
 from projections.registry import read_model_tables
 from tests.factories import order_requested
 from tests.harness import order_body, sandbox, service, service_settings, wait_until_terminal
@@ -125,13 +127,23 @@ async def test_the_stamp_cannot_be_fooled_by_objects_the_service_may_create(pool
             "CREATE FUNCTION public.clock_timestamp() RETURNS timestamptz"
             " LANGUAGE sql AS $$ SELECT '2001-01-01T00:00:00Z'::timestamptz $$"
         )
+        # event_hash is inlined into the stamp (0013): its sha256() must still be pg_catalog's.
+        await conn.execute(
+            "CREATE FUNCTION public.sha256(bytea) RETURNS bytea"
+            " LANGUAGE sql AS $$ SELECT '\\x00'::bytea $$"
+        )
         await conn.execute("CREATE TEMP TABLE events (LIKE public.events)")
         await conn.execute("SET search_path = public, pg_temp, pg_catalog")
-        await store.append(conn, "order:c:shadowed", [order_requested("shadowed")], 0)
-        recorded = await conn.fetchval(
-            "SELECT recorded_at FROM public.events WHERE stream_id = 'order:c:shadowed'"
+        shadow = await conn.fetchval("SELECT sha256('\\x01'::bytea)")
+        assert shadow == b"\x00", "the writer's own sha256() is what this session resolves"
+        event = order_requested("shadowed")
+        await store.append(conn, "order:c:shadowed", [event], 0)
+        recorded = await conn.fetchrow(
+            "SELECT recorded_at, hash FROM public.events WHERE stream_id = 'order:c:shadowed'"
         )
-    assert recorded.year > 2001
+    assert recorded["recorded_at"].year > 2001
+    expected = link_hash(GENESIS, "order:c:shadowed", 1, "OrderRequested", ev.encode(event))
+    assert recorded["hash"] == expected
 
 
 @pytest.mark.parametrize(
