@@ -280,14 +280,14 @@ EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__  # type: ignore[attr-de
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(AnyEvent)
-# PostgreSQL's text and jsonb cannot hold NUL, and the log is read as both: an event holding
-# one would stall every projection that reads it, for ever. (A \u0000 not itself escaped.)
+# PostgreSQL's text and jsonb cannot hold NUL (a \u0000 not itself escaped): an event holding
+# one would stall every projection reading it. The substring test first: 0.2 us, the regex 6.5.
 _NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def encode(event: Event) -> bytes:
     data = _encoder.encode(event)
-    if _NUL.search(data):
+    if b"\\u0000" in data and _NUL.search(data):
         raise ValueError(f"{type_name(event)} holds a NUL character, which the log cannot store")
     return data
 
