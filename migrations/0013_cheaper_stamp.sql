@@ -4,10 +4,10 @@
 -- plain INSERT, and an append_events call at 87 us of executor time. Two SQL functions were
 -- most of it: PostgreSQL plans a LANGUAGE sql function's body again on every call it cannot
 -- inline, and it inlined neither. event_hash carried a SET clause (0008) and is IMMUTABLE over
--- convert_to(), which is only STABLE; order_stream_spells_owner has a FROM clause. Measured
--- one at a time (bench/ledger.py's appends and docs/benchmarks.md have the figures): the owner
--- check in PL/pgSQL, whose plan is kept for the session, 87 -> 70 us; event_hash inlined,
--- 70 -> 40 us.
+-- convert_to(), which is only STABLE; order_stream_spells_owner has a FROM clause. One at a
+-- time: the owner check in PL/pgSQL, whose plan is kept for the session, 87 -> 70 us; event_hash
+-- inlined as well, 70 -> 40 us. bench/append_cost.py measures it; docs/benchmarks.md has the
+-- figures.
 
 -- Inlined into events_stamp, whose pinned search path (0008) then resolves sha256(), the
 -- operators and convert_to() as before: the guard 0008 gave it holds where the log's hash is

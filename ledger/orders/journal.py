@@ -18,14 +18,7 @@ from ledger.metrics import METRICS
 from ledger.orders.model import OrderState
 from ledger.orders.vault import CardVault
 from ledger.text import printable
-from ledger.vendors.base import (
-    Accepted,
-    CardSecret,
-    Fulfilled,
-    Outcome,
-    Rejected,
-    Unknown,
-)
+from ledger.vendors.base import Accepted, CardSecret, Fulfilled, Outcome, Rejected, Unknown
 
 
 def outcome_event(vendor: str, attempt: int, outcome: Outcome, now: datetime) -> ev.Event:

@@ -1,6 +1,7 @@
-"""A vendor's free text (error codes and messages, webhook fields) holding NUL or other control
-characters is recorded, shown escaped; it never fails the append that records it, which would
-leave the order pending and its attempt unrecorded for ever."""
+"""A vendor's free text (error codes and messages) holding NUL or other control characters is
+recorded escaped: it never fails the append that records the attempt, which would leave the order
+pending and the attempt unrecorded for ever. A webhook's names and statuses are not prose: one
+holding a control character is refused as malformed, naming the field."""
 
 from __future__ import annotations
 
