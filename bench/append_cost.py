@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 # `python bench/append_cost.py` puts bench/ first on sys.path, where bench/ledger.py would shadow
@@ -30,48 +28,33 @@ sys.path[0] = str(ROOT)
 
 import asyncpg  # noqa: E402
 
-from bench.scratch import scratch_database  # noqa: E402
+from bench.scratch import add_database_argument, scratch_database  # noqa: E402
+from bench.synthetic import order_history, order_stream  # noqa: E402
 from ledger.db import migrate  # noqa: E402
 from ledger.log import events as ev  # noqa: E402
 from ledger.log import store  # noqa: E402
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-AT = datetime(2026, 12, 6, tzinfo=UTC)
 PLAIN = """CREATE TABLE bench_plain (stream_id text, version integer, type text, data bytea,
            metadata jsonb, UNIQUE (stream_id, version))"""
 PLAIN_INSERT = "INSERT INTO bench_plain VALUES ($1, $2, $3, $4, $5::jsonb)"
-METADATA = {"request_id": "r" * 32, "actor": "api:acme"}
+METADATA = {"request_id": "r" * 32, "actor": "api:bench"}
 METADATA_JSON = json.dumps(METADATA)
 EXECUTOR_US = """SELECT sum(total_exec_time) * 1000 / nullif(sum(calls), 0) FROM pg_stat_statements
                  WHERE toplevel AND query ~ $1"""
 
 
-def history(key: str) -> list[ev.Event]:
-    """An order's first two events: what a new order appends before the vendor answers."""
-    return [
-        ev.OrderRequested(
-            client_id="acme",
-            idempotency_key=key,
-            customer_id="cust-1",
-            brand_id="amazon-us",
-            amount_minor=2500,
-            currency="USD",
-            fingerprint="f" * 64,
-            vendor="sandbox",
-            vendor_reference=f"ref-{key}",
-            requested_at=AT,
-        ),
-        ev.VendorRequestSent(
-            vendor="sandbox", vendor_reference=f"ref-{key}", attempt=1, sent_at=AT
-        ),
-    ]
+def history(run: int, i: int) -> tuple[str, list[ev.Event]]:
+    """An order's stream and first two events: what a new order appends before the vendor
+    answers."""
+    key = f"r{run}-{i}"
+    return order_stream(key), order_history(key)[:2]
 
 
 async def appends(conn: asyncpg.Connection, n: int, run: int) -> float:
     started = time.perf_counter()
     for i in range(n // 2):
-        stream = f"order:acme:r{run}-{i}"
-        for version, event in enumerate(history(f"r{run}-{i}")):
+        stream, events = history(run, i)
+        for version, event in enumerate(events):
             await store.append(conn, stream, [event], version, metadata=METADATA)
     return time.perf_counter() - started
 
@@ -79,8 +62,8 @@ async def appends(conn: asyncpg.Connection, n: int, run: int) -> float:
 async def plain_inserts(conn: asyncpg.Connection, n: int, run: int) -> float:
     started = time.perf_counter()
     for i in range(n // 2):
-        stream = f"order:acme:r{run}-{i}"
-        for version, event in enumerate(history(f"r{run}-{i}"), start=1):
+        stream, events = history(run, i)
+        for version, event in enumerate(events, start=1):
             data, kind = ev.encode(event), ev.type_name(event)
             await conn.execute(PLAIN_INSERT, stream, version, kind, data, METADATA_JSON)
     return time.perf_counter() - started
@@ -127,11 +110,7 @@ async def bench(dsn: str, n: int, repeats: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-        help="server to create the scratch database on (default: DATABASE_URL, else %(default)s)",
-    )
+    add_database_argument(parser)
     parser.add_argument("--appends", type=int, default=4_000, help="calls per pass (even)")
     parser.add_argument("--repeats", type=int, default=3, help="passes; the best is reported")
     args = parser.parse_args()

@@ -50,7 +50,13 @@ import msgspec  # noqa: E402
 import structlog  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from bench.scratch import percentile_ms, say, scratch_database, service_settings  # noqa: E402
+from bench.scratch import (  # noqa: E402
+    add_database_argument,
+    percentile_ms,
+    say,
+    scratch_database,
+    service_settings,
+)
 from ledger.auth import create_key  # noqa: E402
 from ledger.db import create_pool  # noqa: E402
 from ledger.http.app import create_app  # noqa: E402
@@ -60,7 +66,6 @@ from ledger.logs import configure_logging  # noqa: E402
 from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app  # noqa: E402
 from projections.runner import lag  # noqa: E402
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Bounds on the load this script will generate, whatever it is asked.
 MAX_ORDERS = 20_000
 MAX_CONCURRENCY = 128
@@ -405,11 +410,7 @@ def report(phases: list[Phase], orders: int, concurrency: int, warmup: int, pg: 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-        help="server to create the scratch database on (default: DATABASE_URL, else %(default)s)",
-    )
+    add_database_argument(parser)
     parser.add_argument("--orders", type=int, default=2_000, help="requests per measured phase")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--warmup", type=int, default=200, help="requests per warm-up phase")

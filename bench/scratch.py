@@ -3,6 +3,7 @@ lines, and the settings a benchmark's own service runs with."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import os
@@ -46,6 +47,18 @@ def percentile_ms(seconds: list[float], q: float) -> float:
     ordered = sorted(seconds)
     rank = max(1, -(-len(ordered) * q // 100))
     return ordered[int(rank) - 1] * 1000
+
+
+# Where a benchmark's scratch database goes when neither --database-url nor DATABASE_URL says.
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def add_database_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+        help="server to create the scratch database on (default: DATABASE_URL, else %(default)s)",
+    )
 
 
 def say(message: str) -> None:
