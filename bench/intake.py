@@ -1,6 +1,7 @@
 """Order intake benchmark: POST /api/v1/orders through the real service against a plain INSERT.
 
     python bench/intake.py [--database-url URL] [--orders N] [--concurrency C] [--warmup W]
+                           [--role all|api] [--round-trips]
 
 Everything listens on 127.0.0.1 with real sockets, in this one process and event loop: the
 sandbox vendor (no faults, no latency), the service as `run.py` builds it (create_app with its
@@ -12,16 +13,21 @@ generator, with the same concurrency for every phase:
 1. NEW: N new orders (each answered 201 once the sandbox has fulfilled it);
 2. REPLAY: the same N keys and payloads again (200, Idempotent-Replayed);
 3. BASELINE: N requests to the baseline app;
-4. HALF RATE: N more new orders sent open-loop at half the rate phase 1 reached, each timed
+4. FLOOR NEW and FLOOR REPLAY: N new orders, then the same N again, to bench/floor.py's app,
+   the least that keeps intake's promises (write-ahead with the attempt, the vendor call, the
+   answer recorded; a replay recorded) with none of the ledger: what the promises cost here;
+5. HALF RATE: N more new orders sent open-loop at half the rate phase 1 reached, each timed
    from the moment it was due: the latency a service sees below saturation.
 
 Each phase is preceded by a warm-up of its own kind and starts once the projections have caught
 up with the log. Reported: orders/s, p50/p99 latency (time.perf_counter around each request,
 body read included), CPU per request of this process and of the local PostgreSQL server
-(counted until the followers have caught up with the phase), and the ratios new/baseline and
-replay/baseline. --round-trips also counts database statements per request. A scratch database is
-created on the server (--database-url, else DATABASE_URL, else the local default) and dropped
-at the end. Exit status 1 when a request got an answer other than the expected one.
+(counted until the followers have caught up with the phase), the ratios new/baseline and
+replay/baseline, and the floor's against the baseline and the service's against the floor.
+--role api runs the service as an API node, its followers left to another node (none here).
+--round-trips also counts database statements per request. A scratch database is created on
+the server (--database-url, else DATABASE_URL, else the local default) and dropped at the end.
+Exit status 1 when a request got an answer other than the expected one.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ import msgspec  # noqa: E402
 import structlog  # noqa: E402
 from aiohttp import web  # noqa: E402
 
+from bench.floor import floor_app  # noqa: E402
 from bench.scratch import (  # noqa: E402
     add_database_argument,
     percentile_ms,
@@ -60,7 +67,7 @@ from bench.scratch import (  # noqa: E402
 from ledger.auth import create_key  # noqa: E402
 from ledger.db import create_pool  # noqa: E402
 from ledger.http.app import create_app  # noqa: E402
-from ledger.http.keys import POOL, PROJECTIONS  # noqa: E402
+from ledger.http.keys import POOL, PROJECTIONS, SETTINGS  # noqa: E402
 from ledger.http.schemas import CreateOrder  # noqa: E402
 from ledger.logs import configure_logging  # noqa: E402
 from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app  # noqa: E402
@@ -286,7 +293,10 @@ async def serve(app: web.Application) -> AsyncIterator[str]:
 
 
 async def settle(app: web.Application) -> None:
-    """Wait until every projection has applied the whole log, so no phase inherits a backlog."""
+    """Wait until every projection has applied the whole log, so no phase inherits a backlog;
+    at once on an API node, whose log nothing in this process follows."""
+    if app[SETTINGS].node_role == "api":
+        return
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     while True:
         async with app[POOL].acquire() as conn:
@@ -301,13 +311,18 @@ async def settle(app: web.Application) -> None:
 
 
 async def bench(
-    dsn: str, orders: int, concurrency: int, warmup: int, trips: RoundTrips | None
+    dsn: str, orders: int, concurrency: int, warmup: int, role: str, trips: RoundTrips | None
 ) -> list[Phase]:
     async with contextlib.AsyncExitStack() as stack:
         sandbox_url = await stack.enter_async_context(serve(create_sandbox_app(SandboxConfig())))
-        service = create_app(service_settings(sandbox_url, "bench-intake"), dsn)
+        settings = msgspec.structs.replace(
+            service_settings(sandbox_url, "bench-intake"), node_role=role
+        )
+        service = create_app(settings, dsn)
         service_url = await stack.enter_async_context(serve(service))
         baseline_url = await stack.enter_async_context(serve(baseline_app(dsn)))
+        floor = floor_app(dsn, sandbox_url, settings.max_amount_minor)
+        floor_url = await stack.enter_async_context(serve(floor))
         async with service[POOL].acquire() as conn:
             _, key = await create_key(conn, name="bench", scopes=["orders:write"])
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -317,12 +332,15 @@ async def bench(
             aiohttp.ClientSession(connector=connector, timeout=timeout)
         )
         orders_url, baseline_orders_url = f"{service_url}/api/v1/orders", f"{baseline_url}/orders"
+        floor_orders_url = f"{floor_url}/orders"
 
         warm, measured = order_bodies("warm", 0, warmup), order_bodies("run", 0, orders)
         say(f"warm-up: {warmup} new orders, {warmup} replays, {warmup} baseline requests")
         await load(session, orders_url, headers, warm, concurrency, "warm new", 201)
         await load(session, orders_url, headers, warm, concurrency, "warm replay", 200)
         await load(session, baseline_orders_url, headers, warm, concurrency, "warm base", 201)
+        await load(session, floor_orders_url, headers, warm, concurrency, "warm floor", 201)
+        await load(session, floor_orders_url, headers, warm, concurrency, "warm floor", 200)
 
         phases = []
         await settle(service)
@@ -330,6 +348,8 @@ async def bench(
             ("new orders", orders_url, 201),
             ("replays", orders_url, 200),
             ("baseline (1 INSERT)", baseline_orders_url, 201),
+            ("floor, new orders", floor_orders_url, 201),
+            ("floor, replays", floor_orders_url, 200),
         ):
             say(f"{name}: {orders} requests at concurrency {concurrency}")
             before = (trips.statements, trips.resets) if trips else (0, 0)
@@ -366,11 +386,13 @@ async def server_version(url: str) -> str:
         await conn.close()
 
 
-def report(phases: list[Phase], orders: int, concurrency: int, warmup: int, pg: str) -> None:
-    new, replay, base, half = phases
+def report(
+    phases: list[Phase], orders: int, concurrency: int, warmup: int, role: str, pg: str
+) -> None:
+    new, replay, base, floor_new, floor_replay, half = phases
     print(
         f"order intake: {orders:,} requests per phase, concurrency {concurrency}, "
-        f"warm-up {warmup} per phase, 127.0.0.1"
+        f"warm-up {warmup} per phase, 127.0.0.1, service role {role}"
     )
     print(
         f"nproc {os.cpu_count()}, PostgreSQL {pg}, Python {platform.python_version()}, "
@@ -382,7 +404,7 @@ def report(phases: list[Phase], orders: int, concurrency: int, warmup: int, pg: 
     head += "  statuses"
     print(head)
     print("-" * len(head))
-    for phase in (new, replay, base):
+    for phase in (new, replay, base, floor_new, floor_replay):
         statuses = " ".join(f"{s}x{n}" for s, n in sorted(phase.statuses.items()))
         line = f"{phase.name:<22}{phase.rate:>10,.0f}{phase.percentile(50):>9.2f}"
         pg_cpu = "-" if phase.pg_cpu_ms is None else f"{phase.pg_cpu_ms:.2f}"
@@ -390,19 +412,27 @@ def report(phases: list[Phase], orders: int, concurrency: int, warmup: int, pg: 
         if trips:
             line += f"{phase.round_trips:>14.1f}{phase.resets:>8.1f}"
         print(f"{line}  {statuses}")
-    for phase, label in ((new, "new/baseline"), (replay, "replay/baseline")):
+    for phase, against, label in (
+        (new, base, "new/baseline"),
+        (replay, base, "replay/baseline"),
+        (floor_new, base, "floor new/baseline"),
+        (floor_replay, base, "floor replay/base"),
+        (new, floor_new, "new/floor new"),
+        (replay, floor_replay, "replay/floor"),
+    ):
         print(
-            f"{label:<16} throughput {phase.rate / base.rate:.3f}  "
-            f"p50 x{phase.percentile(50) / base.percentile(50):.1f}  "
-            f"p99 x{phase.percentile(99) / base.percentile(99):.1f}  "
-            f"cpu x{phase.cpu_ms / base.cpu_ms:.1f}"
+            f"{label:<18} throughput {phase.rate / against.rate:.3f}  "
+            f"p50 x{phase.percentile(50) / against.percentile(50):.1f}  "
+            f"p99 x{phase.percentile(99) / against.percentile(99):.1f}  "
+            f"cpu x{phase.cpu_ms / against.cpu_ms:.1f}"
         )
     statuses = " ".join(f"{s}x{n}" for s, n in sorted(half.statuses.items()))
     print(
         f"new orders open-loop at {half.rate:,.0f}/s (half of {new.rate:,.0f}/s): "
         f"p50 {half.percentile(50):.2f} ms, p99 {half.percentile(99):.2f} ms  {statuses}"
     )
-    print("cpu ms: CPU per request of this process (load generator, service, sandbox, followers)")
+    followers = ", followers" if role == "all" else ""
+    print(f"cpu ms: CPU per request of this process (load generator, service, sandbox{followers})")
     print(
         "pg cpu ms: CPU per request of the local PostgreSQL server; both until followers caught up"
     )
@@ -418,6 +448,14 @@ def main() -> int:
         "--log-level",
         default="info",
         help="service log level; lines are rendered as in production, then discarded",
+    )
+    parser.add_argument(
+        "--role",
+        choices=("all", "api"),
+        default="all",
+        help="the service's node role: all (as `serve` runs by default, followers included) or "
+        "api (what one API node costs, with its followers on another; the projections are left "
+        "behind and the CPU columns are the API's alone)",
     )
     parser.add_argument(
         "--round-trips",
@@ -448,8 +486,8 @@ async def run(args: argparse.Namespace) -> int:
         trips = RoundTrips()
         trips.install()
     async with scratch_database(args.database_url, "bench_intake") as dsn:
-        phases = await bench(dsn, args.orders, args.concurrency, args.warmup, trips)
-    report(phases, args.orders, args.concurrency, args.warmup, pg)
+        phases = await bench(dsn, args.orders, args.concurrency, args.warmup, args.role, trips)
+    report(phases, args.orders, args.concurrency, args.warmup, args.role, pg)
     bad = sum(phase.unexpected for phase in phases)
     if bad:
         print(f"{bad} requests got an unexpected status (see the statuses column)")
