@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import gc
 import os
 import platform
 import resource
@@ -65,6 +66,7 @@ from bench.scratch import (  # noqa: E402
     service_settings,
 )
 from ledger.auth import create_key  # noqa: E402
+from ledger.cli.serve import freeze_startup_heap  # noqa: E402
 from ledger.db import create_pool  # noqa: E402
 from ledger.http.app import create_app  # noqa: E402
 from ledger.http.keys import POOL, PROJECTIONS, SETTINGS  # noqa: E402
@@ -80,6 +82,9 @@ PHASE_TIMEOUT_S = 600.0
 REQUEST_TIMEOUT_S = 30.0
 # How long to wait for the projection runners to catch up before a phase starts.
 SETTLE_TIMEOUT_S = 60.0
+# The event loop's watchdog sleeps this long and counts any lateness as a stall: short against
+# the stalls that matter (tens of ms), long enough to cost nothing the phase would notice.
+WATCH_TICK_S = 0.005
 
 BASELINE_TABLE = """CREATE TABLE IF NOT EXISTS bench_baseline_orders (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -106,6 +111,7 @@ class Phase:
     # With --round-trips: statements per request, all connections of this process.
     round_trips: float | None = None
     resets: float | None = None
+    pauses: Pauses | None = None  # the half-rate phase's
 
     @property
     def rate(self) -> float:
@@ -149,6 +155,48 @@ class RoundTrips:
             return await reset(self, **kwargs)
 
         cls.execute, cls._execute, cls.reset = counted_execute, counted_extended, counted_reset
+
+
+class Pauses:
+    """Where the event loop stopped during a phase: its full garbage collections (timed by
+    gc.callbacks) and the latest a WATCH_TICK_S sleep came back."""
+
+    def __init__(self) -> None:
+        self.full_collections: list[float] = []  # seconds each
+        self.longest_stall = 0.0
+        self._collecting_since = 0.0
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._collecting_since = time.perf_counter()
+        else:
+            self.full_collections.append(time.perf_counter() - self._collecting_since)
+
+    async def _watch(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(WATCH_TICK_S)
+            late = time.perf_counter() - before - WATCH_TICK_S
+            self.longest_stall = max(self.longest_stall, late)
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[Pauses]:
+        gc.callbacks.append(self._on_collection)
+        watchdog = asyncio.create_task(self._watch())
+        try:
+            yield self
+        finally:
+            watchdog.cancel()
+            gc.callbacks.remove(self._on_collection)
+
+    def summary(self) -> str:
+        longest = max(self.full_collections, default=0.0) * 1000
+        return (
+            f"{len(self.full_collections)} full collections (longest {longest:.1f} ms), "
+            f"longest event-loop stall {self.longest_stall * 1000:.1f} ms"
+        )
 
 
 def process_cpu_s() -> float:
@@ -323,6 +371,7 @@ async def bench(
         baseline_url = await stack.enter_async_context(serve(baseline_app(dsn)))
         floor = floor_app(dsn, sandbox_url, settings.max_amount_minor)
         floor_url = await stack.enter_async_context(serve(floor))
+        freeze_startup_heap()  # as `serve` does once its app has started
         async with service[POOL].acquire() as conn:
             _, key = await create_key(conn, name="bench", scopes=["orders:write"])
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -369,11 +418,15 @@ async def bench(
         half = phases[0].rate / 2
         say(f"new orders at half their maximum rate: {orders} requests at {half:,.0f}/s")
         unlimited = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=unlimited, timeout=timeout) as open_loop:
+        async with (
+            aiohttp.ClientSession(connector=unlimited, timeout=timeout) as open_loop,
+            Pauses().watching() as pauses,
+        ):
             bodies = order_bodies("half", 0, orders)
             phases.append(
                 await paced(open_loop, orders_url, headers, bodies, half, "new, half rate", 201)
             )
+        phases[-1].pauses = pauses
         await settle(service)
         return phases
 
@@ -431,6 +484,8 @@ def report(
         f"new orders open-loop at {half.rate:,.0f}/s (half of {new.rate:,.0f}/s): "
         f"p50 {half.percentile(50):.2f} ms, p99 {half.percentile(99):.2f} ms  {statuses}"
     )
+    if half.pauses is not None:
+        print(f"  during it: {half.pauses.summary()}")
     followers = ", followers" if role == "all" else ""
     print(f"cpu ms: CPU per request of this process (load generator, service, sandbox{followers})")
     print(
