@@ -180,8 +180,11 @@ class Deliverer:
                 now if sent.delivered else None,
                 due["queued_at"],
             )
-            await endpoints.append_attempt(conn, endpoint_id, attempted)
+            # The endpoint's row before its stream, the order every change to an endpoint
+            # takes them in (endpoints._locked): appending first, then waiting for the row a
+            # DELETE holds while it appends at the same version, was a deadlock.
             failing_since = await conn.fetchval(_FAILING, endpoint_id, sent.delivered, now)
+            await endpoints.append_attempt(conn, endpoint_id, attempted)
             too_long = timedelta(seconds=self._policy.disable_after_s)
             if gone or (failing_since is not None and now - failing_since >= too_long):
                 detail = (

@@ -145,7 +145,9 @@ async def listed(
 
 async def _locked(conn: asyncpg.Connection, endpoint_id: str) -> None:
     # The row lock serialises every change to one endpoint (two PATCHes, a PATCH and the
-    # deliverer disabling it): each reads the state the previous one committed.
+    # deliverer disabling it): each reads the state the previous one committed. It is taken
+    # before the append to the endpoint's stream, by these and by the deliverer's record: one
+    # order, so no two of them can each hold what the other waits for.
     await conn.execute("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE", endpoint_id)
 
 

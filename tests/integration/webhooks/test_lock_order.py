@@ -1,0 +1,88 @@
+"""The deliverer's record and an endpoint change take the endpoint's locks in one order.
+
+Every change to an endpoint (PATCH, DELETE, rotate, disable) locks its row, then appends to its
+stream. Recording a delivery attempt touches both too; were it to append first and lock the row
+after, each would wait for the other (the append at the version the other holds uncommitted,
+the row the other holds locked): PostgreSQL would abort one of them as a deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+
+import asyncpg
+
+from ledger.log import events as ev
+from ledger.log import store
+from ledger.orders.vault import CardVault
+from ledger.webhooks import endpoints
+from ledger.webhooks.deliveries import Deliverer, DeliveryPolicy, Sent
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+POLICY = DeliveryPolicy(
+    allow_private=True, timeout_s=1.0, retry_base_s=1.0, retry_window_s=3600.0,
+    disable_after_s=86400.0,
+)  # fmt: skip
+
+
+async def _endpoint(conn: asyncpg.Connection, vault: CardVault) -> str:
+    created = ev.WebhookEndpointCreated(
+        endpoint_id="we_lockorder",
+        client_id="acme",
+        url="https://hooks.example/lock-order",
+        events=["order.fulfilled"],
+        description="",
+        secret_id="ws_1",
+        created_at=NOW,
+    )
+    await endpoints.create(conn, vault, created, "whsec_" + "a" * 32, {})
+    return created.endpoint_id
+
+
+async def _until_waiting_on_a_lock(
+    observer: asyncpg.Connection, conn: asyncpg.Connection, within_s: float = 10
+) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    query = "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1"
+    while not await observer.fetchval(query, conn.get_server_pid()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"the connection waited on no lock within {within_s} s")
+        await asyncio.sleep(0.01)
+
+
+async def test_a_delivery_recorded_while_the_endpoint_is_being_deleted_waits_for_the_delete(
+    database_url: str,
+) -> None:
+    vault = CardVault(os.urandom(32))
+    deleting, recording, observer = [await asyncpg.connect(database_url) for _ in range(3)]
+    try:
+        endpoint_id = await _endpoint(deleting, vault)
+        # The DELETE has taken the endpoint's row lock (its first step) when the attempt's
+        # record begins: the record must wait for it before writing anything it needs.
+        delete_tx = deleting.transaction()
+        await delete_tx.start()
+        await deleting.execute(
+            "SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE", endpoint_id
+        )
+        deliverer = Deliverer(vault, POLICY, lambda: NOW, lambda: 0.5)
+        due = {"endpoint_id": endpoint_id, "event_id": "evt_1", "attempts": 0, "queued_at": NOW}
+        record = asyncio.create_task(
+            deliverer._record(recording, due, Sent(500, 12, "HTTP 500", None), NOW)
+        )
+        await _until_waiting_on_a_lock(observer, recording)
+        deleted = ev.WebhookEndpointDeleted(deleted_at=NOW, actor="key:test")
+        await endpoints.delete(deleting, endpoint_id, deleted, {})
+        await delete_tx.commit()
+        await asyncio.wait_for(record, 10)
+
+        stream = await store.read_stream(observer, endpoints.endpoint_stream(endpoint_id))
+        assert [e.type for e in stream] == [
+            "WebhookEndpointCreated",
+            "WebhookEndpointDeleted",
+            "WebhookDeliveryAttempted",
+        ]
+    finally:
+        for conn in (deleting, recording, observer):
+            await conn.close()
