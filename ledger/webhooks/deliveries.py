@@ -180,13 +180,16 @@ class Deliverer:
                 now if sent.delivered else None,
                 due["queued_at"],
             )
-            # The endpoint's row before its stream, the order every change to an endpoint
-            # takes them in (endpoints._locked): appending first, then waiting for the row a
-            # DELETE holds while it appends at the same version, was a deadlock.
+            # The endpoint's row before its stream, the order every change to an endpoint and
+            # a recover take them in (endpoints.lock_for_change): a record that appended, then
+            # waited for the row a DELETE or a recover held while appending, was a deadlock.
             failing_since = await conn.fetchval(_FAILING, endpoint_id, sent.delivered, now)
-            await endpoints.append_attempt(conn, endpoint_id, attempted)
             too_long = timedelta(seconds=self._policy.disable_after_s)
-            if gone or (failing_since is not None and now - failing_since >= too_long):
+            disabling = gone or (failing_since is not None and now - failing_since >= too_long)
+            if disabling:
+                await endpoints.lock_for_change(conn, endpoint_id)
+            await endpoints.append_attempt(conn, endpoint_id, attempted)
+            if disabling:
                 detail = (
                     "it answered 410 Gone"
                     if gone

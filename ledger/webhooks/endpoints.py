@@ -143,11 +143,12 @@ async def listed(
     return [_endpoint(r) for r in rows]
 
 
-async def _locked(conn: asyncpg.Connection, endpoint_id: str) -> None:
+async def lock_for_change(conn: asyncpg.Connection, endpoint_id: str) -> None:
     # The row lock serialises every change to one endpoint (two PATCHes, a PATCH and the
-    # deliverer disabling it): each reads the state the previous one committed. It is taken
-    # before the append to the endpoint's stream, by these and by the deliverer's record: one
-    # order, so no two of them can each hold what the other waits for.
+    # deliverer disabling it): each reads the state the previous one committed. Whoever takes
+    # it (these changes, the deliverer's record when it disables) takes it before appending to
+    # the endpoint's stream, as a recover takes its key-share lock: one order, so no two of
+    # them can each hold what the other waits for (tests/integration/webhooks).
     await conn.execute("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE", endpoint_id)
 
 
@@ -158,7 +159,7 @@ async def update(
     metadata: dict[str, Any],
 ) -> Endpoint:
     async with conn.transaction():
-        await _locked(conn, endpoint_id)
+        await lock_for_change(conn, endpoint_id)
         row = await conn.fetchrow(
             f"""UPDATE webhook_endpoints SET url = coalesce($2, url),
                     events = coalesce($3, events), description = coalesce($4, description),
@@ -191,7 +192,7 @@ async def delete(
     """The row stays (its deliveries and attempts name it), marked deleted: nothing is sent to
     it again and it is no longer listed."""
     async with conn.transaction():
-        await _locked(conn, endpoint_id)
+        await lock_for_change(conn, endpoint_id)
         await conn.execute(
             "UPDATE webhook_endpoints SET deleted = true, updated_at = $2 WHERE id = $1",
             endpoint_id,
@@ -213,7 +214,7 @@ async def rotate(
     """The new secret signs from now on; the current ones sign beside it until the previous
     one's expiry (a secret already due to expire sooner keeps its earlier time)."""
     async with conn.transaction():
-        await _locked(conn, endpoint_id)
+        await lock_for_change(conn, endpoint_id)
         await conn.execute(
             """UPDATE webhook_secrets SET expires_at = least(coalesce(expires_at, $2), $2)
                WHERE endpoint_id = $1""",
@@ -230,7 +231,7 @@ async def disable(
     conn: asyncpg.Connection, endpoint_id: str, disabled: ev.WebhookEndpointDisabled
 ) -> None:
     async with conn.transaction():
-        await _locked(conn, endpoint_id)
+        await lock_for_change(conn, endpoint_id)
         await conn.execute(
             """UPDATE webhook_endpoints SET disabled = true, disabled_reason = $2, updated_at = $3
                WHERE id = $1""",

@@ -1,9 +1,10 @@
-"""The deliverer's record and an endpoint change take the endpoint's locks in one order.
+"""The deliverer's record takes an endpoint's locks in the order everyone else does.
 
 Every change to an endpoint (PATCH, DELETE, rotate, disable) locks its row, then appends to its
-stream. Recording a delivery attempt touches both too; were it to append first and lock the row
-after, each would wait for the other (the append at the version the other holds uncommitted,
-the row the other holds locked): PostgreSQL would abort one of them as a deadlock.
+stream; a recover queues deliveries (which key-share-locks the row) before appending. Recording
+a delivery attempt touches the row and the stream too; were it to append first and lock the row
+after, it and the other would each wait for what the other holds (the version it appended
+uncommitted, the row): PostgreSQL would abort one of them as a deadlock.
 """
 
 from __future__ import annotations
@@ -85,4 +86,55 @@ async def test_a_delivery_recorded_while_the_endpoint_is_being_deleted_waits_for
         ]
     finally:
         for conn in (deleting, recording, observer):
+            await conn.close()
+
+
+async def test_an_attempt_that_disables_its_endpoint_waits_for_a_recover_queueing_to_it(
+    database_url: str,
+) -> None:
+    vault = CardVault(os.urandom(32))
+    recovering, recording, observer = [await asyncpg.connect(database_url) for _ in range(3)]
+    try:
+        endpoint_id = await _endpoint(recovering, vault)
+        await recovering.execute(
+            """INSERT INTO webhook_events (id, type, client_id, ordering_key, seq, occurred_at,
+                   payload) VALUES ('evt_missed', 'order.fulfilled', 'acme', 'o-1', 1, $1, '')""",
+            NOW,
+        )
+        # A recover has queued a missed delivery (its foreign key share-locks the endpoint's
+        # row) and is about to append its WebhookEventsRequeued.
+        recover_tx = recovering.transaction()
+        await recover_tx.start()
+        await recovering.execute(
+            """INSERT INTO webhook_deliveries (endpoint_id, event_id, ordering_key, seq,
+                   occurred_at, queued_at, next_attempt_at)
+               VALUES ($1, 'evt_missed', 'o-1', 1, $2, $2, $2)""",
+            endpoint_id,
+            NOW,
+        )
+        # The attempt being recorded answered 410 Gone: it disables the endpoint.
+        deliverer = Deliverer(vault, POLICY, lambda: NOW, lambda: 0.5)
+        due = {"endpoint_id": endpoint_id, "event_id": "evt_1", "attempts": 0, "queued_at": NOW}
+        record = asyncio.create_task(
+            deliverer._record(recording, due, Sent(410, 12, "HTTP 410", None), NOW)
+        )
+        await _until_waiting_on_a_lock(observer, recording)
+        requeued = ev.WebhookEventsRequeued(
+            reason="recover", count=1, requested_at=NOW, actor="key:test", since=NOW
+        )
+        await store.append_observed(
+            recovering, endpoints.endpoint_stream(endpoint_id), [requeued], metadata={}
+        )
+        await recover_tx.commit()
+        await asyncio.wait_for(record, 10)
+
+        stream = await store.read_stream(observer, endpoints.endpoint_stream(endpoint_id))
+        assert [e.type for e in stream] == [
+            "WebhookEndpointCreated",
+            "WebhookEventsRequeued",
+            "WebhookDeliveryAttempted",
+            "WebhookEndpointDisabled",
+        ]
+    finally:
+        for conn in (recovering, recording, observer):
             await conn.close()
