@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 
 from ledger.log import events as ev
 from ledger.log import store
@@ -42,99 +44,102 @@ async def _endpoint(conn: asyncpg.Connection, vault: CardVault) -> str:
     return created.endpoint_id
 
 
-async def _until_waiting_on_a_lock(
-    observer: asyncpg.Connection, conn: asyncpg.Connection, within_s: float = 10
-) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
+VAULT = CardVault(os.urandom(32))
+
+
+@pytest.fixture
+async def conns(database_url: str) -> AsyncIterator[list[asyncpg.Connection]]:
+    """Three sessions: the other writer, the deliverer's, and one that watches both."""
+    opened = [await asyncpg.connect(database_url) for _ in range(3)]
+    yield opened
+    for conn in opened:
+        await conn.close()
+
+
+async def _record_waiting_on_a_lock(
+    recording: asyncpg.Connection, observer: asyncpg.Connection, endpoint_id: str, sent: Sent
+) -> asyncio.Task:
+    """The deliverer recording an attempt, started and seen waiting on a lock."""
+    deliverer = Deliverer(VAULT, POLICY, lambda: NOW, lambda: 0.5)
+    due = {"endpoint_id": endpoint_id, "event_id": "evt_1", "attempts": 0, "queued_at": NOW}
+    record = asyncio.create_task(deliverer._record(recording, due, sent, NOW))
+    deadline = asyncio.get_running_loop().time() + 10
     query = "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1"
-    while not await observer.fetchval(query, conn.get_server_pid()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"the connection waited on no lock within {within_s} s")
+    while not await observer.fetchval(query, recording.get_server_pid()):
+        assert not record.done(), "the record ran through without waiting for the lock held"
+        assert asyncio.get_running_loop().time() < deadline, "the record waited on no lock"
         await asyncio.sleep(0.01)
+    return record
+
+
+async def _stream(observer: asyncpg.Connection, endpoint_id: str) -> list[str]:
+    return [
+        e.type for e in await store.read_stream(observer, endpoints.endpoint_stream(endpoint_id))
+    ]
 
 
 async def test_a_delivery_recorded_while_the_endpoint_is_being_deleted_waits_for_the_delete(
-    database_url: str,
+    conns: list[asyncpg.Connection],
 ) -> None:
-    vault = CardVault(os.urandom(32))
-    deleting, recording, observer = [await asyncpg.connect(database_url) for _ in range(3)]
-    try:
-        endpoint_id = await _endpoint(deleting, vault)
-        # The DELETE has taken the endpoint's row lock (its first step) when the attempt's
-        # record begins: the record must wait for it before writing anything it needs.
-        delete_tx = deleting.transaction()
-        await delete_tx.start()
-        await deleting.execute(
-            "SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE", endpoint_id
-        )
-        deliverer = Deliverer(vault, POLICY, lambda: NOW, lambda: 0.5)
-        due = {"endpoint_id": endpoint_id, "event_id": "evt_1", "attempts": 0, "queued_at": NOW}
-        record = asyncio.create_task(
-            deliverer._record(recording, due, Sent(500, 12, "HTTP 500", None), NOW)
-        )
-        await _until_waiting_on_a_lock(observer, recording)
-        deleted = ev.WebhookEndpointDeleted(deleted_at=NOW, actor="key:test")
-        await endpoints.delete(deleting, endpoint_id, deleted, {})
-        await delete_tx.commit()
-        await asyncio.wait_for(record, 10)
+    deleting, recording, observer = conns
+    endpoint_id = await _endpoint(deleting, VAULT)
+    # The DELETE has taken the endpoint's row lock (its first step) when the attempt's record
+    # begins: the record must wait for it before writing anything the DELETE needs.
+    delete_tx = deleting.transaction()
+    await delete_tx.start()
+    await deleting.execute("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE", endpoint_id)
+    record = await _record_waiting_on_a_lock(
+        recording, observer, endpoint_id, Sent(500, 12, "HTTP 500", None)
+    )
+    deleted = ev.WebhookEndpointDeleted(deleted_at=NOW, actor="key:test")
+    await endpoints.delete(deleting, endpoint_id, deleted, {})
+    await delete_tx.commit()
+    await asyncio.wait_for(record, 10)
 
-        stream = await store.read_stream(observer, endpoints.endpoint_stream(endpoint_id))
-        assert [e.type for e in stream] == [
-            "WebhookEndpointCreated",
-            "WebhookEndpointDeleted",
-            "WebhookDeliveryAttempted",
-        ]
-    finally:
-        for conn in (deleting, recording, observer):
-            await conn.close()
+    assert await _stream(observer, endpoint_id) == [
+        "WebhookEndpointCreated",
+        "WebhookEndpointDeleted",
+        "WebhookDeliveryAttempted",
+    ]
 
 
 async def test_an_attempt_that_disables_its_endpoint_waits_for_a_recover_queueing_to_it(
-    database_url: str,
+    conns: list[asyncpg.Connection],
 ) -> None:
-    vault = CardVault(os.urandom(32))
-    recovering, recording, observer = [await asyncpg.connect(database_url) for _ in range(3)]
-    try:
-        endpoint_id = await _endpoint(recovering, vault)
-        await recovering.execute(
-            """INSERT INTO webhook_events (id, type, client_id, ordering_key, seq, occurred_at,
-                   payload) VALUES ('evt_missed', 'order.fulfilled', 'acme', 'o-1', 1, $1, '')""",
-            NOW,
-        )
-        # A recover has queued a missed delivery (its foreign key share-locks the endpoint's
-        # row) and is about to append its WebhookEventsRequeued.
-        recover_tx = recovering.transaction()
-        await recover_tx.start()
-        await recovering.execute(
-            """INSERT INTO webhook_deliveries (endpoint_id, event_id, ordering_key, seq,
-                   occurred_at, queued_at, next_attempt_at)
-               VALUES ($1, 'evt_missed', 'o-1', 1, $2, $2, $2)""",
-            endpoint_id,
-            NOW,
-        )
-        # The attempt being recorded answered 410 Gone: it disables the endpoint.
-        deliverer = Deliverer(vault, POLICY, lambda: NOW, lambda: 0.5)
-        due = {"endpoint_id": endpoint_id, "event_id": "evt_1", "attempts": 0, "queued_at": NOW}
-        record = asyncio.create_task(
-            deliverer._record(recording, due, Sent(410, 12, "HTTP 410", None), NOW)
-        )
-        await _until_waiting_on_a_lock(observer, recording)
-        requeued = ev.WebhookEventsRequeued(
-            reason="recover", count=1, requested_at=NOW, actor="key:test", since=NOW
-        )
-        await store.append_observed(
-            recovering, endpoints.endpoint_stream(endpoint_id), [requeued], metadata={}
-        )
-        await recover_tx.commit()
-        await asyncio.wait_for(record, 10)
+    recovering, recording, observer = conns
+    endpoint_id = await _endpoint(recovering, VAULT)
+    await recovering.execute(
+        """INSERT INTO webhook_events (id, type, client_id, ordering_key, seq, occurred_at,
+               payload) VALUES ('evt_missed', 'order.fulfilled', 'acme', 'o-1', 1, $1, '')""",
+        NOW,
+    )
+    # A recover has queued a missed delivery (its foreign key share-locks the endpoint's row)
+    # and is about to append its WebhookEventsRequeued.
+    recover_tx = recovering.transaction()
+    await recover_tx.start()
+    await recovering.execute(
+        """INSERT INTO webhook_deliveries (endpoint_id, event_id, ordering_key, seq,
+               occurred_at, queued_at, next_attempt_at)
+           VALUES ($1, 'evt_missed', 'o-1', 1, $2, $2, $2)""",
+        endpoint_id,
+        NOW,
+    )
+    # The attempt being recorded answered 410 Gone: it disables the endpoint.
+    record = await _record_waiting_on_a_lock(
+        recording, observer, endpoint_id, Sent(410, 12, "HTTP 410", None)
+    )
+    requeued = ev.WebhookEventsRequeued(
+        reason="recover", count=1, requested_at=NOW, actor="key:test", since=NOW
+    )
+    await store.append_observed(
+        recovering, endpoints.endpoint_stream(endpoint_id), [requeued], metadata={}
+    )
+    await recover_tx.commit()
+    await asyncio.wait_for(record, 10)
 
-        stream = await store.read_stream(observer, endpoints.endpoint_stream(endpoint_id))
-        assert [e.type for e in stream] == [
-            "WebhookEndpointCreated",
-            "WebhookEventsRequeued",
-            "WebhookDeliveryAttempted",
-            "WebhookEndpointDisabled",
-        ]
-    finally:
-        for conn in (recovering, recording, observer):
-            await conn.close()
+    assert await _stream(observer, endpoint_id) == [
+        "WebhookEndpointCreated",
+        "WebhookEventsRequeued",
+        "WebhookDeliveryAttempted",
+        "WebhookEndpointDisabled",
+    ]
