@@ -7,8 +7,10 @@ A new order: decode the body with the service's schema and parse its amount; wri
 together with its attempt (one statement: the key is unique, so a retry finds it); POST it to
 the vendor (the same sandbox, the same wire types, one pooled aiohttp session); record the
 answer with its card (one statement); answer 201. A replay: the write-ahead finds the key (one
-statement); record the replay and read the answer on record (one statement); answer 200.
-Two round trips each, against the baseline's one; no transaction spans the vendor call.
+statement); record the replay and read the answer on record (one statement); answer 200, or
+409 while the first request has no answer. Two round trips each, against the baseline's one;
+no transaction spans the vendor call. What it leaves out beyond the ledger: a write-ahead
+whose vendor call died is never sent again (the service's completer does that).
 """
 
 from __future__ import annotations
@@ -83,19 +85,25 @@ def floor_app(dsn: str, vendor_url: str, max_minor: int) -> web.Application:
 
     async def create(request: web.Request) -> web.Response:
         body = _decoder.decode(await request.read())
-        key, pool = body.idempotency_key or "", request.app[_POOL]
+        key, pool = body.idempotency_key, request.app[_POOL]
+        if not key:
+            return _json(400, {"error": "idempotency_key is required"})
         amount_minor = parse_amount(bytes(body.amount), body.currency, max_minor=max_minor)
         written = await pool.fetchval(
             WRITE_AHEAD, key, body.customer_id, body.brand_id, amount_minor, body.currency
         )
         if written is None:
             row = await pool.fetchrow(REPLAY, key)
+            if row is None:  # the first request is still at the vendor, or died there
+                return _json(409, {"error": "the first request with this key has no answer yet"})
             answer = {"id": row["vendor_order_id"], "status": row["status"]}
             return _json(200, answer | {"card": row["card_code"]})
         wire = WireCreateOrder(key, amount_minor, body.currency, body.brand_id, body.customer_id)
         async with request.app[_VENDOR].post(
             "/v1/orders", data=_encoder.encode(wire), headers={"Idempotency-Key": key}
         ) as sent:
+            if sent.status not in (200, 201):  # no answer: a retry with the key asks again
+                return _json(502, {"error": f"the vendor answered {sent.status}"})
             order = _vendor_decoder.decode(await sent.read())
         code = order.card.code if order.card else None
         await pool.execute(RECORD_ANSWER, key, order.id, order.status, code)

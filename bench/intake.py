@@ -384,12 +384,14 @@ async def bench(
         floor_orders_url = f"{floor_url}/orders"
 
         warm, measured = order_bodies("warm", 0, warmup), order_bodies("run", 0, orders)
-        say(f"warm-up: {warmup} new orders, {warmup} replays, {warmup} baseline requests")
+        say(
+            f"warm-up: {warmup} new orders and replays, baseline requests, floor orders and replays"
+        )
         await load(session, orders_url, headers, warm, concurrency, "warm new", 201)
         await load(session, orders_url, headers, warm, concurrency, "warm replay", 200)
         await load(session, baseline_orders_url, headers, warm, concurrency, "warm base", 201)
-        await load(session, floor_orders_url, headers, warm, concurrency, "warm floor", 201)
-        await load(session, floor_orders_url, headers, warm, concurrency, "warm floor", 200)
+        await load(session, floor_orders_url, headers, warm, concurrency, "warm floor new", 201)
+        await load(session, floor_orders_url, headers, warm, concurrency, "warm floor replay", 200)
 
         phases = []
         await settle(service)
@@ -487,7 +489,10 @@ def report(
     if half.pauses is not None:
         print(f"  during it: {half.pauses.summary()}")
     followers = ", followers" if role == "all" else ""
-    print(f"cpu ms: CPU per request of this process (load generator, service, sandbox{followers})")
+    print(
+        "cpu ms: CPU per request of this process (load generator, sandbox, and the row's app:"
+        f" the service{followers}, the baseline or the floor)"
+    )
     print(
         "pg cpu ms: CPU per request of the local PostgreSQL server; both until followers caught up"
     )

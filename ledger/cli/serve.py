@@ -55,7 +55,7 @@ def freeze_startup_heap() -> None:
     """Leave what startup built out of every later full garbage collection.
 
     Modules, the app, its pools and workers live as long as the process, yet each full
-    (generation 2) collection walks them all with the event loop stopped: 25-33 ms in
+    (generation 2) collection walks them all with the event loop stopped: 25-37 ms in
     bench/intake.py, and at half the maximum rate the requests queued behind one such pause
     made that run's p99 (docs/benchmarks.md). Collected first, so no startup garbage is kept
     for good; once frozen, the pauses were 6-8 ms. A frozen object dropped later (a pooled

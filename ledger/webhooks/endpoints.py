@@ -145,10 +145,12 @@ async def listed(
 
 async def lock_for_change(conn: asyncpg.Connection, endpoint_id: str) -> None:
     # The row lock serialises every change to one endpoint (two PATCHes, a PATCH and the
-    # deliverer disabling it): each reads the state the previous one committed. Whoever takes
-    # it (these changes, the deliverer's record when it disables) takes it before appending to
-    # the endpoint's stream, as a recover takes its key-share lock: one order, so no two of
-    # them can each hold what the other waits for (tests/integration/webhooks).
+    # deliverer disabling it): each reads the state the previous one committed. Every writer
+    # locks in one order, deliveries' rows, then this row, then the endpoint's stream (as a
+    # recover's key-share lock comes before its append), so no two of them can each hold what
+    # the other waits for (docs/webhooks.md, tests/integration/webhooks). `disable` takes it
+    # though its one caller, the deliverer's record, already holds it: a no-op there, and the
+    # guarantee for any other caller.
     await conn.execute("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE", endpoint_id)
 
 
