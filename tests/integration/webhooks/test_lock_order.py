@@ -30,7 +30,10 @@ POLICY = DeliveryPolicy(
 )  # fmt: skip
 
 
-async def _endpoint(conn: asyncpg.Connection, vault: CardVault) -> str:
+VAULT = CardVault(os.urandom(32))
+
+
+async def _endpoint(conn: asyncpg.Connection) -> str:
     created = ev.WebhookEndpointCreated(
         endpoint_id="we_lockorder",
         client_id="acme",
@@ -40,11 +43,8 @@ async def _endpoint(conn: asyncpg.Connection, vault: CardVault) -> str:
         secret_id="ws_1",
         created_at=NOW,
     )
-    await endpoints.create(conn, vault, created, "whsec_" + "a" * 32, {})
+    await endpoints.create(conn, VAULT, created, "whsec_" + "a" * 32, {})
     return created.endpoint_id
-
-
-VAULT = CardVault(os.urandom(32))
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ async def conns(database_url: str) -> AsyncIterator[list[asyncpg.Connection]]:
 
 async def _record_waiting_on_a_lock(
     recording: asyncpg.Connection, observer: asyncpg.Connection, endpoint_id: str, sent: Sent
-) -> asyncio.Task:
+) -> asyncio.Task[None]:
     """The deliverer recording an attempt, started and seen waiting on a lock."""
     deliverer = Deliverer(VAULT, POLICY, lambda: NOW, lambda: 0.5)
     due = {"endpoint_id": endpoint_id, "event_id": "evt_1", "attempts": 0, "queued_at": NOW}
@@ -82,7 +82,7 @@ async def test_a_delivery_recorded_while_the_endpoint_is_being_deleted_waits_for
     conns: list[asyncpg.Connection],
 ) -> None:
     deleting, recording, observer = conns
-    endpoint_id = await _endpoint(deleting, VAULT)
+    endpoint_id = await _endpoint(deleting)
     # The DELETE has taken the endpoint's row lock (its first step) when the attempt's record
     # begins: the record must wait for it before writing anything the DELETE needs.
     delete_tx = deleting.transaction()
@@ -107,7 +107,7 @@ async def test_an_attempt_that_disables_its_endpoint_waits_for_a_recover_queuein
     conns: list[asyncpg.Connection],
 ) -> None:
     recovering, recording, observer = conns
-    endpoint_id = await _endpoint(recovering, VAULT)
+    endpoint_id = await _endpoint(recovering)
     await recovering.execute(
         """INSERT INTO webhook_events (id, type, client_id, ordering_key, seq, occurred_at,
                payload) VALUES ('evt_missed', 'order.fulfilled', 'acme', 'o-1', 1, $1, '')""",

@@ -28,7 +28,6 @@ def test_objects_alive_at_startup_are_frozen_out_of_later_collections() -> None:
     kept = _Node()
     assert any(o is kept for o in gc.get_objects())  # in a generation a collection walks
     freeze_startup_heap()
-    assert gc.is_tracked(kept)
     assert not any(o is kept for o in gc.get_objects())  # in none of them any more
     assert gc.get_freeze_count() > 0
 
