@@ -102,7 +102,7 @@ def floor_app(dsn: str, vendor_url: str, max_minor: int) -> web.Application:
         async with request.app[_VENDOR].post(
             "/v1/orders", data=_encoder.encode(wire), headers={"Idempotency-Key": key}
         ) as sent:
-            if sent.status not in (200, 201):  # no answer: a retry with the key asks again
+            if sent.status not in (200, 201):  # no answer, and no completer here to ask again
                 return _json(502, {"error": f"the vendor answered {sent.status}"})
             order = _vendor_decoder.decode(await sent.read())
         code = order.card.code if order.card else None

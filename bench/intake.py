@@ -430,12 +430,13 @@ async def bench(
         )
         unlimited = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=unlimited, timeout=timeout) as open_loop:
-            # Warmed as every other phase is: a fresh client's first requests open their
-            # connections together, a burst no steady client sends.
+            # Warmed, then settled, as every other phase is: a fresh client's first requests
+            # open their connections together, a burst no steady client sends.
             warm_half = order_bodies("warm-half", 0, warmup)
             await paced(open_loop, orders_url, headers, warm_half, half, "warm half rate", 201)
+            await settle(service)
+            bodies = order_bodies("half", 0, orders)
             async with Pauses().watching() as pauses:
-                bodies = order_bodies("half", 0, orders)
                 phases.append(
                     await paced(open_loop, orders_url, headers, bodies, half, "new, half rate", 201)
                 )

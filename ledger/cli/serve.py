@@ -58,7 +58,7 @@ def freeze_startup_heap() -> None:
     (generation 2) collection walks them all with the event loop stopped: 25-37 ms in
     bench/intake.py, and at half the maximum rate the requests queued behind one such pause
     made that run's p99 (docs/benchmarks.md). Collected first, so no startup garbage is kept
-    for good; once frozen, the pauses were 6-8 ms. A frozen object dropped later (a pooled
+    for good; once frozen, the pauses were 6-8 ms there. A frozen object dropped later (a pooled
     connection replaced after the database restarts) is freed by reference counting, or kept
     if it sits in a cycle: at most what startup built, never more.
     """
