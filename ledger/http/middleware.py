@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 
+import asyncpg
 import msgspec
 import structlog
 from aiohttp import web
@@ -26,6 +27,9 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _BODY_HEADERS = {"content-type", "content-length"}
 # A restarting PostgreSQL is back within seconds; a client retrying sooner only adds load.
 RETRY_AFTER_DATABASE_S = "2"
+# A transaction aborted on a conflict (SQLSTATE class 40: a deadlock, a serialization failure)
+# lost to another that is finishing now: the same request a second later finds it gone.
+RETRY_AFTER_CONFLICT_S = "1"
 
 
 def _route_name(request: web.Request) -> str:
@@ -101,6 +105,18 @@ async def canonical_request(request: web.Request, handler) -> web.StreamResponse
             "database_unavailable",
             "the database is unavailable; retry the same request (same idempotency key)",
             headers={"Retry-After": RETRY_AFTER_DATABASE_S},
+        ).response(request_id)
+    except asyncpg.TransactionRollbackError as exc:
+        # Its transaction was rolled back: what the request had written in it is gone, and the
+        # same request again is what every route is built for (idempotency keys, phases that
+        # each commit, observations appended at the head).
+        log.warning("transaction aborted on a conflict", error=f"{type(exc).__name__}: {exc}")
+        response = Problem(
+            503,
+            "transaction_conflict",
+            "the database aborted this request's transaction on a conflict with another; "
+            "retry the same request (same idempotency key)",
+            headers={"Retry-After": RETRY_AFTER_CONFLICT_S},
         ).response(request_id)
     except Exception:
         log.exception("unhandled error")

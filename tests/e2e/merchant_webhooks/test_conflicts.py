@@ -1,0 +1,104 @@
+"""A request whose transaction PostgreSQL aborts on a conflict (a deadlock, a serialization
+failure) is a 503 with Retry-After: nothing of it was written, and the same request again
+succeeds. Before, it was a 500 "internal error".
+
+The deadlock is made by hand, with a session that takes the PATCH's two locks in the other
+order: no writer in the service does, but a lock order that slips, or a plan that scans rows
+in another order (two recovers of one endpoint), ends the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from ledger.http.middleware import canonical_request
+from ledger.log import events as ev
+from ledger.log import store
+from ledger.webhooks.endpoints import endpoint_stream
+
+ENDPOINTS = "/api/v1/webhook-endpoints"
+# The PATCH (waiting first) finds the deadlock after the server's 1 s and is the one aborted;
+# this session looks for it only after a minute, by which time the PATCH's abort released it.
+OTHER_SESSION_DEADLOCK_TIMEOUT = "60s"
+
+
+async def _until_waiting_on_a_lock(other: asyncpg.Connection) -> None:
+    """Until some session other than `other` waits for a lock (the PATCH's append)."""
+    query = """SELECT count(*) FROM pg_stat_activity
+               WHERE datname = current_database() AND pid <> pg_backend_pid()
+                 AND wait_event_type = 'Lock'"""
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await other.fetchval(query):
+        assert asyncio.get_running_loop().time() < deadline, "the PATCH waited on no lock"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_request_chosen_as_a_deadlock_victim_is_a_503_and_its_retry_succeeds(
+    hooks, database_url
+):
+    endpoint_id = (await hooks.endpoint(description="v1"))["endpoint"]["id"]
+    one = f"{ENDPOINTS}/{endpoint_id}"
+    other = await asyncpg.connect(database_url)
+    try:
+        tx = other.transaction()
+        await tx.start()
+        await other.execute(f"SET LOCAL deadlock_timeout = '{OTHER_SESSION_DEADLOCK_TIMEOUT}'")
+        # The other session holds the stream's next version, uncommitted...
+        requeued = ev.WebhookEventsRequeued(
+            reason="recover", count=0, requested_at=datetime.now(UTC), actor="key:other"
+        )
+        await store.append_observed(other, endpoint_stream(endpoint_id), [requeued])
+        # ...the PATCH locks the endpoint's row and waits to append that same version...
+        patch = asyncio.create_task(
+            hooks.client.patch(one, json={"description": "v2"}, headers=hooks.headers)
+        )
+        await _until_waiting_on_a_lock(other)
+        # ...and the other session now waits for the row: each waits for the other.
+        await other.execute("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE", endpoint_id)
+        answer = await asyncio.wait_for(patch, 30)
+        await tx.rollback()
+    finally:
+        await other.close()
+
+    body = await answer.json()
+    assert answer.status == 503, body
+    assert answer.headers["Retry-After"] == "1"
+    assert body["code"] == "transaction_conflict"
+    assert (await hooks.get(one))["description"] == "v1"
+    assert await hooks.stream(endpoint_id) == ["WebhookEndpointCreated"]
+
+    again = await hooks.client.patch(one, json={"description": "v2"}, headers=hooks.headers)
+    assert again.status == 200 and (await again.json())["description"] == "v2"
+    assert await hooks.stream(endpoint_id) == ["WebhookEndpointCreated", "WebhookEndpointUpdated"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (asyncpg.DeadlockDetectedError("deadlock detected"), 503),
+        (asyncpg.SerializationError("could not serialize access"), 503),
+        # Any other PostgreSQL error in a request is a bug, and stays one.
+        (asyncpg.UniqueViolationError("duplicate key value"), 500),
+    ],
+    ids=lambda value: type(value).__name__,
+)
+async def test_only_a_conflict_that_aborted_the_transaction_is_a_503(error, status):
+    async def handler(_request: web.Request) -> web.Response:
+        raise error
+
+    app = web.Application(middlewares=[canonical_request])
+    app.router.add_get("/x", handler)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/x")
+        body = await response.json()
+    assert response.status == status
+    if status == 503:
+        assert body["code"] == "transaction_conflict" and response.headers["Retry-After"] == "1"
+    else:
+        assert body["code"] == "internal_error" and "Retry-After" not in response.headers
