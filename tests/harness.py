@@ -20,6 +20,7 @@ from ledger.auth import create_key
 from ledger.config import Settings
 from ledger.http.app import create_app
 from ledger.http.keys import POOL
+from ledger.http.middleware import canonical_request
 from ledger.http.runtime.server import ProblemAppRunner
 from ledger.vendors.sandbox.faults import parse_faults
 from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app
@@ -213,3 +214,16 @@ def webhook(reference: str, status: str = "fulfilled", webhook_id: str = "evt_1"
         "currency": "USD",
     }
     return json.dumps({"id": webhook_id, "type": f"order.{status}", "data": data}).encode()
+
+
+async def answer_to_raising(error: Exception) -> tuple[int, dict[str, str], dict]:
+    """The status, headers and body the error middleware answers for a handler raising error."""
+
+    async def handler(_request: web.Request) -> web.Response:
+        raise error
+
+    app = web.Application(middlewares=[canonical_request])
+    app.router.add_get("/x", handler)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/x")
+        return response.status, dict(response.headers), await response.json()

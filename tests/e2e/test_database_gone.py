@@ -7,11 +7,15 @@ import asyncio
 
 import asyncpg
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-from ledger.http.middleware import canonical_request
-from tests.harness import order_body, sandbox, sandbox_stats, service, service_settings
+from tests.harness import (
+    answer_to_raising,
+    order_body,
+    sandbox,
+    sandbox_stats,
+    service,
+    service_settings,
+)
 
 GONE = [
     ConnectionRefusedError(111, "Connect call failed"),
@@ -26,15 +30,8 @@ GONE = [
 
 @pytest.mark.parametrize("error", GONE, ids=lambda e: type(e).__name__)
 async def test_every_way_asyncpg_says_the_database_is_gone_is_a_503_with_retry_after(error):
-    async def handler(_request: web.Request) -> web.Response:
-        raise error
-
-    app = web.Application(middlewares=[canonical_request])
-    app.router.add_get("/x", handler)
-    async with TestClient(TestServer(app)) as client:
-        response = await client.get("/x")
-        body = await response.json()
-    assert response.status == 503 and response.headers["Retry-After"] == "2"
+    status, headers, body = await answer_to_raising(error)
+    assert status == 503 and headers["Retry-After"] == "2"
     assert body["code"] == "database_unavailable"
 
 

@@ -14,13 +14,11 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-from ledger.http.middleware import canonical_request
 from ledger.log import events as ev
 from ledger.log import store
 from ledger.webhooks.endpoints import endpoint_stream
+from tests.harness import answer_to_raising
 
 ENDPOINTS = "/api/v1/webhook-endpoints"
 # The PATCH (waiting first) finds the deadlock after the server's 1 s and is the one aborted;
@@ -89,16 +87,9 @@ async def test_a_request_chosen_as_a_deadlock_victim_is_a_503_and_its_retry_succ
     ids=lambda value: type(value).__name__,
 )
 async def test_only_a_conflict_that_aborted_the_transaction_is_a_503(error, status):
-    async def handler(_request: web.Request) -> web.Response:
-        raise error
-
-    app = web.Application(middlewares=[canonical_request])
-    app.router.add_get("/x", handler)
-    async with TestClient(TestServer(app)) as client:
-        response = await client.get("/x")
-        body = await response.json()
-    assert response.status == status
+    answered, headers, body = await answer_to_raising(error)
+    assert answered == status
     if status == 503:
-        assert body["code"] == "transaction_conflict" and response.headers["Retry-After"] == "1"
+        assert body["code"] == "transaction_conflict" and headers["Retry-After"] == "1"
     else:
-        assert body["code"] == "internal_error" and "Retry-After" not in response.headers
+        assert body["code"] == "internal_error" and "Retry-After" not in headers
