@@ -27,10 +27,11 @@ OTHER_SESSION_DEADLOCK_TIMEOUT = "60s"
 
 
 async def _until_waiting_on_a_lock(other: asyncpg.Connection) -> None:
-    """Until some session other than `other` waits for a lock (the PATCH's append)."""
+    """Until a session waits for a lock that `other` holds: only a writer of the endpoint's
+    stream can (its next version), and with no orders placed, that is the PATCH."""
     query = """SELECT count(*) FROM pg_stat_activity
-               WHERE datname = current_database() AND pid <> pg_backend_pid()
-                 AND wait_event_type = 'Lock'"""
+               WHERE datname = current_database() AND wait_event_type = 'Lock'
+                 AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"""
     deadline = asyncio.get_running_loop().time() + 10
     while not await other.fetchval(query):
         assert asyncio.get_running_loop().time() < deadline, "the PATCH waited on no lock"
