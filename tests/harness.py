@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from multidict import CIMultiDictProxy
 from prometheus_client.parser import text_string_to_metric_families
 
 from ledger.auth import create_key
@@ -216,7 +217,7 @@ def webhook(reference: str, status: str = "fulfilled", webhook_id: str = "evt_1"
     return json.dumps({"id": webhook_id, "type": f"order.{status}", "data": data}).encode()
 
 
-async def answer_to_raising(error: Exception) -> tuple[int, dict[str, str], dict]:
+async def answer_to_raising(error: Exception) -> tuple[int, CIMultiDictProxy[str], dict]:
     """The status, headers and body the error middleware answers for a handler raising error."""
 
     async def handler(_request: web.Request) -> web.Response:
@@ -226,4 +227,4 @@ async def answer_to_raising(error: Exception) -> tuple[int, dict[str, str], dict
     app.router.add_get("/x", handler)
     async with TestClient(TestServer(app)) as client:
         response = await client.get("/x")
-        return response.status, dict(response.headers), await response.json()
+        return response.status, response.headers, await response.json()

@@ -27,9 +27,12 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _BODY_HEADERS = {"content-type", "content-length"}
 # A restarting PostgreSQL is back within seconds; a client retrying sooner only adds load.
 RETRY_AFTER_DATABASE_S = "2"
-# A transaction aborted on a conflict (SQLSTATE class 40: a deadlock, a serialization failure)
-# lost to another that is finishing now: the same request a second later finds it gone.
+# A transaction aborted on a conflict (a deadlock, a serialization failure) lost to another
+# that is usually finishing now: the same request a second later finds it gone or waits for it.
 RETRY_AFTER_CONFLICT_S = "1"
+# Certainly rolled back, so safe to send again. Not all of class 40: 40003 (statement completion
+# unknown) may have committed.
+ABORTED_ON_A_CONFLICT = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
 def _route_name(request: web.Request) -> str:
@@ -106,7 +109,7 @@ async def canonical_request(request: web.Request, handler) -> web.StreamResponse
             "the database is unavailable; retry the same request (same idempotency key)",
             headers={"Retry-After": RETRY_AFTER_DATABASE_S},
         ).response(request_id)
-    except asyncpg.TransactionRollbackError as exc:
+    except ABORTED_ON_A_CONFLICT as exc:
         # Its transaction was rolled back: what the request had written in it is gone, and the
         # same request again is what every route is built for (idempotency keys, phases that
         # each commit, observations appended at the head).
