@@ -33,6 +33,9 @@ DATABASE_GONE: tuple[type[Exception], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
     asyncpg.exceptions.TooManyConnectionsError,
 )
+# Rolled back because it lost to another transaction (a deadlock victim, a serialization
+# failure), so safe to run again. Not 40003 (statement completion unknown): it may have committed.
+ABORTED_ON_A_CONFLICT = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 # Everything a background worker survives by reconnecting and resuming from the log.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_GONE, asyncpg.PostgresError)
 
@@ -110,9 +113,8 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
 
 async def pending_migrations(conn: asyncpg.Connection) -> list[str]:
     """Names of migrations on disk not yet applied (for /readyz)."""
-    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
-    applied = set()
-    if exists:
+    applied: set[int] = set()
+    if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
         applied = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
     return [m.name for m in load_migrations() if m.version not in applied]
 
@@ -141,10 +143,9 @@ _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 async def ensure_service_role(conn: asyncpg.Connection, role: str, read_models: list[str]) -> None:
-    """Create or update the NOLOGIN role `serve` runs as, with only what it needs, and hand it
+    """Create or update the NOLOGIN role `serve` runs as, with only what it needs, and give it
     the read-model tables that exist (a rebuild drops and renames them: that needs ownership).
-    The migrating role becomes a member of it, which ALTER ... OWNER requires; the service
-    role is a member of nothing."""
+    The migrator becomes its member, as ALTER ... OWNER requires; it is a member of nothing."""
     if not _ROLE_NAME.fullmatch(role):
         raise MigrationError(f"SERVICE_ROLE {role!r} must be a lower-case SQL identifier")
     async with conn.transaction():
@@ -249,9 +250,8 @@ def with_setting(url: str, name: str, value: str) -> str:
 
 
 def with_role(url: str, role: str) -> str:
-    """The URL with `role` set at connection start: every session then acts as the service
-    role, so the read-model tables it creates are the role's, whichever node's login created
-    them, and RESET ALL keeps it."""
+    """The URL with `role` set at connection start: every session acts as the service role, so
+    read-model tables it creates are the role's, whichever login made them (RESET ALL keeps it)."""
     return with_setting(url, "role", role)
 
 

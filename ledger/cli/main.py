@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from importlib import metadata
@@ -18,11 +19,25 @@ from ledger.cli.reconcile import add_reconcile_parser, cmd_reconcile
 from ledger.cli.serve import add_serve_parsers, cmd_sandbox, cmd_serve
 from ledger.cli.show_config import add_config_parser, cmd_config
 from ledger.config import ConfigError, Settings, load_settings
-from ledger.db import MigrationError
+from ledger.db import ABORTED_ON_A_CONFLICT, DATABASE_GONE, MigrationError
 from ledger.logs import configure_logging
 from projections.rebuild import RebuildBusy
 
 Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+
+# sysexits.h's EX_TEMPFAIL: a temporary failure, and the invoker is invited to retry (cron
+# wrappers and job runners know it). The database away, or a transaction it aborted on a
+# conflict: the same command again succeeds once the other finishes or the server is back.
+EXIT_TRY_AGAIN = 75
+# The database away or cutting the connection, as the service knows it (ledger.db), less the
+# OSErrors that are not the socket's: a command reads files too. gaierror: a host that does not
+# resolve.
+DATABASE_UNREACHABLE = (
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    *(error for error in DATABASE_GONE if error is not OSError),
+)
 
 COMMANDS: dict[str, Command] = {
     "serve": cmd_serve,
@@ -98,7 +113,10 @@ def parser() -> argparse.ArgumentParser:
     for name, command in sub.choices.items():
         command.formatter_class = argparse.RawDescriptionHelpFormatter
         command.epilog = "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name])
-        command.epilog += "\n\nexit codes: 0 done, 1 what it checked is wrong, 2 bad usage"
+        command.epilog += (
+            "\n\nexit codes: 0 done, 1 what it checked is wrong, 2 bad usage,"
+            f" {EXIT_TRY_AGAIN} the database is unavailable or aborted it on a conflict: run again"
+        )
     return p
 
 
@@ -116,3 +134,23 @@ def main(argv: list[str] | None = None) -> int:
     except (MigrationError, RebuildBusy, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except DATABASE_UNREACHABLE as exc:
+        print(
+            f"error: the database is unavailable ({_cause(exc)}): run the command again once it"
+            " is back (what it had committed stays: docs/operations.md, exit code 75)",
+            file=sys.stderr,
+        )
+        return EXIT_TRY_AGAIN
+    except ABORTED_ON_A_CONFLICT as exc:
+        print(
+            f"error: the database aborted the command's transaction on a conflict with another"
+            f" ({_cause(exc)}); that transaction was rolled back: run the command again",
+            file=sys.stderr,
+        )
+        return EXIT_TRY_AGAIN
+
+
+def _cause(exc: BaseException) -> str:
+    """The error's name and first line (asyncpg's add DETAIL and HINT lines)."""
+    first_line = next(iter(str(exc).splitlines()), "")
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__

@@ -6,12 +6,11 @@ import re
 import time
 import uuid
 
-import asyncpg
 import msgspec
 import structlog
 from aiohttp import web
 
-from ledger.db import DATABASE_GONE
+from ledger.db import ABORTED_ON_A_CONFLICT, DATABASE_GONE
 from ledger.http.keys import REQUEST_ID
 from ledger.http.operations import operation
 from ledger.http.params import BAD_CHARACTERS
@@ -30,9 +29,6 @@ RETRY_AFTER_DATABASE_S = "2"
 # A transaction aborted on a conflict (a deadlock, a serialization failure) lost to another
 # that is usually finishing now: the same request a second later finds it gone or waits for it.
 RETRY_AFTER_CONFLICT_S = "1"
-# Certainly rolled back, so safe to send again. Not all of class 40: 40003 (statement completion
-# unknown) may have committed.
-ABORTED_ON_A_CONFLICT = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
 def _route_name(request: web.Request) -> str:
