@@ -20,18 +20,26 @@ _REQUEUE = """
     UPDATE webhook_deliveries d SET status = 'pending', attempts = 0, queued_at = $3,
         next_attempt_at = $3
     WHERE d.endpoint_id = $1 AND d.event_id = $2"""
+# The rows are locked in event id order, whatever plan finds them: a plain UPDATE locks them in
+# the order its scan meets them, and two recovers of one endpoint whose plans differ (a table
+# scan for a long span, the listing index for a short one) each held rows the other waited for.
 _REQUEUE_SINCE = """
-    UPDATE webhook_deliveries SET status = 'pending', attempts = 0, queued_at = $3,
+    WITH since AS (
+        SELECT event_id FROM webhook_deliveries WHERE endpoint_id = $1 AND occurred_at >= $2
+        ORDER BY event_id FOR UPDATE)
+    UPDATE webhook_deliveries d SET status = 'pending', attempts = 0, queued_at = $3,
         next_attempt_at = $3
-    WHERE endpoint_id = $1 AND occurred_at >= $2"""
+    FROM since WHERE d.endpoint_id = $1 AND d.event_id = since.event_id"""
 # Announcements since then that the endpoint never had a delivery of (it did not subscribe to
-# the type yet, or was made later), which it subscribes to and may see now.
+# the type yet, or was made later), which it subscribes to and may see now. In event id order
+# too: a second recover inserting the same row waits for the first's.
 _QUEUE_MISSED = """
     INSERT INTO webhook_deliveries (endpoint_id, event_id, ordering_key, seq, occurred_at,
                                     queued_at, next_attempt_at)
     SELECT $1, a.id, a.ordering_key, a.seq, a.occurred_at, $3, $3 FROM webhook_events a
     WHERE a.occurred_at >= $2 AND a.type = ANY($4::text[])
       AND webhook_visible(a.type, a.client_id, $5, $6)
+    ORDER BY a.id
     ON CONFLICT DO NOTHING"""
 
 

@@ -3,8 +3,7 @@ failure) is a 503 with Retry-After: nothing of it was written, and the same requ
 succeeds. Before, it was a 500 "internal error".
 
 The deadlock is made by hand, with a session that takes the PATCH's two locks in the other
-order: no writer in the service does, but a lock order that slips, or a plan that scans rows
-in another order (two recovers of one endpoint), ends the same way.
+order: no writer in the service does, but a lock order that slips ends the same way.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The deliverer's record takes an endpoint's locks in the order everyone else does.
+"""The deliverer's record takes an endpoint's locks in the order everyone else does, and a
+recover takes the deliveries' locks in one order, whatever plan finds them.
 
 Every change to an endpoint (PATCH, DELETE, rotate, disable) locks its row, then appends to its
 stream; a recover queues deliveries (which key-share-locks the row) before appending. Recording
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -20,7 +21,7 @@ import pytest
 from ledger.log import events as ev
 from ledger.log import store
 from ledger.orders.vault import CardVault
-from ledger.webhooks import endpoints
+from ledger.webhooks import endpoints, replay
 from ledger.webhooks.deliveries import Deliverer, DeliveryPolicy, Sent
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -142,4 +143,87 @@ async def test_an_attempt_that_disables_its_endpoint_waits_for_a_recover_queuein
         "WebhookEventsRequeued",
         "WebhookDeliveryAttempted",
         "WebhookEndpointDisabled",
+    ]
+
+
+async def _queued(conn: asyncpg.Connection, endpoint_id: str, count: int) -> list[str]:
+    """`count` deliveries, stored in event id order but happening in the reverse order, so a
+    scan of the table and one of the listing index meet them in opposite orders."""
+    ids = [f"evt_{n}" for n in range(1, count + 1)]
+    for n, event_id in enumerate(ids):
+        occurred = NOW - timedelta(minutes=n)
+        await conn.execute(
+            """INSERT INTO webhook_events (id, type, client_id, ordering_key, seq, occurred_at,
+                   payload) VALUES ($1, 'order.fulfilled', 'acme', $1, 1, $2, '')""",
+            event_id,
+            occurred,
+        )
+        await conn.execute(
+            """INSERT INTO webhook_deliveries (endpoint_id, event_id, ordering_key, seq,
+                   occurred_at, status, queued_at, next_attempt_at)
+               VALUES ($1, $2, $2, 1, $3, 'delivered', $3, $3)""",
+            endpoint_id,
+            event_id,
+            occurred,
+        )
+    return ids
+
+
+# One plan per recover: a scan of the table, and the listing index (endpoint, occurred_at).
+TABLE_SCAN = "SET enable_indexscan = off; SET enable_bitmapscan = off"
+INDEX_SCAN = "SET enable_seqscan = off; SET enable_bitmapscan = off"
+
+
+async def test_two_recovers_of_one_endpoint_whose_plans_differ_do_not_deadlock(
+    database_url: str, conns: list[asyncpg.Connection]
+) -> None:
+    holding, observer, by_table = conns
+    by_index = await asyncpg.connect(database_url)
+    try:
+        endpoint_id = await _endpoint(holding)
+        ids = await _queued(holding, endpoint_id, 6)
+        await by_table.execute(TABLE_SCAN)
+        await by_index.execute(INDEX_SCAN)
+        plan = await by_index.fetchval(
+            "EXPLAIN SELECT 1 FROM webhook_deliveries WHERE endpoint_id = $1 AND occurred_at >= $2",
+            endpoint_id,
+            NOW - timedelta(days=1),
+        )
+        assert "webhook_deliveries_listed" in plan, plan
+        endpoint = await endpoints.find(observer, "acme", endpoint_id)
+        assert endpoint is not None
+
+        # A session holds the middle delivery, so each recover stops there having locked what
+        # its own plan met first: evt_1 and evt_2 by the table, evt_6 down to evt_4 by index.
+        hold = holding.transaction()
+        await hold.start()
+        await holding.execute(
+            "SELECT 1 FROM webhook_deliveries WHERE event_id = $1 FOR UPDATE", ids[2]
+        )
+        recovers = [
+            asyncio.create_task(
+                replay.recover(conn, endpoint, NOW - timedelta(days=1), NOW, "key:test", {})
+            )
+            for conn in (by_table, by_index)
+        ]
+        # Both wait, the first for the session's transaction, the second (PostgreSQL queues
+        # waiters for a row) for the first, which has taken the row's tuple lock.
+        waiting = "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted AND pid = ANY($1)"
+        pids = [by_table.get_server_pid(), by_index.get_server_pid()]
+        deadline = asyncio.get_running_loop().time() + 10
+        while await observer.fetchval(waiting, pids) < 2:
+            assert not any(r.done() for r in recovers), "a recover did not wait for the row"
+            assert asyncio.get_running_loop().time() < deadline, "the recovers waited on no lock"
+            await asyncio.sleep(0.01)
+        # Released, the row goes to one recover, which goes on to rows the other holds.
+        await hold.rollback()
+        counts = await asyncio.wait_for(asyncio.gather(*recovers), 30)
+    finally:
+        await by_index.close()
+
+    assert counts == [6, 6]
+    assert await _stream(observer, endpoint_id) == [
+        "WebhookEndpointCreated",
+        "WebhookEventsRequeued",
+        "WebhookEventsRequeued",
     ]
