@@ -37,11 +37,16 @@ class Receiver:
         self.failing_ids: set[str] = set()
         self.failing_status = 500
         self.arrived = asyncio.Event()
+        # While set to an unset event, every call waits for it before answering (a receiver
+        # that hangs).
+        self.hold: asyncio.Event | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         delivery = Delivery(dict(request.headers), await request.read(), time.monotonic())
         self.deliveries.append(delivery)
         self.arrived.set()
+        if self.hold is not None:
+            await self.hold.wait()
         if delivery.headers.get("webhook-id") in self.failing_ids:
             return web.Response(status=self.failing_status)
         status = self.script.pop(0) if self.script else self.status

@@ -1,0 +1,73 @@
+"""One merchant endpoint that hangs holds up neither other endpoints nor events announced after
+its sends went out. Before, a round sent what was due and waited for every send to finish (up
+to WEBHOOK_TIMEOUT_S each, sixteen at a time) before reading what was due next."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ledger.webhooks.deliveries import PER_ENDPOINT
+from tests.e2e.merchant_webhooks.conftest import hooks_with
+from tests.e2e.merchant_webhooks.receiver import receiving
+
+# Longer than the test waits for anything: a send to the hanging receiver never times out here.
+TIMEOUT_S = 60.0
+# More orders than the deliverer sends at once (16): the hanging receiver could take every slot.
+ORDERS = 20
+
+
+async def test_a_hanging_receiver_holds_up_neither_other_endpoints_nor_later_events(
+    database_url, tmp_path
+):
+    async with (
+        hooks_with(database_url, tmp_path, webhook_timeout_s=TIMEOUT_S) as hooks,
+        receiving() as (hanging_url, hanging),
+    ):
+        hanging.hold = asyncio.Event()
+        await hooks.endpoint(url=hanging_url)
+        await hooks.endpoint()
+        for n in range(ORDERS):
+            await hooks.order(f"wh-many-{n}")
+        await hooks.receiver.until(
+            lambda r: all(r.of_order(f"wh-many-{n}") for n in range(ORDERS)), within_s=20
+        )
+        # Announced after the hanging receiver's sends went out, and still not answered.
+        await hooks.order("wh-later")
+        await hooks.receiver.until(
+            lambda r: r.of_order("wh-later") == ["order.pending", "order.fulfilled"],
+            within_s=10,
+        )
+        assert len(hanging.deliveries) <= PER_ENDPOINT, "one endpoint takes only its share"
+
+        hanging.hold.set()
+        keys = [f"wh-many-{n}" for n in range(ORDERS)] + ["wh-later"]
+        await hanging.until(
+            lambda r: all("order.fulfilled" in r.of_order(key) for key in keys), within_s=30
+        )
+
+
+async def test_a_send_still_out_when_the_service_stops_goes_again_with_its_id(
+    database_url, tmp_path
+):
+    async with receiving() as (hanging_url, hanging):
+        hanging.hold = asyncio.Event()
+        async with hooks_with(database_url, tmp_path, webhook_timeout_s=TIMEOUT_S) as hooks:
+            await hooks.endpoint(url=hanging_url)
+            await hooks.order("wh-stopped")
+            await hanging.until(lambda r: len(r.deliveries) == 1)
+        # Stopped with the send out: it was never recorded, so the next sender sends it again.
+        (first,) = hanging.ids()
+        hanging.hold.set()
+        async with hooks_with(database_url, tmp_path) as hooks:
+            await hanging.until(lambda r: "order.fulfilled" in r.of_order("wh-stopped"))
+            items = await hooks.until_events(
+                lambda items: (
+                    len(items) == 2
+                    and all(i["deliveries"][0]["status"] == "delivered" for i in items)
+                )
+            )
+    assert hanging.ids()[:2] == [first, first], "the same webhook-id, sent twice"
+    (pending,) = [i for i in items if i["id"] == first]
+    assert [(a["attempt"], a["outcome"]) for a in pending["attempts"]] == [(1, "delivered")], (
+        "the send that was out when the service stopped left no record"
+    )
