@@ -46,25 +46,22 @@ ERROR_CHARS = 200
 
 # Due, on an endpoint that may receive, and no earlier announcement of the same order (or
 # discrepancy) still undelivered to that endpoint: a later status never overtakes an earlier.
-# Not out already ($3, $4: the endpoint and event of each send out), and within the endpoint's
-# share ($5, $6: how many each endpoint has out).
+# Not out already ($4, $5: the endpoint and event of each send out), on an endpoint that does
+# not have its share out ($3). In the index's order with a limit, as a plain scan stops early
+# with a backlog; ranking each endpoint's due rows instead sorted every due row on each step
+# (132 ms against 1.2 ms with 100,000 due).
 _DUE = """
-    SELECT endpoint_id, event_id, attempts, queued_at, url, payload FROM (
-        SELECT d.endpoint_id, d.event_id, d.attempts, d.queued_at, d.next_attempt_at, e.url,
-               a.payload,
-               row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at) AS nth
-        FROM webhook_deliveries d
-        JOIN webhook_endpoints e ON e.id = d.endpoint_id AND NOT e.disabled AND NOT e.deleted
-        JOIN webhook_events a ON a.id = d.event_id
-        WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
-                          WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
-                            AND p.status = 'pending' AND p.seq < d.seq)
-          AND (d.endpoint_id, d.event_id) NOT IN (SELECT * FROM unnest($3::text[], $4::text[]))
-    ) due
-    LEFT JOIN unnest($5::text[], $6::int[]) AS out_now (endpoint_id, sending) USING (endpoint_id)
-    WHERE nth + coalesce(sending, 0) <= $7
-    ORDER BY next_attempt_at LIMIT $2"""
+    SELECT d.endpoint_id, d.event_id, d.attempts, d.queued_at, e.url, a.payload
+    FROM webhook_deliveries d
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id AND NOT e.disabled AND NOT e.deleted
+    JOIN webhook_events a ON a.id = d.event_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+      AND d.endpoint_id <> ALL($3::text[])
+      AND (d.endpoint_id, d.event_id) NOT IN (SELECT * FROM unnest($4::text[], $5::text[]))
+      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
+                      WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
+                        AND p.status = 'pending' AND p.seq < d.seq)
+    ORDER BY d.next_attempt_at LIMIT $2"""
 _RECORD = """
     UPDATE webhook_deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4,
            last_status = $5, last_error = $6, delivered_at = $7
@@ -241,16 +238,22 @@ class Deliverer:
         now = self._clock()
         keys = list(self._out)
         sending = Counter(endpoint_id for endpoint_id, _ in keys)
-        due = await conn.fetch(
+        full = [endpoint_id for endpoint_id, n in sending.items() if n >= PER_ENDPOINT]
+        fetched = await conn.fetch(
             _DUE,
             now,
             free,
+            full,
             [endpoint_id for endpoint_id, _ in keys],
             [event_id for _, event_id in keys],
-            list(sending),
-            list(sending.values()),
-            PER_ENDPOINT,
         )
+        # One endpoint's rows may fill this page: past its share they wait, and the next step
+        # (within LOOK_AGAIN_S) leaves that endpoint out and reads the others'.
+        due = []
+        for d in fetched:
+            if sending[d["endpoint_id"]] < PER_ENDPOINT:
+                sending[d["endpoint_id"]] += 1
+                due.append(d)
         secrets = {
             endpoint_id: await endpoints.signing_secrets(conn, self._vault, endpoint_id, now)
             for endpoint_id in {d["endpoint_id"] for d in due}
