@@ -114,6 +114,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_disable_after_s: float = 3 * 86400.0
     # After a rotation the previous secret signs beside the new one this long by default.
     webhook_secret_overlap_s: float = 86400.0
+    # The vendor webhook inbox (a diagnostic beside the log, which keeps every accepted webhook)
+    # deletes rows older than this many days; 0 keeps them all. A quarter: a close and the
+    # questions after it, and far past any vendor's redeliveries.
+    vendor_webhook_inbox_days: int = 90
+    # Refused vendor webhooks (anyone's requests) kept in the inbox per vendor and node: this
+    # many at once, refilled at this many a minute; the rest are answered and counted only. A
+    # misconfigured vendor needs a few rows to be diagnosed, not one per request.
+    vendor_webhook_refusals_kept_per_minute: int = 60
 
 
 _BOOLEANS = {
@@ -195,6 +203,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     if not 0 <= settings.port <= 65535 or not 0 <= settings.sandbox_port <= 65535:
         raise ConfigError("PORT and SANDBOX_PORT must be between 0 and 65535")
+    for name in ("vendor_webhook_inbox_days", "vendor_webhook_refusals_kept_per_minute"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{name.upper()} must be 0 or more")
     if settings.node_role not in NODE_ROLES:
         raise ConfigError(f"NODE_ROLE={settings.node_role!r} is not one of {', '.join(NODE_ROLES)}")
     for name in ("gl_close_at", "reconcile_at"):

@@ -131,7 +131,7 @@ SERVICE_GRANTS = {
     "card_secrets": "SELECT, INSERT",
     "order_references": "SELECT, INSERT",
     "webhook_receipts": "SELECT, INSERT",
-    "vendor_webhook_inbox": "SELECT, INSERT",
+    "vendor_webhook_inbox": "SELECT, INSERT, DELETE",  # pruned past VENDOR_WEBHOOK_INBOX_DAYS
     "projection_checkpoints": "SELECT, INSERT, UPDATE",
     # Merchant endpoints and their queue: state kept beside the endpoints' events, no DELETE.
     **{t: "SELECT, INSERT, UPDATE" for t in ("webhook_endpoints", "webhook_secrets")},

@@ -41,6 +41,12 @@ class Registry:
             ["vendor", "check"],
             **on,
         )
+        self.webhook_refusals_unkept = Counter(
+            "ledger_webhook_refusals_unkept",
+            "Refused webhooks answered but not kept in the inbox: past the vendor's budget",
+            ["vendor"],
+            **on,
+        )
         self.vendor_calls = Counter(
             "ledger_vendor_calls", "Vendor attempts by outcome", ["vendor", "outcome"], **on
         )

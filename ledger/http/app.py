@@ -26,6 +26,7 @@ from ledger.http.keys import (
     MIGRATE_DSN,
     POOL,
     PROJECTIONS,
+    REFUSALS,
     ROLE_WARNINGS,
     ROUTER,
     SETTINGS,
@@ -67,9 +68,11 @@ from ledger.vendors.registry import (
 from ledger.vendors.routing import Router
 from ledger.vendors.sandbox.faults import parse_faults
 from ledger.vendors.sandbox.server import SandboxConfig, create_sandbox_app
+from ledger.webhooks import inbox
 from ledger.webhooks.announcer import Announcer
 from ledger.webhooks.confirmer import Confirmer
 from ledger.webhooks.deliveries import Deliverer, DeliveryPolicy
+from ledger.webhooks.refusals import RefusalBudget
 from projections.checkpoints import ensure_projection
 from projections.discrepancies import http as finance
 from projections.gl import GLProjection
@@ -204,6 +207,11 @@ async def _announcer_worker(app: web.Application, stop: asyncio.Event) -> None:
     await Announcer(utcnow).run(app[DSN], stop, app[SETTINGS].poll_interval_s)
 
 
+async def _inbox_prune_worker(app: web.Application, stop: asyncio.Event) -> None:
+    days = app[SETTINGS].vendor_webhook_inbox_days
+    await inbox.prune_past_retention(app[POOL], days, stop, utcnow)
+
+
 async def _deliveries_worker(app: web.Application, stop: asyncio.Event) -> None:
     settings = app[SETTINGS]
     policy = DeliveryPolicy(
@@ -232,6 +240,7 @@ def _background_workers(settings: Settings, projections: list[str]) -> dict[str,
         "confirmer": _confirmer_worker,
         "webhook_announcer": _announcer_worker,
         "webhook_deliveries": _deliveries_worker,
+        "vendor_webhook_inbox_pruner": _inbox_prune_worker,
     }
     if settings.schedules:
         workers["reconciliation_schedule"] = reconciliations.schedule_worker(
@@ -272,6 +281,7 @@ def create_app(
     app[PROJECTIONS] = all_projections(settings)
     app[STALLS] = StallWatch(settings.ready_stall_s)
     app[KEY_CACHE] = KeyCache()
+    app[REFUSALS] = RefusalBudget(settings.vendor_webhook_refusals_kept_per_minute)
     app.cleanup_ctx.extend([_pool_ctx, replica_ctx, _sandbox_ctx, _orders_ctx])
     if background:
         app.cleanup_ctx.append(background_ctx(_background_workers(settings, [*app[PROJECTIONS]])))

@@ -10,6 +10,7 @@ from ledger.orders.intake import Intake
 from ledger.orders.vault import CardVault
 from ledger.vendors.client import VendorClient
 from ledger.vendors.routing import Router
+from ledger.webhooks.refusals import RefusalBudget
 from ledger.webhooks.signatures import WebhookConfig
 from projections.base import Projection
 from projections.stalls import StallWatch
@@ -27,4 +28,6 @@ VENDORS = web.AppKey("vendors", dict[str, VendorClient])
 INTAKE = web.AppKey("intake", Intake)
 WEBHOOKS = web.AppKey("webhooks", dict[str, WebhookConfig])
 ROUTER = web.AppKey("router", Router)
+# Which refused vendor webhooks the inbox still keeps this minute (per vendor, this node).
+REFUSALS = web.AppKey("refusals", RefusalBudget)
 REQUEST_ID = web.RequestKey("request_id", str)

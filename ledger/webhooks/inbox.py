@@ -6,17 +6,23 @@ true; only that answer moves an order.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import asyncpg
 import msgspec
+import structlog
 
+from ledger.db import DATABASE_ERRORS
 from ledger.log import events as ev
 from ledger.log import store
 from ledger.vendors.base import MalformedWebhook, WebhookHint
+
+log = structlog.get_logger(__name__)
 
 
 def dedupe_id(hint: WebhookHint, header_id: str | None) -> str:
@@ -73,11 +79,29 @@ _INBOX = """INSERT INTO vendor_webhook_inbox (vendor, received_at, outcome, reas
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12)"""
 
 
+# A refusal's headers are anyone's: aiohttp admits about a hundred of 8 KB each, which made one
+# request an 800 KB row. Real vendors send a dozen or two, a proxy or CDN adds ten; the longest
+# signature header is Tango's X.509 one, 684 characters of base64 for an RSA-4096 key. So these
+# bounds cut only padding, and a row keeps at most about 33 KB of headers.
+MAX_HEADERS = 32
+MAX_HEADER_CHARS = 1024
+
+
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    kept: dict[str, str] = {}
+    """The headers a row keeps: no credentials, a repeated name joined as HTTP joins it, at
+    most MAX_HEADERS names and MAX_HEADER_CHARS a value; what is cut says so."""
+    joined: dict[str, str] = {}
     for name, value in headers.items():
         if name.lower() not in _NOT_KEPT:
-            kept[name] = f"{kept[name]}, {value}" if name in kept else value
+            joined[name] = f"{joined[name]}, {value}" if name in joined else value
+    kept = {
+        name: value
+        if len(value) <= MAX_HEADER_CHARS
+        else f"{value[:MAX_HEADER_CHARS]} ... ({len(value)} characters, cut)"
+        for name, value in list(joined.items())[:MAX_HEADERS]
+    }
+    if len(joined) > MAX_HEADERS:
+        kept["..."] = f"{len(joined) - MAX_HEADERS} more headers not kept"
     return kept
 
 
@@ -152,3 +176,46 @@ async def listed(
 ) -> list[asyncpg.Record]:
     """Newest first; `before` is the id the previous page ended at."""
     return await pool.fetch(_LISTED, vendor, outcome, before, limit)
+
+
+# Retention is counted in days: pruning hourly leaves a row at most an hour past it.
+PRUNE_EVERY_S = 3600.0
+# Rows per DELETE: each a transaction of a few milliseconds, so months of backlog drain without
+# one long lock or one burst of WAL. Nodes pruning at once need no lock between them (FOR
+# UPDATE would need the UPDATE privilege the service has not): a DELETE that meets a row
+# another is deleting waits for that commit and skips the row, and the node whose batch comes
+# up short stops for the round while the other goes on.
+PRUNE_BATCH = 5_000
+_PRUNE = """
+    DELETE FROM vendor_webhook_inbox WHERE id IN (
+        SELECT id FROM vendor_webhook_inbox WHERE received_at < $1
+        ORDER BY received_at LIMIT $2)"""
+
+
+async def prune(pool: asyncpg.Pool, older_than: datetime) -> int:
+    """Delete the rows received before `older_than`, a batch at a time; how many went. The
+    table is a diagnostic beside the log: every accepted webhook stays there as
+    WebhookReceived, and webhook_receipts keeps deduplicating it."""
+    deleted = 0
+    while True:
+        status = await pool.execute(_PRUNE, older_than, PRUNE_BATCH)
+        batch = int(status.rsplit(" ", 1)[1])
+        deleted += batch
+        if batch < PRUNE_BATCH:
+            return deleted
+
+
+async def prune_past_retention(
+    pool: asyncpg.Pool, days: int, stop: asyncio.Event, clock: Callable[[], datetime]
+) -> None:
+    """Prune rows older than `days` at start and every PRUNE_EVERY_S until stop; 0 keeps
+    every row. A database away is waited out to the next round."""
+    while days and not stop.is_set():
+        try:
+            deleted = await prune(pool, clock() - timedelta(days=days))
+            if deleted:
+                log.info("pruned the vendor webhook inbox", rows=deleted, days=days)
+        except DATABASE_ERRORS as exc:
+            log.warning("pruning the vendor webhook inbox failed, will retry", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PRUNE_EVERY_S)

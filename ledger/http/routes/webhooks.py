@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ledger.http import params
 from ledger.http.auth import authorize
-from ledger.http.keys import POOL, REQUEST_ID, WEBHOOKS
+from ledger.http.keys import POOL, REFUSALS, REQUEST_ID, WEBHOOKS
 from ledger.http.problems import Problem
 from ledger.log import events as ev
 from ledger.metrics import METRICS
@@ -43,24 +43,31 @@ async def receive_webhook(request: web.Request) -> web.Response:
         datetime.now(UTC),
         request[REQUEST_ID],
     )
-    pool = request.app[POOL]
     try:
         header_id = verify_webhook(config, request.headers, body, int(time.time()))
     except SignatureError as exc:
         METRICS.webhook_rejections.labels(vendor, exc.check).inc()
         log.warning("webhook rejected", vendor=vendor, check=exc.check, bytes=len(body))
-        await inbox.record_refusal(pool, delivery, f"invalid_signature ({exc.check}): {exc}")
+        await _keep_refusal(request, delivery, f"invalid_signature ({exc.check}): {exc}")
         raise Problem(401, "invalid_signature", str(exc), extra={"check": exc.check}) from None
     try:
         hint = WEBHOOK_PARSERS[config.dialect](body)
         webhook_id = inbox.dedupe_id(hint, header_id)
     except MalformedWebhook as exc:
-        await inbox.record_refusal(pool, delivery, f"malformed_webhook: {exc}")
+        await _keep_refusal(request, delivery, f"malformed_webhook: {exc}")
         raise Problem(400, "malformed_webhook", str(exc)) from None
     metadata = {"request_id": request[REQUEST_ID], "actor": f"webhook:{vendor}"}
-    fresh = await inbox.record(pool, webhook_id, hint, delivery, metadata)
+    fresh = await inbox.record(request.app[POOL], webhook_id, hint, delivery, metadata)
     METRICS.webhooks.labels(vendor, "recorded" if fresh else "duplicate").inc()
     return web.json_response({"received": True, "duplicate": not fresh})
+
+
+async def _keep_refusal(request: web.Request, delivery: inbox.Delivery, reason: str) -> None:
+    """Into the inbox while the vendor's refusal budget lasts (ledger/webhooks/refusals.py)."""
+    if request.app[REFUSALS].take(delivery.vendor, time.monotonic()):
+        await inbox.record_refusal(request.app[POOL], delivery, reason)
+    else:
+        METRICS.webhook_refusals_unkept.labels(delivery.vendor).inc()
 
 
 class Confirmation(msgspec.Struct):

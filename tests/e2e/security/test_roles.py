@@ -17,6 +17,7 @@ from ledger.http.keys import POOL
 from ledger.log import events as ev
 from ledger.log import store
 from ledger.log.seals import GENESIS, link_hash
+from ledger.webhooks import inbox
 from projections.registry import read_model_tables
 from tests.factories import order_requested
 from tests.harness import order_body, sandbox, service, service_settings, wait_until_terminal
@@ -118,6 +119,21 @@ async def test_the_service_role_may_manage_keys_but_not_change_what_a_key_is(poo
             await conn.execute(
                 "UPDATE api_keys SET client_id = 'other' WHERE key_id = $1", new.key_id
             )
+
+
+async def test_the_service_role_may_prune_the_vendor_webhook_inbox_and_only_that(pool, service_url):
+    await store.append(pool, "order:c:kept", [order_requested("kept")], 0)
+    long_ago = datetime.now(UTC) - timedelta(days=100)
+    await pool.execute(
+        "INSERT INTO vendor_webhook_inbox (vendor, received_at, outcome, headers, body_sha256,"
+        " body_bytes) VALUES ('sandbox', $1, 'refused', '{}', '', 0)",
+        long_ago,
+    )
+    async with connected(service_url) as conn:
+        assert await inbox.prune(conn, long_ago + timedelta(days=1)) == 1
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM webhook_receipts")
+    assert await pool.fetchval("SELECT count(*) FROM events") == 1
 
 
 async def test_the_stamp_cannot_be_fooled_by_objects_the_service_may_create(pool, service_url):

@@ -53,3 +53,11 @@ def test_the_effective_settings_mask_secrets_and_passwords_in_urls():
     assert shown["secrets_key"] == MASK and shown["port"] == 8080
     assert "hunter2" not in str(shown) and "s3cret" not in str(shown)
     assert masked_url("postgresql://db/ledger") == "postgresql://db/ledger"
+
+
+@pytest.mark.parametrize(
+    "name", ["VENDOR_WEBHOOK_INBOX_DAYS", "VENDOR_WEBHOOK_REFUSALS_KEPT_PER_MINUTE"]
+)
+def test_a_negative_inbox_bound_is_refused_naming_it(name):
+    with pytest.raises(ConfigError, match=f"{name} must be 0 or more"):
+        load_settings({name: "-1"})
