@@ -33,11 +33,16 @@ from ledger.webhooks.signatures import sign_standard
 
 log = structlog.get_logger(__name__)
 NAME = "webhook_deliveries"
-# Sends out at once: enough to keep many slow receivers busy. Each is bounded by
-# WEBHOOK_TIMEOUT_S, and one endpoint's by PER_ENDPOINT: a receiver that hangs takes four slots
-# of sixteen, while one answering in 100 ms still gets 40 deliveries a second.
+# Sends out at once that are still prompt: enough to keep many receivers busy. One endpoint
+# has at most PER_ENDPOINT out: one answering in 100 ms still gets 40 deliveries a second.
 CONCURRENCY = 16
 PER_ENDPOINT = 4
+# A send out longer than this is slow and stops counting against CONCURRENCY: a receiver is to
+# answer at once and work after. Hanging endpoints enough to fill every slot (four) used to
+# hold up all the others until their sends timed out (WEBHOOK_TIMEOUT_S, 10 s); now for a
+# second. MAX_OUT bounds the sockets slow sends hold: sixteen hanging endpoints' shares.
+SLOW_AFTER_S = 1.0
+MAX_OUT = 64
 # While sends are out, how long a step waits for one to be answered before it looks for newly
 # due deliveries: the most a new announcement waits behind slow receivers.
 LOOK_AGAIN_S = 0.2
@@ -115,8 +120,9 @@ class Deliverer:
     ) -> None:
         self._vault, self._policy, self._clock, self._draw = vault, policy, clock, draw
         self._session: aiohttp.ClientSession | None = None
-        # The sends out, by (endpoint, event): the due row each was read as, and its task.
-        self._out: dict[tuple[str, str], tuple[asyncpg.Record, asyncio.Task[Sent]]] = {}
+        # The sends out, by (endpoint, event): the due row each was read as, its task, and when
+        # it started (monotonic).
+        self._out: dict[tuple[str, str], tuple[asyncpg.Record, asyncio.Task[Sent], float]] = {}
 
     async def _send(
         self, session: aiohttp.ClientSession, url: str, headers: dict, body: bytes
@@ -216,18 +222,21 @@ class Deliverer:
         """Record what was answered, send what is due into the free slots; True while sends
         are out (the next step comes at once), False when there is nothing to do."""
         await self._record_answered(conn)
-        if len(self._out) < CONCURRENCY:
-            await self._start_due(conn, CONCURRENCY - len(self._out))
+        slow_since = time.monotonic() - SLOW_AFTER_S
+        prompt = sum(started > slow_since for _, _, started in self._out.values())
+        free = min(CONCURRENCY - prompt, MAX_OUT - len(self._out))
+        if free > 0:
+            await self._start_due(conn, free)
         if not self._out:
             return False
-        tasks = [task for _, task in self._out.values()]
+        tasks = [task for _, task, _ in self._out.values()]
         await asyncio.wait(tasks, timeout=LOOK_AGAIN_S, return_when=asyncio.FIRST_COMPLETED)
         await self._record_answered(conn)
         return True
 
     async def _record_answered(self, conn: asyncpg.Connection) -> None:
         recorded_at = self._clock()
-        for key, (due, task) in list(self._out.items()):
+        for key, (due, task, _) in list(self._out.items()):
             if task.done():
                 await self._record(conn, due, task.result(), recorded_at)
                 # Only once recorded: after a lost connection, the record is made on the next.
@@ -264,11 +273,12 @@ class Deliverer:
                 secrets[d["endpoint_id"]], d["event_id"], timestamp, d["payload"]
             )
             send = self._send(self._session, d["url"], headers, d["payload"])
-            self._out[d["endpoint_id"], d["event_id"]] = (d, asyncio.create_task(send))
+            started = time.monotonic()
+            self._out[d["endpoint_id"], d["event_id"]] = (d, asyncio.create_task(send), started)
 
     async def _abandon_sends(self) -> None:
         """Stopping: sends still out are dropped unrecorded, so they go again (same id)."""
-        tasks = [task for _, task in self._out.values()]
+        tasks = [task for _, task, _ in self._out.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -276,7 +286,7 @@ class Deliverer:
 
     async def run(self, dsn: str, stop: asyncio.Event, poll_interval: float) -> None:
         resolver = None if self._policy.allow_private else PublicOnlyResolver()
-        connector = aiohttp.TCPConnector(resolver=resolver, limit=CONCURRENCY)
+        connector = aiohttp.TCPConnector(resolver=resolver, limit=MAX_OUT)
         timeout = aiohttp.ClientTimeout(total=self._policy.timeout_s)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             self._session = session

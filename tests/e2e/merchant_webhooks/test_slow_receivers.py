@@ -1,12 +1,15 @@
-"""One merchant endpoint that hangs holds up neither other endpoints nor events announced after
-its sends went out. Before, a round sent what was due and waited for every send to finish (up
-to WEBHOOK_TIMEOUT_S each, sixteen at a time) before reading what was due next."""
+"""Merchant endpoints that hang hold up neither other endpoints nor events announced after
+their sends went out. Before, a round sent what was due and waited for every send to finish (up
+to WEBHOOK_TIMEOUT_S each, sixteen at a time) before reading what was due next; then, until
+sends out over SLOW_AFTER_S stopped holding their slots, four hanging endpoints took all
+sixteen."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
-from ledger.webhooks.deliveries import PER_ENDPOINT
+from ledger.webhooks.deliveries import CONCURRENCY, PER_ENDPOINT
 from tests.e2e.merchant_webhooks.conftest import hooks_with
 from tests.e2e.merchant_webhooks.receiver import receiving
 
@@ -44,6 +47,33 @@ async def test_a_hanging_receiver_holds_up_neither_other_endpoints_nor_later_eve
         await hanging.until(
             lambda r: all("order.fulfilled" in r.of_order(key) for key in keys), within_s=30
         )
+
+
+async def test_as_many_hanging_receivers_as_fill_every_slot_hold_up_no_other_endpoint(
+    database_url, tmp_path
+):
+    """Each hanging endpoint's share out, together all sixteen slots: before, the prompt
+    endpoint then waited for those sends to time out (TIMEOUT_S) before it got another."""
+    hold = asyncio.Event()
+    async with (
+        hooks_with(database_url, tmp_path, webhook_timeout_s=TIMEOUT_S) as hooks,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        hanging = []
+        for _ in range(CONCURRENCY // PER_ENDPOINT):
+            url, receiver = await stack.enter_async_context(receiving())
+            receiver.hold = hold
+            hanging.append(receiver)
+            await hooks.endpoint(url=url)
+        await hooks.endpoint()
+        for n in range(ORDERS):
+            await hooks.order(f"wh-full-{n}")
+        await hooks.receiver.until(
+            lambda r: all("order.fulfilled" in r.of_order(f"wh-full-{n}") for n in range(ORDERS)),
+            within_s=15,
+        )
+        assert [len(r.deliveries) for r in hanging] == [PER_ENDPOINT] * len(hanging)
+        hold.set()
 
 
 async def test_a_send_still_out_when_the_service_stops_goes_again_with_its_id(
