@@ -249,6 +249,10 @@ async def load(
     return Phase(name, seconds, latencies, statuses, expected)
 
 
+# The status a request that got no answer (refused, reset, timed out) is counted under.
+NO_ANSWER = 0
+
+
 async def paced(
     session: aiohttp.ClientSession,
     url: str,
@@ -270,10 +274,17 @@ async def paced(
     statuses: collections.Counter[int] = collections.Counter()
 
     async def one(due: float, body: bytes) -> None:
-        async with session.post(url, data=body, headers=headers) as response:
-            await response.read()
+        # A request that got no answer is counted as NO_ANSWER, an unexpected status, rather
+        # than ending the phase (and the run) in the task group's ExceptionGroup.
+        status = NO_ANSWER
+        try:
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError):
+            pass
         latencies.append(time.perf_counter() - due)
-        statuses[response.status] += 1
+        statuses[status] += 1
 
     started = time.perf_counter()
     async with asyncio.timeout(PHASE_TIMEOUT_S), asyncio.TaskGroup() as requests:
