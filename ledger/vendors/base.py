@@ -18,10 +18,14 @@ from ledger.money import MoneyError, parse_amount
 from ledger.text import CONTROL_CHARACTERS
 
 T = TypeVar("T")
+# Vendor data is validated at the edge, before it can become an event: a NUL byte or an
+# integer past PostgreSQL's bigint would be appended without trouble and then fail every
+# projection batch that reads it, for ever. Bounds as ledger.reconciliation.file_format's.
+_NO_CONTROL_CHARACTER = r"^[^\x00-\x1f\x7f]+$"
+VendorId = Annotated[str, Meta(min_length=1, max_length=255, pattern=_NO_CONTROL_CHARACTER)]
 # A listing's next-page token is opaque, but ReconciliationPageRecorded keeps it so a resumed run
-# continues after it: the rule of a vendor's ids (no control character: NUL cannot be stored),
-# with room for a signed or encoded position.
-VendorCursor = Annotated[str, Meta(min_length=1, max_length=2048, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# continues after it: the rule of a vendor's ids, with room for a signed or encoded position.
+VendorCursor = Annotated[str, Meta(min_length=1, max_length=2048, pattern=_NO_CONTROL_CHARACTER)]
 VendorStatus = Literal["pending", "fulfilled", "failed", "refunded"]
 UnknownReason = Literal[
     "timeout", "connection", "server_error", "rate_limited", "circuit_open", "unexpected_reply"

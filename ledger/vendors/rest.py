@@ -23,6 +23,7 @@ from ledger.vendors.base import (
     TransactionPage,
     Unknown,
     VendorCursor,
+    VendorId,
     VendorOrderRequest,
     VendorOrderView,
     VendorStatus,
@@ -56,10 +57,7 @@ class WireCreateOrder(msgspec.Struct, frozen=True):
     customer_id: str
 
 
-# Vendor data is validated at the edge, before it can become an event: a NUL byte or an
-# integer past PostgreSQL's bigint would be appended without trouble and then fail every
-# projection batch that reads it, for ever. Bounds as ledger.reconciliation.file_format's.
-VendorId = Annotated[str, Meta(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# Amounts as VendorId's comment says (ledger.vendors.base): within PostgreSQL's bigint.
 VendorMinor = Annotated[int, Meta(ge=0, lt=10**15)]
 VendorCurrency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
 

@@ -10,7 +10,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-GiftbitId = Annotated[str, Meta(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
+from ledger.vendors.base import VendorId
+
 Cents = Annotated[int, Meta(ge=0, lt=10**15)]
 
 
@@ -28,7 +29,7 @@ class Info(msgspec.Struct, frozen=True):
 
 class Campaign(msgspec.Struct, frozen=True, kw_only=True):
     id: str
-    uuid: GiftbitId
+    uuid: VendorId
     status: str
     price_in_cents: Cents
     brand_codes: list[str] = []
@@ -52,8 +53,8 @@ class LinksAnswer(msgspec.Struct, frozen=True):
 
 
 class Gift(msgspec.Struct, frozen=True, kw_only=True):
-    uuid: GiftbitId
-    campaign_uuid: GiftbitId
+    uuid: VendorId
+    campaign_uuid: VendorId
     campaign_id: str
     status: str
     price_in_cents: Cents

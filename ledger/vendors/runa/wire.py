@@ -12,10 +12,9 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from ledger.vendors.base import VendorCursor
+from ledger.vendors.base import VendorCursor, VendorId
 
 API_VERSION = "2024-02-05"
-RunaId = Annotated[str, Meta(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class PaymentMethod(msgspec.Struct, frozen=True):
@@ -57,7 +56,7 @@ class OrderItem(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Order(msgspec.Struct, frozen=True, kw_only=True):
-    id: RunaId
+    id: VendorId
     status: str
     created_at: Annotated[datetime, Meta(tz=True)] | None = None
     currency: str | None = None

@@ -12,10 +12,10 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from ledger.vendors.base import VendorId
+
 # Tango's own bound on externalRefID; our vendor references are far shorter.
 MAX_EXTERNAL_REF_LENGTH = 100
-# Read back from the vendor: printable, bounded text only (an id becomes an event field).
-TangoId = Annotated[str, Meta(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class CreateOrderCriteria(msgspec.Struct, frozen=True, rename="camel"):
@@ -50,7 +50,7 @@ class RewardView(msgspec.Struct, frozen=True, rename="camel"):
 class OrderView(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
     """OrderViewSummary (create), OrderViewVerbose (by id), OrderListItemView (list: no reward)."""
 
-    reference_order_id: TangoId = msgspec.field(name="referenceOrderID")
+    reference_order_id: VendorId = msgspec.field(name="referenceOrderID")
     external_ref_id: str | None = msgspec.field(name="externalRefID", default=None)
     utid: str
     status: str

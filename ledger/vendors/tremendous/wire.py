@@ -12,8 +12,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-# Read back from the vendor: printable, bounded text only (an id becomes an event field).
-TremendousId = Annotated[str, Meta(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
+from ledger.vendors.base import VendorId
+
 Zoned = Annotated[datetime, Meta(tz=True)]
 
 
@@ -58,13 +58,13 @@ class CreateOrder(msgspec.Struct, frozen=True):
 
 
 class Reward(msgspec.Struct, frozen=True, kw_only=True):
-    id: TremendousId
+    id: VendorId
     value: Value | None = None
     delivery: Delivery | None = None
 
 
 class Order(msgspec.Struct, frozen=True, kw_only=True):
-    id: TremendousId
+    id: VendorId
     external_id: str | None = None
     created_at: Zoned
     status: str
