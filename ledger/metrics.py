@@ -37,7 +37,7 @@ class Registry:
         )
         self.webhook_rejections = Counter(
             "ledger_webhook_rejections",
-            "Webhooks refused, by vendor and failed check",
+            "Webhooks refused, by vendor and failed check (malformed_webhook: signed, unreadable)",
             ["vendor", "check"],
             **on,
         )

@@ -54,6 +54,9 @@ async def receive_webhook(request: web.Request) -> web.Response:
         hint = WEBHOOK_PARSERS[config.dialect](body)
         webhook_id = inbox.dedupe_id(hint, header_id)
     except MalformedWebhook as exc:
+        # Signed by the vendor, yet not what its format says: likely a change on its side.
+        METRICS.webhook_rejections.labels(vendor, "malformed_webhook").inc()
+        log.warning("webhook malformed", vendor=vendor, error=str(exc), bytes=len(body))
         await _keep_refusal(request, delivery, f"malformed_webhook: {exc}")
         raise Problem(400, "malformed_webhook", str(exc)) from None
     metadata = {"request_id": request[REQUEST_ID], "actor": f"webhook:{vendor}"}

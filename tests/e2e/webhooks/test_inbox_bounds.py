@@ -120,3 +120,19 @@ async def test_rows_past_the_retention_are_deleted_and_the_log_keeps_its_webhook
         assert (
             await pool.fetchval("SELECT count(*) FROM events WHERE type = 'WebhookReceived'") == 3
         )
+
+
+async def test_a_signed_webhook_that_cannot_be_read_is_counted_as_a_rejection(running):
+    """Signed by the vendor yet not understood: a format change, worth an alert even once the
+    refusal budget keeps it out of the inbox."""
+    client, _ = running
+    series = (
+        "ledger_webhook_rejections_total",
+        {"check": "malformed_webhook", "vendor": "sandbox"},
+    )
+    before = await metric(client, *series[:1], **series[1])
+    garbage = b'{"not": "a webhook"}'
+    for _ in range(KEPT_PER_MINUTE + 2):
+        sent = await client.post("/webhooks/sandbox", data=garbage, headers=signed(garbage))
+        assert sent.status == 400
+    assert await metric(client, *series[:1], **series[1]) == before + KEPT_PER_MINUTE + 2
