@@ -192,17 +192,18 @@ _PRUNE = """
         ORDER BY received_at LIMIT $2)"""
 
 
-async def prune(pool: asyncpg.Pool, older_than: datetime) -> int:
-    """Delete the rows received before `older_than`, a batch at a time; how many went. The
-    table is a diagnostic beside the log: every accepted webhook stays there as
-    WebhookReceived, and webhook_receipts keeps deduplicating it."""
+async def prune(pool: asyncpg.Pool, older_than: datetime, stop: asyncio.Event | None = None) -> int:
+    """Delete the rows received before `older_than`, a batch at a time, until none is left or
+    `stop` is set; how many went. The table is a diagnostic beside the log: every accepted
+    webhook stays there as WebhookReceived, and webhook_receipts keeps deduplicating it."""
     deleted = 0
-    while True:
+    while stop is None or not stop.is_set():
         status = await pool.execute(_PRUNE, older_than, PRUNE_BATCH)
         batch = int(status.rsplit(" ", 1)[1])
         deleted += batch
         if batch < PRUNE_BATCH:
-            return deleted
+            break
+    return deleted
 
 
 async def prune_past_retention(
@@ -212,7 +213,7 @@ async def prune_past_retention(
     every row. A database away is waited out to the next round."""
     while days and not stop.is_set():
         try:
-            deleted = await prune(pool, clock() - timedelta(days=days))
+            deleted = await prune(pool, clock() - timedelta(days=days), stop)
             if deleted:
                 log.info("pruned the vendor webhook inbox", rows=deleted, days=days)
         except DATABASE_ERRORS as exc:

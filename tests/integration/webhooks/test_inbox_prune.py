@@ -46,3 +46,17 @@ async def test_a_retention_of_zero_days_keeps_every_row(pool):
     stop = asyncio.Event()
     await asyncio.wait_for(inbox.prune_past_retention(pool, 0, stop, lambda: CUT), 1.0)
     assert await pool.fetchval("SELECT count(*) FROM vendor_webhook_inbox") == 3
+
+
+async def test_a_stop_ends_a_long_prune_between_two_batches(pool, monkeypatch):
+    """A first prune after months without one may take minutes; a stop must not wait for it
+    (the supervisor gives a worker 10 s, then cancels it and logs that it did not stop)."""
+    monkeypatch.setattr(inbox, "PRUNE_BATCH", 20)
+    await received(pool, 100_000, CUT)  # 5,000 batches: seconds of work
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.1, stop.set)
+    await asyncio.wait_for(
+        inbox.prune_past_retention(pool, 90, stop, lambda: CUT.replace(year=2027)), 5.0
+    )
+    left = await pool.fetchval("SELECT count(*) FROM vendor_webhook_inbox")
+    assert 0 < left < 100_000
