@@ -286,7 +286,9 @@ class Deliverer:
 
     async def run(self, dsn: str, stop: asyncio.Event, poll_interval: float) -> None:
         resolver = None if self._policy.allow_private else PublicOnlyResolver()
-        connector = aiohttp.TCPConnector(resolver=resolver, limit=MAX_OUT)
+        # No connector limit of its own: step() bounds the sends out (MAX_OUT), and a limit
+        # below that would queue sends inside aiohttp, to time out there unsent.
+        connector = aiohttp.TCPConnector(resolver=resolver, limit=0)
         timeout = aiohttp.ClientTimeout(total=self._policy.timeout_s)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             self._session = session

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from ledger.webhooks import deliveries
 from ledger.webhooks.deliveries import CONCURRENCY, PER_ENDPOINT
 from tests.e2e.merchant_webhooks.conftest import hooks_with
 from tests.e2e.merchant_webhooks.receiver import receiving
@@ -49,6 +50,18 @@ async def test_a_hanging_receiver_holds_up_neither_other_endpoints_nor_later_eve
         )
 
 
+async def hanging_endpoints(hooks, stack: contextlib.AsyncExitStack, hold: asyncio.Event):
+    """As many endpoints as fill every slot with their shares, each on a receiver of its own
+    that answers nothing until `hold` is set."""
+    hanging = []
+    for _ in range(CONCURRENCY // PER_ENDPOINT):
+        url, receiver = await stack.enter_async_context(receiving())
+        receiver.hold = hold
+        hanging.append(receiver)
+        await hooks.endpoint(url=url)
+    return hanging
+
+
 async def test_as_many_hanging_receivers_as_fill_every_slot_hold_up_no_other_endpoint(
     database_url, tmp_path
 ):
@@ -59,12 +72,7 @@ async def test_as_many_hanging_receivers_as_fill_every_slot_hold_up_no_other_end
         hooks_with(database_url, tmp_path, webhook_timeout_s=TIMEOUT_S) as hooks,
         contextlib.AsyncExitStack() as stack,
     ):
-        hanging = []
-        for _ in range(CONCURRENCY // PER_ENDPOINT):
-            url, receiver = await stack.enter_async_context(receiving())
-            receiver.hold = hold
-            hanging.append(receiver)
-            await hooks.endpoint(url=url)
+        hanging = await hanging_endpoints(hooks, stack, hold)
         await hooks.endpoint()
         for n in range(ORDERS):
             await hooks.order(f"wh-full-{n}")
@@ -73,6 +81,27 @@ async def test_as_many_hanging_receivers_as_fill_every_slot_hold_up_no_other_end
             within_s=15,
         )
         assert [len(r.deliveries) for r in hanging] == [PER_ENDPOINT] * len(hanging)
+        hold.set()
+
+
+async def test_slow_sends_out_together_never_pass_the_cap_on_sends_out(
+    database_url, tmp_path, monkeypatch
+):
+    """MAX_OUT bounds the sockets slow sends hold: at a cap of 8, four hanging endpoints (16
+    sends by their shares, all slow past SLOW_AFTER_S) get 8 out, and no more go."""
+    monkeypatch.setattr(deliveries, "MAX_OUT", 8)
+    monkeypatch.setattr(deliveries, "SLOW_AFTER_S", 0.1)
+    hold = asyncio.Event()
+    async with (
+        hooks_with(database_url, tmp_path, webhook_timeout_s=TIMEOUT_S) as hooks,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        hanging = await hanging_endpoints(hooks, stack, hold)
+        for n in range(ORDERS):
+            await hooks.order(f"wh-cap-{n}")
+        await hanging[0].until(lambda _: sum(len(r.deliveries) for r in hanging) >= 8)
+        await asyncio.sleep(1.0)  # ten times SLOW_AFTER_S: without the cap, more would go
+        assert sum(len(r.deliveries) for r in hanging) == 8
         hold.set()
 
 
