@@ -192,13 +192,15 @@ _PRUNE = """
         ORDER BY received_at LIMIT $2)"""
 
 
-async def prune(pool: asyncpg.Pool, older_than: datetime, stop: asyncio.Event | None = None) -> int:
+async def prune(
+    db: asyncpg.Pool | asyncpg.Connection, older_than: datetime, stop: asyncio.Event | None = None
+) -> int:
     """Delete the rows received before `older_than`, a batch at a time, until none is left or
     `stop` is set; how many went. The table is a diagnostic beside the log: every accepted
     webhook stays there as WebhookReceived, and webhook_receipts keeps deduplicating it."""
     deleted = 0
     while stop is None or not stop.is_set():
-        status = await pool.execute(_PRUNE, older_than, PRUNE_BATCH)
+        status = await db.execute(_PRUNE, older_than, PRUNE_BATCH)
         batch = int(status.rsplit(" ", 1)[1])
         deleted += batch
         if batch < PRUNE_BATCH:
