@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Protocol, TypeVar
 import msgspec
 from msgspec import Meta
 
-from ledger.money import MoneyError, parse_amount
+from ledger.money import MoneyError, exponent
 from ledger.text import CONTROL_CHARACTERS
 
 T = TypeVar("T")
@@ -147,14 +147,30 @@ MAX_VENDOR_MINOR = 10**15 - 1
 
 
 def vendor_amount(value: Decimal | None, currency: str | None) -> tuple[int, str] | None:
-    """(minor units, currency) of an amount a vendor gave in major units, exactly (its text
-    through money.parse_amount); None when it cannot be read."""
-    if value is None or currency is None:
+    """(minor units, currency) of an amount a vendor gave in major units, exactly; None when it
+    is not a positive whole number of the currency's minor units up to MAX_VENDOR_MINOR.
+
+    Unlike a client's text, a vendor's number may carry zeros past the exponent or exponent
+    notation: a Java double writes 5000 yen as `5000.0` and ten million dong as `1.0E7`. The
+    digits are read as written, never through a decimal context that could round them."""
+    if value is None or currency is None or not value.is_finite():
         return None
     try:
-        return parse_amount(str(value), currency, max_minor=MAX_VENDOR_MINOR), currency
+        places_allowed = exponent(currency)
     except MoneyError:
         return None
+    sign, digits, places = value.as_tuple()
+    assert isinstance(places, int)  # finite
+    written = "".join(map(str, digits))
+    significant = written.rstrip("0")
+    if sign or not significant:
+        return None
+    shift = places + len(written) - len(significant) + places_allowed
+    # Finer than a minor unit; or too long, checked before the int so it is never huge.
+    if shift < 0 or len(significant) + shift > len(str(MAX_VENDOR_MINOR)):
+        return None
+    minor = int(significant) * 10**shift
+    return (minor, currency) if minor <= MAX_VENDOR_MINOR else None
 
 
 class VendorOrderView(msgspec.Struct, frozen=True):

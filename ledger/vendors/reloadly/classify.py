@@ -41,6 +41,10 @@ def error_code(status: int, body: bytes) -> str:
 def transaction_outcome(transaction: wire.Transaction, asked: Asked, status: int) -> Outcome:
     held = face_value(transaction)
     vendor_id = str(transaction.transaction_id)
+    if held is None:
+        # Reloadly may have charged it: only a look-up, never a refusal, can settle it.
+        detail = f"{vendor_id}: no readable unit price to compare with ours"
+        return Unknown("unexpected_reply", detail, status)
     if transaction.product.product_id != asked.product_id or held != asked[1:]:
         # Never another order's answer as this one's success, whatever a repeat returned.
         detail = f"Reloadly holds {vendor_id} under this reference, for {held}"

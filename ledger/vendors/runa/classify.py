@@ -40,7 +40,11 @@ def _success(status: int, body: bytes, asked: Asked) -> Outcome:
         # Runa said yes but we cannot read what it holds: the order may well exist.
         return Unknown("server_error", f"undecodable {status} body: {exc}"[:DETAIL_LIMIT], status)
     held = face_value(order)
-    if order.items and held is not None and held != tuple(asked):
+    if order.items and held is None:
+        # Runa may well hold it: an amount we cannot read is never taken for the one asked.
+        detail = f"{order.id}: no readable face value to compare with ours"
+        return Unknown("unexpected_reply", detail, status)
+    if order.items and held != tuple(asked):
         detail = f"Runa holds {order.id} under this key, for {held}"
         return Rejected("reference_conflict", detail, status, order.id)
     # A PROCESSING order's body is partial (no items yet): it is the order, pending.

@@ -229,3 +229,24 @@ async def test_listings_page_through_the_reports(vendor, adapter):
     start = NOW - timedelta(hours=1)
     page = await adapter.list_transactions(start, NOW + timedelta(hours=1), None, 1)
     assert [r.status for r in page.records] == ["refunded"] and page.next_cursor == "1"
+
+
+async def test_a_price_written_as_a_java_double_is_read_exactly(vendor, adapter):
+    """Reloadly's JSON comes from Java doubles: 5000 yen is `5000.0`, ten million dong `1.0E7`."""
+    vendor.post(AUTH, payload=token())
+    answer = json.dumps(transaction(unitPrice=0, currencyCode="JPY")).replace(
+        '"unitPrice": 0', '"unitPrice": 1.0E7'
+    )
+    vendor.post(ORDERS, body=answer, content_type="application/json")
+    vendor.get(CARDS, payload=[{"cardNumber": "VN-1", "pinCode": None}])
+    asked = VendorOrderRequest("gcl-ref-0001", 10_000_000, "JPY", "amazon-us", "customer-9")
+    assert await adapter.create_order(asked) == Fulfilled("4711", "SUCCESSFUL", CardSecret("VN-1"))
+
+
+async def test_a_price_that_cannot_be_read_never_fails_an_order_reloadly_may_have_charged(
+    vendor, adapter
+):
+    vendor.post(AUTH, payload=token())
+    vendor.post(ORDERS, payload=transaction(unitPrice=25.005))
+    outcome = await adapter.create_order(REQ)
+    assert isinstance(outcome, Unknown) and outcome.reason == "unexpected_reply"

@@ -166,3 +166,17 @@ def test_a_completion_webhook_names_runas_order_and_our_reference():
         REQ.reference,
         "COMPLETED",
     )
+
+
+async def test_a_face_value_that_cannot_be_read_is_never_taken_for_the_amount_asked(
+    vendor, adapter
+):
+    vendor.post(ORDERS, status=201, payload=runa_order(face_value="25.005"))
+    outcome = await adapter.create_order(REQ)
+    assert isinstance(outcome, Unknown) and outcome.reason == "unexpected_reply"
+
+
+async def test_a_face_value_in_exponent_notation_is_compared_with_the_amount_asked(vendor, adapter):
+    vendor.post(ORDERS, status=201, payload=runa_order(face_value="2.5E+3"))  # 2,500 dollars
+    outcome = await adapter.create_order(REQ)
+    assert isinstance(outcome, Rejected) and outcome.code == "reference_conflict"
