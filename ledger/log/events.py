@@ -75,6 +75,7 @@ class VendorResponseReceived(Event):
     message: str | None = None
     # The card secret itself lives encrypted in card_secrets, never in the log.
     card_stored: bool = False
+    refunded: bool = False  # "fulfilled", and refunded since (vendor_status in its own words)
 
 
 class VendorCallFailed(Event):
@@ -202,8 +203,6 @@ class DiscrepancyResolved(Event):
 
 
 # --- GL and bulk ---------------------------------------------------------------------------
-
-
 class GLTotal(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     currency: str
     state: Literal["pending", "fulfilled", "refunded", "failed"]

@@ -49,6 +49,7 @@ def outcome_event(vendor: str, attempt: int, outcome: Outcome, now: datetime) ->
                 outcome="fulfilled",
                 vendor_status=outcome.vendor_status,
                 card_stored=card_stored,
+                refunded=outcome.refunded,
             )
         case Accepted():
             return ev.VendorResponseReceived(

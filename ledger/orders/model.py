@@ -152,9 +152,10 @@ def _changes(state: OrderState, event: ev.AnyEvent) -> dict[str, object]:
         case ev.VendorCallFailed():
             return {"unanswered_attempt": False, "uncertain": True}
         case ev.VendorResponseReceived(outcome="fulfilled"):
-            # A replay of an order refunded since comes back "fulfilled" with vendor_status
-            # "refunded": the vendor charged and refunded it.
-            refunded = event.vendor_status == "refunded"
+            # A replay of an order refunded since comes back "fulfilled" and refunded: the vendor
+            # charged and refunded it. Events recorded before `refunded` existed said so only
+            # in the sandbox's word for it.
+            refunded = event.refunded or event.vendor_status == "refunded"
             return _settle(
                 state,
                 "refunded" if refunded else "fulfilled",

@@ -60,11 +60,13 @@ class CardSecret(msgspec.Struct, frozen=True):
 
 
 class Fulfilled(msgspec.Struct, frozen=True, tag="fulfilled"):
-    """The vendor has the order and it is finished (`vendor_status` says how, e.g. refunded)."""
+    """The vendor has the order and it is finished: charged, and `refunded` since when the
+    vendor's own word for its status (`vendor_status`, e.g. Tango's CANCELLED) means so."""
 
     vendor_order_id: str
     vendor_status: str
     card: CardSecret | None = None
+    refunded: bool = False
 
 
 class Accepted(msgspec.Struct, frozen=True, tag="accepted"):
@@ -120,8 +122,8 @@ def answered(
         detail = f"{vendor_order_id}: a status the vendor never documented, {vendor_status!r}"
         return Unknown("unexpected_reply", detail[:200], http_status)
     # fulfilled, or refunded on a replay of an order refunded since: either way the vendor
-    # charged and finished it; vendor_status carries which.
-    return Fulfilled(vendor_order_id, vendor_status, card)
+    # charged and finished it.
+    return Fulfilled(vendor_order_id, vendor_status, card, refunded=ours == "refunded")
 
 
 def unmapped_brand(brand_id: str, product_id_name: str) -> Rejected:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import aiohttp
+import msgspec
 
 from ledger.money import format_minor
 from ledger.vendors.base import (
@@ -106,7 +107,7 @@ class ReloadlyAdapter(HttpVendor):
             except VendorUnavailable:
                 # The order is Reloadly's; its card is read by the look-up it is now due for.
                 return Accepted(outcome.vendor_order_id, outcome.vendor_status)
-            return Fulfilled(outcome.vendor_order_id, outcome.vendor_status, card)
+            return msgspec.structs.replace(outcome, card=card)
         return outcome
 
     async def _get(self, path: str, params: Mapping[str, str] | None = None) -> bytes:

@@ -13,7 +13,9 @@ from ledger.orders.decisions import (
     next_vendor_step,
     vendor_reference,
 )
+from ledger.orders.journal import outcome_event
 from ledger.orders.model import UNCHANGING, evolve, evolve_recorded
+from ledger.vendors.base import answered
 from tests.factories import T0, submit_order
 from tests.unit.log.test_events import FIXTURES
 
@@ -148,3 +150,16 @@ def test_events_the_fold_skips_decoding_would_change_nothing_but_the_version(typ
     assert evolve_recorded(state, recorded) == evolve(
         state, ev.decode(stored), state.stream_id, 2, T0
     )
+
+
+@pytest.mark.parametrize(
+    "vendor_status",
+    ["refunded", "CANCELLED", "CANCELED", "REFUNDED", "GIVER_CANCELLED"],
+    ids=["sandbox", "tango", "tremendous", "reloadly", "giftbit"],
+)
+def test_a_create_answered_with_an_order_refunded_since_folds_to_refunded_in_any_vendors_words(
+    vendor_status,
+):
+    outcome = answered("refunded", "V-1", vendor_status, 200, None)
+    state = apply(created(), outcome_event("vendor", 1, outcome, T0))
+    assert (state.status, state.refunded_minor) == ("refunded", state.amount_minor)
