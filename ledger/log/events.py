@@ -231,7 +231,7 @@ class GLDayClosed(Event):
     totals: list[GLTotal]
     journal: list[JournalLine]
     # The GL projection's cursor the totals were read at: moves of this date applied after it
-    # are posted to the next open day instead, so the closed day never changes.
+    # are posted after the latest closed day instead, so the closed day never changes.
     upto_tx_id: int = 0
     upto_position: int = 0
 

@@ -68,13 +68,31 @@ def occurred_at(event: ev.AnyEvent) -> datetime | None:
     return None
 
 
-def open_date(natural: date, closed: Iterable[date]) -> date:
-    """The first date on or after `natural` that is not closed."""
-    closed_set = set(closed)
-    day = natural
-    while day in closed_set:
-        day = date.fromordinal(day.toordinal() + 1)
-    return day
+class ClosedDays:
+    """The closed business days, and the latest of them."""
+
+    __slots__ = ("days", "latest")
+
+    def __init__(self, days: Iterable[date] = ()) -> None:
+        self.days = set(days)
+        self.latest = max(self.days, default=None)
+
+    def add(self, day: date) -> None:
+        self.days.add(day)
+        self.latest = day if self.latest is None else max(self.latest, day)
+
+    def __contains__(self, day: object) -> bool:
+        return day in self.days
+
+
+def open_date(natural: date, closed: ClosedDays) -> date:
+    """The date a move dated `natural` posts on: its own, unless a day on or after it is
+    closed; then the day after the latest closed day. Not merely the next open day: a
+    closing balance sums every earlier day, so a move on an open day before a closed one
+    (a day with no orders, which the close schedule skips) would change that closed day."""
+    if closed.latest is None or natural > closed.latest:
+        return natural
+    return date.fromordinal(closed.latest.toordinal() + 1)
 
 
 def is_correction(event: ev.AnyEvent) -> bool:
@@ -87,16 +105,15 @@ def is_correction(event: ev.AnyEvent) -> bool:
 
 
 def place(
-    natural: date, origin: date, closed: Iterable[date], *, correction: bool
+    natural: date, origin: date, closed: ClosedDays, *, correction: bool
 ) -> tuple[date, date | None]:
     """Where a move posts, and the closed day it adjusts (None for an ordinary move).
 
-    A closed day never changes: a move dated on one posts to the next open day. A correction
-    of an order that began on a closed day is an adjustment naming that day.
+    A closed day never changes: a move dated on or before one posts after it (open_date). A
+    correction of an order that began on a closed day is an adjustment naming that day.
     """
-    closed_set = set(closed)
-    posting = open_date(natural, closed_set)
-    if correction and origin in closed_set and origin != posting:
+    posting = open_date(natural, closed)
+    if correction and origin in closed and origin != posting:
         return posting, origin
     return posting, (natural if posting != natural else None)
 

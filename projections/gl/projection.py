@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import date
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -21,6 +20,7 @@ from projections.base import Table
 from projections.cache import Rebuilder
 from projections.gl.postings import (
     DEFAULT_CHART,
+    ClosedDays,
     Entry,
     Posting,
     business_date,
@@ -97,7 +97,7 @@ class GLProjection:
         orders: dict[str, GLOrder | None],
         recorded: RecordedEvent,
         event: ev.AnyEvent,
-        closed: set[date],
+        closed: ClosedDays,
         postings: list[tuple],
     ) -> bool:
         """Fold an order's event into `orders`, and add its posting if it moved the order
@@ -158,7 +158,7 @@ class GLProjection:
         touched.clear()
         postings.clear()
 
-    async def close(self, conn, names, event: ev.GLDayClosed, closed: set) -> None:
+    async def close(self, conn, names, event: ev.GLDayClosed, closed: ClosedDays) -> None:
         """Mark the day closed; moves of that day applied after its totals were read move on."""
         day = event.business_date
         closed.add(day)

@@ -9,7 +9,6 @@ from all the postings once, after the last batch.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
 from typing import Protocol
 
 import asyncpg
@@ -17,6 +16,7 @@ import asyncpg
 from ledger.log import events as ev
 from ledger.log.store import RecordedEvent
 from projections.cache import RowCache, copy_rows
+from projections.gl.postings import ClosedDays
 from projections.gl.tables import (
     GL_ORDERS,
     GL_POSTINGS,
@@ -42,7 +42,7 @@ class _GL(Protocol):
         orders: dict[str, GLOrder | None],
         recorded: RecordedEvent,
         event: ev.AnyEvent,
-        closed: set[date],
+        closed: ClosedDays,
         postings: list[tuple],
     ) -> bool: ...
 
@@ -51,7 +51,7 @@ class _GL(Protocol):
         conn: asyncpg.Connection,
         names: Mapping[str, str],
         event: ev.GLDayClosed,
-        closed: set[date],
+        closed: ClosedDays,
     ) -> None: ...
 
 
@@ -63,7 +63,7 @@ class GLRebuilder:
             GL_ORDERS, names["gl_orders"], from_row=order_from_row, to_row=order_to_row
         )
         self._postings: list[tuple] = []
-        self._closed: set[date] | None = None  # read from the shadow table once
+        self._closed: ClosedDays | None = None  # read from the shadow table once
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         relevant = [e for e in events if e.type in self._gl.handled]

@@ -150,7 +150,7 @@ async def closing_figures(
 
     The checkpoint row stays locked until that transaction ends, so no batch can move the day
     between these figures and the caller's GLDayClosed, and the event can name that cursor:
-    moves applied after it post to the next open day on every replay.
+    moves applied after it post after the latest closed day on every replay.
     """
     await catch_up(conn, projection)
     async with conn.transaction():

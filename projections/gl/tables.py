@@ -11,6 +11,7 @@ import msgspec
 
 from ledger.orders.model import OrderState
 from projections.base import Row, Table
+from projections.gl.postings import ClosedDays
 
 GL_ORDERS = Table(
     name="gl_orders",
@@ -89,8 +90,9 @@ def order_to_row(order: GLOrder | None) -> Row:
     return (order.stream_id, order.origin_date, msgspec.json.encode(order.state))
 
 
-async def closed_days(conn: asyncpg.Connection, names: Mapping[str, str]) -> set[date]:
-    return {r[0] for r in await conn.fetch(f"SELECT business_date FROM {names['gl_closed_days']}")}
+async def closed_days(conn: asyncpg.Connection, names: Mapping[str, str]) -> ClosedDays:
+    rows = await conn.fetch(f"SELECT business_date FROM {names['gl_closed_days']}")
+    return ClosedDays(r[0] for r in rows)
 
 
 def daily_sums_sql(names: Mapping[str, str], where: str) -> str:
