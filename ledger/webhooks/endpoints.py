@@ -31,6 +31,16 @@ def allowed_events(finance_scope: FinanceScope) -> tuple[str, ...]:
     return (*ORDER_EVENTS, *DISCREPANCY_EVENTS) if finance_scope == "own" else ORDER_EVENTS
 
 
+# Each finance scope sees all the one below it sees: order events; its client's findings; all.
+_SCOPE_RANK: dict[FinanceScope, int] = {"none": 0, "own": 1, "all": 2}
+
+
+def covers(caller: FinanceScope, endpoint: FinanceScope) -> bool:
+    """Whether a key of the caller's finance scope sees all an endpoint made with `endpoint`'s
+    may be sent, and so may change where it goes."""
+    return _SCOPE_RANK[caller] >= _SCOPE_RANK[endpoint]
+
+
 def endpoint_stream(endpoint_id: str) -> str:
     return f"webhook-endpoint:{endpoint_id}"
 

@@ -11,6 +11,7 @@ import asyncpg
 import msgspec
 
 from ledger.log import events as ev
+from ledger.log.merchant_events import FinanceScope
 from ledger.webhooks.endpoints import endpoint_stream
 
 DeliveryStatus = Literal["pending", "delivered", "failed"]
@@ -47,12 +48,14 @@ class WebhookEventView(msgspec.Struct):
     attempts: list[AttemptView]
 
 
-# The page's events: those delivered (or due) to the client's endpoints, filtered, in the
-# order they happened; keyset paging on (occurred_at, id).
+# The page's events: those delivered (or due) to the client's endpoints that the caller's own
+# finance scope may see ($7: an endpoint keeps its maker's scope, not every key of the client
+# has it), filtered, in the order they happened; keyset paging on (occurred_at, id).
 _PAGE = """
     SELECT DISTINCT d.occurred_at, d.event_id FROM webhook_deliveries d
-    JOIN webhook_endpoints e ON e.id = d.endpoint_id
-    WHERE e.client_id = $1 AND ($2::text IS NULL OR e.id = $2)
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN webhook_events w ON w.id = d.event_id
+    WHERE e.client_id = $1 AND webhook_visible(w.type, w.client_id, $1, $7)
+      AND ($2::text IS NULL OR e.id = $2)
       AND ($3::text IS NULL OR d.status = $3)
       AND ($4::timestamptz IS NULL OR (d.occurred_at, d.event_id) > ($4, $5))
     ORDER BY d.occurred_at, d.event_id LIMIT $6"""
@@ -69,6 +72,7 @@ _ATTEMPTS = """
 async def page(
     conn: asyncpg.Connection | asyncpg.Pool,
     client_id: str,
+    finance_scope: FinanceScope,
     *,
     endpoint_id: str | None,
     status: DeliveryStatus | None,
@@ -84,6 +88,7 @@ async def page(
         after[0] if after else None,
         after[1] if after else None,
         limit + 1,
+        finance_scope,
     )
     shown = keys[:limit]
     ids = [k["event_id"] for k in shown]
@@ -137,14 +142,20 @@ _ATTEMPT_FIELDS = tuple(f for f in AttemptView.__struct_fields__ if f != "endpoi
 
 
 async def endpoints_that_had(
-    conn: asyncpg.Connection | asyncpg.Pool, client_id: str, event_id: str
+    conn: asyncpg.Connection | asyncpg.Pool,
+    client_id: str,
+    finance_scope: FinanceScope,
+    event_id: str,
 ) -> list[str]:
-    """The client's live endpoints that have a delivery of this announcement."""
+    """The client's live endpoints that have a delivery of this announcement, if the caller's
+    finance scope may see it (as on the page)."""
     rows = await conn.fetch(
         """SELECT d.endpoint_id FROM webhook_deliveries d
-           JOIN webhook_endpoints e ON e.id = d.endpoint_id
-           WHERE d.event_id = $1 AND e.client_id = $2 AND NOT e.deleted ORDER BY 1""",
+           JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN webhook_events w ON w.id = $1
+           WHERE d.event_id = $1 AND e.client_id = $2 AND NOT e.deleted
+             AND webhook_visible(w.type, w.client_id, $2, $3) ORDER BY 1""",
         event_id,
         client_id,
+        finance_scope,
     )
     return [r["endpoint_id"] for r in rows]

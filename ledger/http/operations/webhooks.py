@@ -46,7 +46,8 @@ WEBHOOK_OPERATIONS = (
     Operation(
         "patch",
         _ONE,
-        "Change an endpoint's url, events or description, or disable / enable it",
+        "Change an endpoint's url, events or description, or disable / enable it (an endpoint"
+        " made with finance scope is changed only by a key that has it)",
         {200: Endpoint, **PROBLEMS, **_MISSING, **_REFUSED},
         UpdateWebhookEndpoint,
         WRITE,
@@ -78,7 +79,8 @@ WEBHOOK_OPERATIONS = (
     Operation(
         "get",
         "/api/v1/webhook-events",
-        "Events sent to the caller's endpoints, with each delivery and every attempt",
+        "Events sent to the caller's endpoints that its key's finance scope may see, with each"
+        " delivery and every attempt",
         {200: WebhookEventPage, **PROBLEMS},
         scope=WRITE,
         query=WebhookEventsQuery,

@@ -148,12 +148,23 @@ def _meta(request: web.Request, principal: Principal) -> dict[str, object]:
     return {"request_id": request[REQUEST_ID], "actor": f"key:{principal.key_id}"}
 
 
-async def _own(request: web.Request, principal: Principal) -> Endpoint:
+async def _own(request: web.Request, principal: Principal, *, changing: bool = False) -> Endpoint:
+    """The client's endpoint; to change it, the key must also see all it may be sent (its
+    maker's finance scope), or a weaker key of the client could send findings elsewhere."""
     found = await endpoints.find(
         request.app[POOL], principal.client_id, request.match_info["endpoint_id"]
     )
     if found is None:
         raise Problem(404, "endpoint_not_found", "no such webhook endpoint", field="endpoint_id")
+    if changing and not endpoints.covers(finance_scope(principal), found.finance_scope):
+        scope = "finance:all" if found.finance_scope == "all" else "finance:read"
+        raise Problem(
+            403,
+            "insufficient_scope",
+            f"this endpoint receives finance events: changing it needs a key with {scope}",
+            field="endpoint_id",
+            extra={"required_scope": scope},
+        )
     return found
 
 
@@ -209,7 +220,7 @@ async def get_endpoint(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/webhook-endpoints/{endpoint_id}")
 async def update_endpoint(request: web.Request) -> web.Response:
     principal = await authorize(request, "orders:write")
-    endpoint = await _own(request, principal)
+    endpoint = await _own(request, principal, changing=True)
     body = await _body(request, _decoders[UpdateWebhookEndpoint])
     if body == UpdateWebhookEndpoint():
         raise Problem(
@@ -231,7 +242,7 @@ async def update_endpoint(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/webhook-endpoints/{endpoint_id}")
 async def delete_endpoint(request: web.Request) -> web.Response:
     principal = await authorize(request, "orders:write")
-    endpoint = await _own(request, principal)
+    endpoint = await _own(request, principal, changing=True)
     deleted = ev.WebhookEndpointDeleted(
         deleted_at=datetime.now(UTC), actor=f"key:{principal.key_id}"
     )
@@ -243,7 +254,7 @@ async def delete_endpoint(request: web.Request) -> web.Response:
 @routes.post("/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret")
 async def rotate_secret(request: web.Request) -> web.Response:
     principal = await authorize(request, "orders:write")
-    endpoint = await _own(request, principal)
+    endpoint = await _own(request, principal, changing=True)
     body = await _body(request, _decoders[RotateWebhookSecret], optional=True)
     overlap_s = body.expire_previous_in_s
     if overlap_s is None:
@@ -272,7 +283,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 @routes.post("/api/v1/webhook-endpoints/{endpoint_id}/recover")
 async def recover(request: web.Request) -> web.Response:
     principal = await authorize(request, "orders:write")
-    endpoint = await _own(request, principal)
+    endpoint = await _own(request, principal, changing=True)
     body = await _body(request, _recover_decoder)
     actor = f"key:{principal.key_id}"
     async with request.app[POOL].acquire() as conn:

@@ -14,7 +14,7 @@ from ledger.http import params
 from ledger.http.auth import authorize
 from ledger.http.keys import POOL, REQUEST_ID
 from ledger.http.problems import Problem, decode_body
-from ledger.http.routes.webhook_endpoints import Requeued
+from ledger.http.routes.webhook_endpoints import Requeued, finance_scope
 from ledger.webhooks import history, replay
 from ledger.webhooks.history import WebhookEventView
 
@@ -51,6 +51,7 @@ async def list_webhook_events(request: web.Request) -> web.Response:
     items, following = await history.page(
         request.app[POOL],
         principal.client_id,
+        finance_scope(principal),
         endpoint_id=query.get("endpoint"),
         status=status,  # type: ignore[arg-type]
         after=after,  # type: ignore[arg-type]
@@ -67,7 +68,8 @@ async def resend(request: web.Request) -> web.Response:
     raw = await request.read()
     body = decode_body(_resend_decoder, raw or b"{}")
     pool = request.app[POOL]
-    had = await history.endpoints_that_had(pool, principal.client_id, event_id)
+    scope = finance_scope(principal)
+    had = await history.endpoints_that_had(pool, principal.client_id, scope, event_id)
     if not had:
         raise Problem(
             404, "event_not_found", "no webhook event with this id was sent here", field="event_id"
