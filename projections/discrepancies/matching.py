@@ -14,7 +14,6 @@ from typing import Literal
 import msgspec
 
 from ledger.log import events as ev
-from ledger.orders.model import stream_client
 
 Kind = Literal[
     "missing_at_vendor",
@@ -71,6 +70,9 @@ class OrderFacts(msgspec.Struct, frozen=True, kw_only=True):
     webhook_statuses: tuple[str, ...] = ()
     vendor_order_ids: tuple[str, ...] = ()
     last_vendor_status: str | None = None
+    # The order's recorded client: a stream written before the database checked that its id
+    # spells its owner may name another (the order reads check the same).
+    client_id: str | None = None
 
 
 def discrepancy_id(kind: str, vendor: str, subject: str) -> str:
@@ -127,7 +129,7 @@ def _base(kind: Kind, order: OrderFacts | None, record: ev.VendorRecordObserved,
         history=(),
         opened_at=at,
         updated_at=at,
-        client_id=stream_client(order.stream_id) if order else None,
+        client_id=order.client_id if order else None,
     )
 
 
@@ -181,5 +183,5 @@ def missing_at_vendor(
         history=(),
         opened_at=at,
         updated_at=at,
-        client_id=stream_client(order.stream_id),
+        client_id=order.client_id,
     )

@@ -119,6 +119,7 @@ class ReconciliationProjection:
                 amount_minor=state.amount_minor,
                 currency=state.currency,
                 created_at=state.created_at,
+                client_id=state.client_id,
             )
         if state.status != facts.status:
             facts = msgspec.structs.replace(facts, status=state.status)

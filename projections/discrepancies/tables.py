@@ -29,6 +29,7 @@ RECON_ORDERS = Table(
         ("webhook_statuses", "text"),
         ("vendor_order_ids", "text"),
         ("last_vendor_status", "text"),
+        ("client_id", "text"),
         ("state", "bytea"),
     ),
     indexes=("vendor, created_at",),

@@ -4,12 +4,15 @@ and every read checks the caller owns the order."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
 import pytest
 
 from ledger.auth import create_key
 from ledger.http.keys import POOL
 from ledger.log import store
+from tests.e2e.security.test_finance_scopes import _eventually, _key, _reconcile_nothing
 from tests.factories import order_requested
 from tests.harness import order_body
 
@@ -54,3 +57,22 @@ async def test_an_order_read_under_another_clients_stream_is_not_found(running):
     for path in ("/api/v1/orders/planted-1", "/api/v1/orders/planted-1/events"):
         response = await client.get(path, headers=acme)
         assert response.status == 404, await response.text()
+
+
+async def test_a_finding_about_an_order_under_another_clients_stream_is_its_owners(running):
+    """The same defence for the discrepancies: a finding belongs to the order's recorded
+    client, not to whoever its stream id names."""
+    client, _, _ = running
+    pool = client.app[POOL]
+    async with pool.acquire() as conn:
+        await conn.execute("ALTER TABLE events DROP CONSTRAINT events_order_stream_owner")
+        foreign = order_requested("planted-2", client="globex", requested_at=datetime.now(UTC))
+        await store.append(conn, "order:acme:planted-2", [foreign], 0)
+    await _reconcile_nothing(pool)
+    everyone = await _key(pool, "ops", "finance:all")
+    _, found = await _eventually(
+        client, "/api/v1/discrepancies", everyone, lambda body: body["items"]
+    )
+    assert [d["client_id"] for d in found["items"]] == ["globex"]
+    acme = await _key(pool, "acme", "finance:read")
+    assert (await (await client.get("/api/v1/discrepancies", headers=acme)).json())["items"] == []
