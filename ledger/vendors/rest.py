@@ -16,6 +16,7 @@ import msgspec
 import structlog
 from msgspec import Meta
 
+from ledger.money import MoneyError, exponent
 from ledger.vendors.base import (
     CardSecret,
     Outcome,
@@ -27,6 +28,7 @@ from ledger.vendors.base import (
     VendorOrderRequest,
     VendorOrderView,
     VendorStatus,
+    VendorUnavailable,
     WebhookHint,
     answered,
     decode_webhook,
@@ -117,6 +119,12 @@ def parse_webhook(body: bytes) -> WebhookHint:
 
 
 def to_view(order: WireOrder) -> VendorOrderView:
+    """The dialect's record as ours; raises VendorUnavailable for a currency outside ISO 4217
+    (a withdrawn one, say), which no exponent reads and no page could show."""
+    try:
+        exponent(order.currency)
+    except MoneyError as exc:
+        raise VendorUnavailable("bad_response", f"{order.id}: {exc}"[:DETAIL_LIMIT]) from None
     return VendorOrderView(
         vendor_order_id=order.id,
         reference=order.reference,
@@ -137,7 +145,9 @@ def _error(status: int, body: bytes) -> WireErrorBody:
         return WireErrorBody(code, detail)
 
 
-def classify(status: int, headers: Mapping[str, str], body: bytes, now: datetime) -> Outcome:
+def classify(
+    status: int, headers: Mapping[str, str], body: bytes, now: datetime, asked: VendorOrderRequest
+) -> Outcome:
     """Turn one create-order reply into an outcome."""
     if 200 <= status < 300:
         try:
@@ -145,6 +155,11 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, now: datetime
         except msgspec.DecodeError as exc:
             # The vendor said yes but we cannot read what it has: the order may well exist.
             return Unknown("server_error", f"undecodable {status} body: {exc}", status)
+        held = (order.reference, order.amount_minor, order.currency)
+        if held != (asked.reference, asked.amount_minor, asked.currency):
+            # Whatever a repeated key answers with, another order is never this one's success.
+            detail = f"the vendor holds {order.id} under this key, for {held}"
+            return Rejected("reference_conflict", detail[:DETAIL_LIMIT], status, order.id)
         return answered(order.status, order.id, order.status, status, order.card)
     retry_after = parse_retry_after(headers.get("Retry-After"), now)
     if status == 429:
@@ -184,7 +199,12 @@ class RestVendorAdapter(HttpVendor):
 
     async def create_order(self, req: VendorOrderRequest) -> Outcome:
         body = _encoder.encode(WireCreateOrder(**msgspec.structs.asdict(req)))
-        return await self._attempt("/v1/orders", classify, body, {"Idempotency-Key": req.reference})
+        return await self._attempt(
+            "/v1/orders",
+            lambda status, headers, answer, now: classify(status, headers, answer, now, req),
+            body,
+            {"Idempotency-Key": req.reference},
+        )
 
     async def _get(self, path: str, params: dict[str, str]) -> bytes:
         return await self._read(

@@ -113,6 +113,26 @@ async def test_a_pending_reply_is_accepted_and_a_failed_one_rejected(vendor, ada
     )
 
 
+@pytest.mark.parametrize(
+    "held",
+    [{"amount_minor": 9900}, {"currency": "EUR"}, {"reference": "ref-of-another"}],
+    ids=["amount", "currency", "reference"],
+)
+async def test_an_answer_for_another_order_is_never_this_ones_success(vendor, adapter, held):
+    vendor.post(ORDERS, status=200, payload=order_json(**held))
+    outcome = await adapter.create_order(REQ)
+    assert isinstance(outcome, Rejected) and outcome.code == "reference_conflict"
+
+
+async def test_a_record_in_a_currency_outside_iso_4217_is_refused_at_the_edge(vendor, adapter):
+    """HRK was withdrawn in 2023: an amount in it has no exponent to read it by, and a
+    discrepancy holding it could not be shown."""
+    vendor.get(f"{ORDERS}?reference={REQ.reference}", payload=[order_json(currency="HRK")])
+    with pytest.raises(VendorUnavailable) as refused:
+        await adapter.get_order(REQ.reference)
+    assert refused.value.reason == "bad_response"
+
+
 async def test_an_unreadable_success_body_is_unknown_because_the_order_may_exist(vendor, adapter):
     vendor.post(ORDERS, status=201, body="<html>ok</html>", content_type="text/html")
     outcome = await adapter.create_order(REQ)
@@ -205,7 +225,7 @@ async def test_vendor_data_that_could_poison_the_log_is_refused_at_the_edge(
 def test_a_vendor_error_body_that_is_not_an_error_object_is_kept_as_size_and_digest_only():
     """Issue 13, finding 6: a 4xx echoing the order, card included, must not reach the log."""
     echoed = b'{"id": "vo_1", "card": {"code": "SECRET-CODE-1234", "pin": "9876"}}'
-    outcome = classify(400, {}, echoed, NOW)
+    outcome = classify(400, {}, echoed, NOW, REQ)
     assert isinstance(outcome, Rejected)
     assert "SECRET" not in outcome.message and "9876" not in outcome.message
     digest = hashlib.sha256(echoed).hexdigest()
