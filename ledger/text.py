@@ -1,8 +1,10 @@
-"""What text from outside (a vendor, a merchant's webhook receiver) may carry into the log."""
+"""What text and moments from outside (a vendor, a merchant's webhook receiver, a file) may
+carry into the log."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 # C0 and C1 controls: NUL cannot be stored in PostgreSQL's text or jsonb (an event holding one
 # fails its append, ledger/log/events.py), and the others repaint the terminal of whoever reads
@@ -15,3 +17,24 @@ def printable(text: str) -> str:
     control characters written out as \\xNN, so nothing they say can stop the event recording
     it from being appended."""
     return CONTROL_CHARACTERS.sub(lambda control: f"\\x{ord(control[0]):02x}", text)
+
+
+# The years an outside moment may name. Every moment is stored in UTC, and one with no UTC
+# equivalent (0001-01-01T00:00:00+01:00, .NET's DateTimeOffset.MinValue in a local zone) could
+# be appended but never stored by a projection: the log would stall it for ever. No gift card
+# record predates 1970, and a year past 2199 is a typo or a "never".
+FIRST_YEAR, LAST_YEAR = 1970, 2199
+
+
+def moment_problem(moment: datetime) -> str | None:
+    """Why an outside moment cannot be kept (no UTC offset, or outside FIRST_YEAR to
+    LAST_YEAR in UTC), or None."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return "needs a UTC offset, like 2024-05-01T10:00:00Z"
+    try:
+        year = moment.astimezone(UTC).year
+    except OverflowError:
+        year = moment.year
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        return f"is outside the years {FIRST_YEAR} to {LAST_YEAR}"
+    return None

@@ -15,6 +15,7 @@ from datetime import datetime
 import msgspec
 
 from ledger.money import MoneyError, parse_amount
+from ledger.text import moment_problem
 
 COLUMNS = (
     "vendor_order_id",
@@ -89,8 +90,8 @@ def _timestamp(value: str) -> tuple[datetime | None, str | None]:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None, f"{_show(value)} is not an ISO 8601 timestamp"
-    if moment.utcoffset() is None:
-        return None, f"{_show(value)} needs a UTC offset, like 2024-05-01T10:00:00Z"
+    if (problem := moment_problem(moment)) is not None:
+        return None, f"{_show(value)} {problem}"
     return moment, None
 
 

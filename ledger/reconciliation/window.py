@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
+from ledger.text import moment_problem
+
 # Consecutive days' windows overlap by this much on each side. An order sent at 23:59:59 may be
 # stamped 00:00:02 by the vendor; vendor and our clocks drift; and a vendor that stamps local
 # time with the wrong DST offset is off by exactly one hour. An hour covers all three, and a
@@ -94,8 +96,8 @@ def scheduled_run_id(vendor: str, business_date: date) -> str:
 def check_window(start: datetime, end: datetime, max_window: timedelta = MAX_WINDOW) -> None:
     """Raise WindowError unless [start, end) is zoned, non-empty and at most max_window."""
     for field, moment in (("from", start), ("to", end)):
-        if moment.tzinfo is None or moment.utcoffset() is None:
-            raise WindowError(f"{field} needs a UTC offset, like 2024-05-01T00:00:00Z", field=field)
+        if (problem := moment_problem(moment)) is not None:
+            raise WindowError(f"{field} {problem}", field=field)
     if end <= start:
         raise WindowError("the window is empty or reversed: to must be after from", field="to")
     if end - start > max_window:

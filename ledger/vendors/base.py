@@ -15,7 +15,7 @@ import msgspec
 from msgspec import Meta
 
 from ledger.money import MoneyError, exponent
-from ledger.text import CONTROL_CHARACTERS
+from ledger.text import CONTROL_CHARACTERS, moment_problem
 
 T = TypeVar("T")
 # Vendor data is validated at the edge, before it can become an event: a NUL byte or an
@@ -186,6 +186,13 @@ class VendorOrderView(msgspec.Struct, frozen=True):
     created_at: datetime
     updated_at: datetime
     card: CardSecret | None = None
+
+    def __post_init__(self) -> None:
+        # Whichever adapter built it: its times become events a projection stores.
+        for field in ("created_at", "updated_at"):
+            if (problem := moment_problem(getattr(self, field))) is not None:
+                detail = f"{self.vendor_order_id}: {field} {problem}"
+                raise VendorUnavailable("bad_response", detail[:200], http_status=200)
 
 
 class TransactionPage(msgspec.Struct, frozen=True):

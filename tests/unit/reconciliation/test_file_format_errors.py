@@ -83,6 +83,11 @@ def test_an_unknown_currency_names_the_currency_column(currency):
         ("2024-05-01", "needs a UTC offset"),
         ("yesterday", "not an ISO 8601 timestamp"),
         ("2024-13-01T10:00:00Z", "not an ISO 8601 timestamp"),
+        # .NET's DateTimeOffset.MinValue in a local zone: no UTC moment, so the driver could
+        # not store it, and the log would hold an event every projection stalls on.
+        ("0001-01-01T00:00:00+01:00", "outside the years 1970 to 2199"),
+        ("9999-12-31T23:59:59.999999Z", "outside the years 1970 to 2199"),
+        ("1900-01-01T00:00:00Z", "outside the years 1970 to 2199"),
     ],
 )
 def test_a_timestamp_must_be_iso_8601_with_an_offset(value, reason):

@@ -123,3 +123,17 @@ def test_a_schedule_catches_up_every_missed_day_but_none_before_the_log_began():
     two_missed = days_to_catch_up(due, earliest=date(2024, 5, 1), lookback=3)
     assert two_missed == [date(2024, 5, 8), date(2024, 5, 9), due]
     assert days_to_catch_up(due, earliest=date(2024, 5, 9), lookback=7) == [date(2024, 5, 9), due]
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))),
+        utc(1969, 12, 31),
+    ],
+    ids=["no_utc_moment", "before_1970"],
+)
+def test_a_window_outside_the_years_a_record_can_hold_is_refused(start):
+    with pytest.raises(WindowError, match="1970 to 2199") as refused:
+        check_window(start, start + timedelta(days=1))
+    assert refused.value.field == "from"

@@ -133,6 +133,18 @@ async def test_a_record_in_a_currency_outside_iso_4217_is_refused_at_the_edge(ve
     assert refused.value.reason == "bad_response"
 
 
+@pytest.mark.parametrize(
+    "stamp", ["0001-01-01T00:00:00+01:00", "2024-05-01T10:00:00"], ids=["no_utc_moment", "naive"]
+)
+async def test_a_record_whose_time_could_not_be_stored_is_refused_at_the_edge(
+    vendor, adapter, stamp
+):
+    vendor.get(f"{ORDERS}?reference={REQ.reference}", payload=[order_json(updated_at=stamp)])
+    with pytest.raises(VendorUnavailable) as refused:
+        await adapter.get_order(REQ.reference)
+    assert refused.value.reason == "bad_response"
+
+
 async def test_an_unreadable_success_body_is_unknown_because_the_order_may_exist(vendor, adapter):
     vendor.post(ORDERS, status=201, body="<html>ok</html>", content_type="text/html")
     outcome = await adapter.create_order(REQ)
