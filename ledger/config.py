@@ -68,6 +68,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # (ledger/orders/schedule.py: equal jitter, capped at 300 s). One second leaves a live
     # request's own retries alone.
     completer_backoff_s: float = 1.0
+    # After an unanswered attempt, a look-up that finds nothing sends the order again only
+    # this long after that attempt: a create that timed out may still be finishing at the
+    # vendor, and its listing may show it late (Reloadly's reports, with no idempotency
+    # behind them), so a resend sooner could be a second charge. Well past any attempt
+    # timeout (2-30 s) plus such a lag; the cost is that wait on an order whose create
+    # already went unanswered.
+    vendor_not_found_settle_s: float = 120.0
     vendors_file: Path | None = None
     log_level: str = "info"
     # /readyz fails when a projection is further behind than this: long enough to ride out
@@ -203,7 +210,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     if not 0 <= settings.port <= 65535 or not 0 <= settings.sandbox_port <= 65535:
         raise ConfigError("PORT and SANDBOX_PORT must be between 0 and 65535")
-    for name in ("vendor_webhook_inbox_days", "vendor_webhook_refusals_kept_per_minute"):
+    for name in (
+        "vendor_webhook_inbox_days",
+        "vendor_webhook_refusals_kept_per_minute",
+        "vendor_not_found_settle_s",
+    ):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name.upper()} must be 0 or more")
     if settings.node_role not in NODE_ROLES:

@@ -146,7 +146,9 @@ async def _orders_ctx(app: web.Application) -> AsyncIterator[None]:
             catalogs,
             lambda vendor: clients[vendor].breaker.state == "closed",
         )
-        policy = RetryPolicy(base_s=settings.completer_backoff_s)
+        policy = RetryPolicy(
+            settings.completer_backoff_s, not_found_settle_s=settings.vendor_not_found_settle_s
+        )
         fulfilment = Fulfilment(app[POOL], app[VENDORS], app[VAULT], utcnow, policy)
         app[INTAKE] = Intake(fulfilment, leases, utcnow, settings.sync_budget_s)
         app[CONFIRMER] = Confirmer(fulfilment, leases)

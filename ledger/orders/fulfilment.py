@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 import asyncpg
@@ -160,8 +160,13 @@ class Fulfilment:
             looked = await self._look_up(client, state, metadata, cause)
             reason, retry_after = looked.reason, looked.retry_after
             after, card = looked.state or state, looked.card
-            # Not found: the vendor holds no such order, so sending it (same key) is safe.
+            # Not found: the vendor holds no such order, so sending it (same key) is safe, once
+            # an attempt still finishing there would have shown (policy.not_found_settle_s).
             step = "submit" if looked.answered and not looked.found else "none"
+            if step == "submit" and state.attempts > 0:
+                wait = (await self._settles_at(state) - self.clock()).total_seconds()
+                if wait > 0:
+                    step, reason, retry_after = "none", "vendor_settling", wait
         if step == "submit" and state.status == "pending":
             request = VendorOrderRequest(
                 reference=state.vendor_reference,
@@ -178,6 +183,17 @@ class Fulfilment:
             after, card = journal.state, journal.card or card
         rescheduled = await self._reschedule(state, after, reason, retry_after, metadata)
         return Driven(rescheduled, card)
+
+    async def _settles_at(self, state: OrderState) -> datetime:
+        """When the order's last attempt has had the policy's not_found_settle_s to show at the
+        vendor. Read from the log on this rare path (a look-up that found nothing after one)."""
+        sent = [
+            e.decode()
+            for e in await store.read_stream(self.pool, state.stream_id)
+            if e.type == "VendorRequestSent"
+        ]
+        assert isinstance(sent[-1], ev.VendorRequestSent)  # attempts > 0: one was sent
+        return sent[-1].sent_at + timedelta(seconds=self._policy.not_found_settle_s)
 
     async def _reschedule(
         self,

@@ -22,6 +22,9 @@ MAX_EXPONENT = 30
 class RetryPolicy(NamedTuple):
     base_s: float  # Settings.completer_backoff_s: the first retry's ceiling
     cap_s: float = BACKOFF_CAP_S
+    # Settings.vendor_not_found_settle_s: how old an unanswered attempt must be before a
+    # look-up that finds nothing may send the order again.
+    not_found_settle_s: float = 120.0
 
 
 # Settings.completer_backoff_s's default, for callers that build no settings (tools, tests).

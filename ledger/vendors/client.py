@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Protocol
 
 import structlog
@@ -88,7 +89,11 @@ class VendorClient:
         a business error may fail it (settle_refusal); an unknown here makes that true too.
         """
         last: Outcome | None = None
-        for attempt in range(1, self._max_attempts + 1):
+        # A vendor that keeps no idempotency key (retention 0) gets one attempt per call,
+        # whatever max_attempts says: a second one after an unknown is a second order unless
+        # a look-up, after the first has had time to show, finds nothing (the completer's).
+        attempts = self._max_attempts if self.adapter.key_retention > timedelta(0) else 1
+        for attempt in range(1, attempts + 1):
             if not self.breaker.allow():
                 if last is not None:
                     return last
@@ -107,7 +112,7 @@ class VendorClient:
                 raise
             self.breaker.record(outcome)
             await journal.after_attempt(attempt, outcome)
-            if not isinstance(outcome, Unknown) or attempt == self._max_attempts:
+            if not isinstance(outcome, Unknown) or attempt == attempts:
                 return outcome
             last = outcome
             delay = self.backoff(attempt - 1)

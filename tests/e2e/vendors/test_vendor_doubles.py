@@ -97,7 +97,11 @@ async def vendor_service(database_url, tmp_path, vendor: str, faults: str):
         vendors = tmp_path / "vendors.toml"
         vendors.write_text(vendors_toml(vendor, url))
         # No sandbox vendor beside it: the real one is the only vendor this service knows.
-        settings = service_settings("", tmp_path, vendors_file=vendors, default_vendor=vendor)
+        # A not-found is trusted 3 s after an unanswered attempt: past the doubles' 2 s hang,
+        # as production's 120 s is past a real vendor's lag, and short enough for this test.
+        settings = service_settings(
+            "", tmp_path, vendors_file=vendors, default_vendor=vendor, vendor_not_found_settle_s=3.0
+        )
         async with service(database_url, settings) as (client, headers):
             yield client, headers, url, server.app[SANDBOX_STORE]
 
