@@ -98,10 +98,16 @@ class VendorClient:
                 if last is not None:
                     return last
                 return self._circuit_open()
-            if self._limiter is not None:
-                # Before the journal, so the recorded send time is when it really went out.
-                await self._limiter.acquire()
-            await journal.before_attempt(attempt)
+            try:
+                if self._limiter is not None:
+                    # Before the journal, so the recorded send time is when it really went out.
+                    await self._limiter.acquire()
+                await journal.before_attempt(attempt)
+            except BaseException:
+                # Nothing went out (the journal's database away, a cancellation): a half-open
+                # probe must not stay counted as sent, or the breaker is shut for good.
+                self.breaker.record_neutral()
+                raise
             try:
                 outcome = await self.adapter.create_order(req)
                 outcome = settle_refusal(outcome, vendor_may_have_it or last is not None)

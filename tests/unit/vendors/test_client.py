@@ -171,3 +171,25 @@ async def test_a_breaker_opening_mid_submit_returns_the_last_real_outcome(vendor
     outcome = await client.submit(REQ, journal)
     assert outcome == Unknown("server_error", "http_503", 503)
     assert len(journal.entries) == 4 and len(sent(vendor)) == 2
+
+
+class JournalAway(Journal):
+    """A journal whose database is away: the attempt cannot be recorded, so it is not sent."""
+
+    async def before_attempt(self, attempt: int) -> None:
+        raise ConnectionError("database away")
+
+
+async def test_a_probe_that_is_never_sent_does_not_hold_the_breaker_shut(vendor, adapter):
+    vendor.post(ORDERS, status=503, repeat=True)
+    clock = Clock()
+    breaker = dead_vendor_breaker(clock)
+    client, _ = make_client(adapter, breaker, max_attempts=1)
+    for _ in range(3):
+        await client.submit(REQ, Journal())
+    clock.now += 30.0  # half-open: one probe may go
+    with pytest.raises(ConnectionError):
+        await client.submit(REQ, JournalAway())
+    assert len(sent(vendor)) == 3, "the probe was never sent"
+    clock.now += 1e6
+    assert breaker.allow(), "the breaker is shut for good by a probe that never went out"
