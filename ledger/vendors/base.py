@@ -133,11 +133,21 @@ def unmapped_brand(brand_id: str, product_id_name: str) -> Rejected:
     return Rejected("brand_not_configured", detail, 422)
 
 
+# What every adapter calls an answer holding another order than the one asked, under our key.
+REFERENCE_CONFLICT = "reference_conflict"
+
+
 def settle_refusal(outcome: Outcome, vendor_may_have_it: bool) -> Outcome:
     """After an attempt that may have reached the vendor, only the vendor's business errors
     may fail the order: any other refusal answers this request, not whether the order exists,
-    so it is unknown and a lookup by reference settles it."""
-    if isinstance(outcome, Rejected) and not outcome.business and vendor_may_have_it:
+    so it is unknown and a lookup by reference settles it. A reference_conflict then is that
+    attempt's order, charged (our reference is this order's alone; what was sent for it can
+    differ after a brand is remapped): accepted, so its own record settles it, or unknown when
+    the vendor does not say which order it holds (a look-up by reference finds it)."""
+    conflict = isinstance(outcome, Rejected) and outcome.code == REFERENCE_CONFLICT
+    if conflict and vendor_may_have_it and outcome.vendor_order_id is not None:
+        return Accepted(outcome.vendor_order_id, REFERENCE_CONFLICT)
+    if isinstance(outcome, Rejected) and (conflict or not outcome.business) and vendor_may_have_it:
         detail = f"{outcome.http_status} {outcome.code} after an unanswered attempt"
         return Unknown("unexpected_reply", detail, outcome.http_status)
     return outcome

@@ -7,7 +7,7 @@ import random
 import pytest
 from yarl import URL
 
-from ledger.vendors.base import Fulfilled, Rejected, Unknown, VendorUnavailable
+from ledger.vendors.base import Accepted, Fulfilled, Rejected, Unknown, VendorUnavailable
 from ledger.vendors.breaker import CircuitBreaker
 from tests.unit.vendors.rest_doubles import (
     ORDERS,
@@ -137,6 +137,35 @@ async def test_a_non_business_4xx_fails_an_order_only_when_no_attempt_may_exist(
     assert isinstance(await client.submit(REQ, Journal()), Rejected)
     earlier = await client.submit(REQ, Journal(), vendor_may_have_it=True)
     assert isinstance(earlier, Unknown) and earlier.reason == "unexpected_reply"
+
+
+async def test_an_order_the_vendor_holds_under_our_key_after_an_unanswered_attempt_is_ours(
+    vendor, adapter
+):
+    """Our reference is our order's alone, so what a vendor holds under it after an attempt
+    went unanswered is that attempt's order (sent before a brand or product was remapped,
+    say), charged: it is looked up, never failed for the merchant to buy again."""
+    vendor.post(ORDERS, status=200, payload=order_json(amount_minor=9900), repeat=True)
+    client, _ = make_client(adapter, max_attempts=1)
+    first = await client.submit(REQ, Journal())
+    assert isinstance(first, Rejected) and first.code == "reference_conflict"
+    earlier = await client.submit(REQ, Journal(), vendor_may_have_it=True)
+    assert earlier == Accepted("vo_1", "reference_conflict")
+
+
+async def test_a_conflict_naming_no_order_after_an_unanswered_attempt_is_unknown(vendor, adapter):
+    client, _ = make_client(adapter, max_attempts=1)
+    rejected = Rejected("reference_conflict", "held by another payload", 409)
+    adapter.create_order = _answering(rejected)  # as Tremendous' 409 and Runa's say it
+    earlier = await client.submit(REQ, Journal(), vendor_may_have_it=True)
+    assert isinstance(earlier, Unknown) and earlier.reason == "unexpected_reply"
+
+
+def _answering(outcome):
+    async def create_order(req):
+        return outcome
+
+    return create_order
 
 
 async def test_a_business_error_fails_an_order_even_after_a_timeout(vendor, adapter):
