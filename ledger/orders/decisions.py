@@ -100,7 +100,8 @@ def next_vendor_step(
     """
     within_retention = now - state.created_at < key_retention * RETENTION_SAFETY
     if not by_reference and state.vendor_order_id is None and state.status == "pending":
-        return "submit" if within_retention else "lookup"
+        # Never sent, it cannot be held there: sent however late.
+        return "submit" if within_retention or state.attempts == 0 else "lookup"
     if state.hint_pending:
         return "lookup"  # a webhook said something: the vendor's own record decides
     if state.status != "pending":

@@ -130,6 +130,19 @@ def test_the_next_vendor_step_never_risks_a_second_vendor_order(events, age, ste
     assert next_vendor_step(state, T0 + age, key_retention=timedelta(hours=24)) == step
 
 
+def test_an_order_never_sent_to_a_vendor_that_finds_only_by_its_own_id_is_sent_late_too():
+    """Runa cannot look an order up by our reference: past its key's retention an order it
+    may hold waits for reconciliation, but one never sent (its vendor was unconfigured for
+    four weeks, say) cannot be held there, and is sent."""
+    late = T0 + timedelta(days=28)
+    never_sent = created()
+    assert next_vendor_step(never_sent, late, timedelta(days=30), by_reference=False) == "submit"
+    sent = apply(
+        never_sent, ev.VendorRequestSent(vendor="runa", vendor_reference="r", attempt=1, sent_at=T0)
+    )
+    assert next_vendor_step(sent, late, timedelta(days=30), by_reference=False) == "lookup"
+
+
 def test_a_lookup_confirms_terminal_states_and_settles_nothing_else():
     state = created()
     assert [type(e).__name__ for e in decide_after_lookup(state, "fulfilled", "v", T0)] == [
