@@ -29,7 +29,7 @@ from ledger.reconciliation.progress import (
     RunSummary,
 )
 from ledger.reconciliation.runs import run_pages
-from ledger.reconciliation.window import check_window
+from ledger.reconciliation.window import MAX_WINDOW, check_window
 
 __all__ = [
     "COLUMNS",
@@ -65,6 +65,23 @@ def file_window(records: list[FileRecord], now: datetime) -> tuple[datetime, dat
     if not records:
         return now, now
     return min(r.created_at for r in records), max(r.created_at for r in records) + _AFTER_LAST
+
+
+def span_error(records: list[FileRecord]) -> RowError | None:
+    """A file vouching for more than one run's window, named at its earliest row: one mistyped
+    year would otherwise open every order of a decade it does not list as missing."""
+    if not records:
+        return None
+    first = min(records, key=lambda r: r.created_at)
+    last = max(records, key=lambda r: r.created_at)
+    span = last.created_at - first.created_at + _AFTER_LAST
+    if span <= MAX_WINDOW:
+        return None
+    reason = (
+        f"the rows span {span.days} days, from this row to row {last.row}: more than a run's"
+        f" {MAX_WINDOW.days}; import the file in parts, or with the window it covers"
+    )
+    return RowError(first.row, "created_at", reason)
 
 
 def file_run_id(vendor: str, text: str, window: tuple[datetime, datetime] | None = None) -> str:
@@ -108,6 +125,8 @@ async def ingest_file(
     now = clock()
     if window is not None:
         check_window(*window)
+    elif (too_wide := span_error(records)) is not None:
+        raise FileRejected([too_wide])
     start, end = window or file_window(records, now)
     started = ev.ReconciliationStarted(
         run_id=run_id,

@@ -122,3 +122,17 @@ async def test_a_file_imported_with_its_window_vouches_for_that_window_not_its_o
     assert inferred.window_start == datetime(2024, 4, 24, 10, tzinfo=UTC)
     assert (given.window_start, given.window_end) == day
     assert given.run_id != inferred.run_id and given.records_seen == 2
+
+
+async def test_a_file_whose_rows_span_more_than_a_window_is_refused_naming_its_first_row(pool):
+    """One typo'd year would make the file vouch for ten years: every order of them it does
+    not list would be opened as missing at the vendor."""
+    before = await pool.fetchval("SELECT count(*) FROM events")
+    typo = row("vo_2", "r-2").replace(STAMP, "2014-05-01T10:00:00Z,2014-05-01T11:00:00Z")
+    text = "\n".join([HEADER, row("vo_1", "r-1"), typo, row("vo_3", "r-3")])
+    with pytest.raises(FileRejected) as rejected:
+        await ingest_file(pool, "sandbox", "wide-file", text, utcnow)
+    [error] = rejected.value.errors
+    assert (error.row, error.column) == (3, "created_at")
+    assert "3653 days" in error.reason and "row 2" in error.reason
+    assert await pool.fetchval("SELECT count(*) FROM events") == before
