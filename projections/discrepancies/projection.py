@@ -149,6 +149,12 @@ class ReconciliationProjection:
                 rows.put(
                     settle(gone, "auto_resolved", at, f"seen at the vendor in {record.run_id}")
                 )
+            agreed = rows.cached_discrepancy(
+                discrepancy_id("status_mismatch", seen.vendor, stream_id)
+            )
+            if agreed is not None and agreed.state == "open" and record.status == seen.status:
+                what = f"the vendor's record became {record.status} in {record.run_id}"
+                rows.put(settle(agreed, "auto_resolved", at, what))
         if missed:
             await rows.count(record.run_id, "missed_webhooks")
         for finding in findings:
