@@ -147,8 +147,12 @@ class VendorClient:
         if not self.breaker.allow():
             circuit = self._circuit_open()
             raise VendorUnavailable("circuit_open", circuit.detail, retry_after=circuit.retry_after)
-        if self._limiter is not None:
-            await self._limiter.acquire()
+        try:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+        except BaseException:
+            self.breaker.record_neutral()  # nothing went out: the probe is handed back
+            raise
         try:
             view = await self.adapter.get_order(reference, vendor_order_id)
         except VendorUnavailable as exc:
@@ -161,6 +165,11 @@ class VendorClient:
             self.breaker.record_failure()  # never leave a probe holding the breaker shut
             raise
         self.breaker.record_success()
+        if view is not None and view.reference != reference:
+            # Asked by our reference, answered with another's record (a vendor that ignored the
+            # filter): its status and card are someone else's and must never settle ours.
+            detail = f"a look-up of {reference} was answered with {view.reference}"
+            raise VendorUnavailable("bad_response", detail[:200])
         return view
 
     def _circuit_open(self) -> Unknown:

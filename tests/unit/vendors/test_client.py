@@ -222,3 +222,13 @@ async def test_a_probe_that_is_never_sent_does_not_hold_the_breaker_shut(vendor,
     assert len(sent(vendor)) == 3, "the probe was never sent"
     clock.now += 1e6
     assert breaker.allow(), "the breaker is shut for good by a probe that never went out"
+
+
+async def test_a_look_up_answered_with_another_references_record_settles_nothing(vendor, adapter):
+    """A vendor that ignored the filter answers with the first order it holds: someone else's
+    status, and card, must never become ours."""
+    vendor.get(f"{ORDERS}?reference={REQ.reference}", payload=[order_json(reference="ref-other")])
+    client, _ = make_client(adapter)
+    with pytest.raises(VendorUnavailable) as refused:
+        await client.lookup(REQ.reference)
+    assert refused.value.reason == "bad_response" and "ref-other" in str(refused.value)
