@@ -130,6 +130,14 @@ CORE_OPERATIONS = (
     ),
     Operation(
         "post",
+        "/api/v1/reconciliations/{run_id}/resume",
+        "Carry a stopped vendor run on from its last recorded page (202); 200 if it has"
+        " completed; 409 `file_run` for a file's run, which resumes by importing the file again",
+        {202: RunAccepted, 200: RunAccepted, **PROBLEMS, 404: ProblemBody, 409: ProblemBody},
+        scope="admin",
+    ),
+    Operation(
+        "post",
         "/api/v1/reconciliations/files",
         "Import a vendor's text/csv reconciliation file (?vendor=NAME). Every row is checked"
         " before any is recorded: a 422 lists every bad row in `errors` ({row, column,"

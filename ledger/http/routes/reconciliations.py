@@ -25,6 +25,7 @@ from ledger.http.keys import POOL, SETTINGS, VENDORS
 from ledger.http.problems import Problem, decode_body
 from ledger.http.schemas import Identifier
 from ledger.reconciliation.files import FileRejected, file_run_id, ingest_file
+from ledger.reconciliation.progress import load_progress
 from ledger.reconciliation.runs import (
     OrderConflict,
     PageUnavailable,
@@ -70,7 +71,7 @@ class StartReconciliation(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
 
 class RunAccepted(msgspec.Struct):
     run_id: str
-    status: Literal["running"]
+    status: Literal["running", "completed"]
 
 
 _start_decoder = msgspec.json.Decoder(StartReconciliation)
@@ -140,15 +141,41 @@ async def start_reconciliation(request: web.Request) -> web.Response:
     vendor, client = _client(request, body.vendor)
     window = _window(request, body)
     run_id = f"manual-{vendor}-{uuid.uuid4().hex}"
-    task = asyncio.create_task(_run(request.app[POOL], client, run_id, window))
-    (running := _RUNS.setdefault(request.app, set())).add(task)
-    task.add_done_callback(running.discard)
+    _in_background(request, client, run_id, window)
     accepted, location = RunAccepted(run_id, "running"), f"/api/v1/reconciliations/{run_id}"
     return _json(202, accepted, {"Location": location})
 
 
+def _in_background(request: web.Request, client: VendorClient, run_id: str, window) -> None:
+    task = asyncio.create_task(_run(request.app[POOL], client, run_id, window))
+    (running := _RUNS.setdefault(request.app, set())).add(task)
+    task.add_done_callback(running.discard)
+
+
+@routes.post("/api/v1/reconciliations/{run_id}/resume")
+async def resume_reconciliation(request: web.Request) -> web.Response:
+    """Carry a stopped vendor run on from its last recorded page: a manual run's id is its
+    own, so nothing else ever resumes it (the schedule resumes the runs it names itself)."""
+    await authorize(request, "admin")
+    run_id = request.match_info["run_id"]
+    progress = await load_progress(request.app[POOL], run_id)
+    if progress is None:
+        raise Problem(404, "run_not_found", "no reconciliation run with this id", field="run_id")
+    started = progress.started
+    if started.source == "file":
+        detail = "a file's run resumes when the same file is imported again"
+        raise Problem(409, "file_run", detail, field="run_id")
+    location = {"Location": f"/api/v1/reconciliations/{run_id}"}
+    if progress.completed is not None:
+        return _json(200, RunAccepted(run_id, "completed"), location)
+    _, client = _client(request, started.vendor)
+    _in_background(request, client, run_id, (started.window_start, started.window_end))
+    return _json(202, RunAccepted(run_id, "running"), location)
+
+
 async def cancel_runs(app: web.Application) -> None:
-    """For app.on_shutdown: stop this process's runs; each resumes from its last page."""
+    """For app.on_shutdown: stop this process's runs; each resumes from its last page (a
+    manual one by POST /api/v1/reconciliations/{run_id}/resume)."""
     tasks = _RUNS.pop(app, set())
     for task in tasks:
         task.cancel()
