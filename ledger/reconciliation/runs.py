@@ -34,6 +34,7 @@ from ledger.reconciliation.progress import (
 from ledger.reconciliation.record import OrderConflict, Page, record_page, run_stream
 from ledger.reconciliation.window import (
     DEFAULT_OVERLAP,
+    LISTING_LEAD,
     check_window,
     page_backoff,
     scheduled_window,
@@ -80,7 +81,7 @@ async def _list_page(
     for retry in range(retries + 1):
         try:
             listing = await client.adapter.list_transactions(
-                run.window_start, run.window_end, progress.cursor, page_size
+                run.window_start - LISTING_LEAD, run.window_end, progress.cursor, page_size
             )
         except VendorUnavailable as exc:
             if retry == retries:

@@ -15,6 +15,12 @@ from ledger.text import moment_problem
 # time with the wrong DST offset is off by exactly one hour. An hour covers all three, and a
 # record seen by two runs costs one more observation, which matching already expects.
 DEFAULT_OVERLAP = timedelta(hours=1)
+# The vendor is listed from this long before a window's start. Missing orders are judged among
+# ours created in the window, by this run's sightings alone, so an order we stamped just after
+# the start that a vendor whose clock is behind stamped just before it would be reported
+# missing; overlapping windows do not help, since each run judges from its own start. The end
+# has the same grace the other way (the discrepancy projection's MISSING_GRACE).
+LISTING_LEAD = timedelta(minutes=10)
 # One run is one vendor listing under one lease; finance reconciles by day, and a month bounds
 # how long a run (and its lease) can take. Longer audits are run month by month.
 MAX_WINDOW = timedelta(days=31)
