@@ -90,13 +90,19 @@ def dead_vendor_breaker(clock: Clock) -> CircuitBreaker:
     return CircuitBreaker(minimum_calls=3, window_s=30.0, open_for_s=30.0, probes=1, clock=clock)
 
 
-async def test_an_open_breaker_short_circuits_and_says_when_to_come_back(vendor, adapter):
+async def opened(vendor, adapter):
+    """A client whose breaker three 503s opened: (client, breaker, clock)."""
     vendor.post(ORDERS, status=503, repeat=True)
     clock = Clock()
     breaker = dead_vendor_breaker(clock)
     client, _ = make_client(adapter, breaker, max_attempts=1)
     for _ in range(3):
         await client.submit(REQ, Journal())
+    return client, breaker, clock
+
+
+async def test_an_open_breaker_short_circuits_and_says_when_to_come_back(vendor, adapter):
+    client, breaker, clock = await opened(vendor, adapter)
     assert breaker.state == "open"
     clock.now += 10.0
     journal = Journal()
@@ -210,12 +216,7 @@ class JournalAway(Journal):
 
 
 async def test_a_probe_that_is_never_sent_does_not_hold_the_breaker_shut(vendor, adapter):
-    vendor.post(ORDERS, status=503, repeat=True)
-    clock = Clock()
-    breaker = dead_vendor_breaker(clock)
-    client, _ = make_client(adapter, breaker, max_attempts=1)
-    for _ in range(3):
-        await client.submit(REQ, Journal())
+    client, breaker, clock = await opened(vendor, adapter)
     clock.now += 30.0  # half-open: one probe may go
     with pytest.raises(ConnectionError):
         await client.submit(REQ, JournalAway())
