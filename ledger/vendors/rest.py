@@ -155,8 +155,12 @@ def classify(
         except msgspec.DecodeError as exc:
             # The vendor said yes but we cannot read what it has: the order may well exist.
             return Unknown("server_error", f"undecodable {status} body: {exc}", status)
-        held = (order.reference, order.amount_minor, order.currency)
-        if held != (asked.reference, asked.amount_minor, asked.currency):
+        if order.reference != asked.reference:
+            # Another reference's order: not ours to settle by, nor proof ours does not exist.
+            detail = f"answered our key with {order.id}, the order of another reference"
+            return Unknown("unexpected_reply", detail[:DETAIL_LIMIT], status)
+        held = (order.amount_minor, order.currency)
+        if held != (asked.amount_minor, asked.currency):
             # Whatever a repeated key answers with, another order is never this one's success.
             detail = f"the vendor holds {order.id} under this key, for {held}"
             return Rejected("reference_conflict", detail[:DETAIL_LIMIT], status, order.id)

@@ -154,7 +154,9 @@ class ReconciliationProjection:
             )
             if agreed is not None and agreed.state == "open" and record.status == seen.status:
                 what = f"the vendor's record became {record.status} in {record.run_id}"
+                agreed = msgspec.structs.replace(agreed, vendor_status=record.status)
                 rows.put(settle(agreed, "auto_resolved", at, what))
+                await rows.count(agreed.last_seen_run, "auto_resolved")
         if missed:
             await rows.count(record.run_id, "missed_webhooks")
         for finding in findings:

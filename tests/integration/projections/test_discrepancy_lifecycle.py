@@ -27,5 +27,5 @@ async def test_a_status_finding_heals_when_the_vendor_catches_up(pool):
         assert await status_finding(conn) == ("open", "pending")
         await run(pool, "run_2", [("slow", [seen("run_2", "slow", "vo_s")])])
         await caught_up(conn, projection)
-        assert await status_finding(conn) == ("auto_resolved", "pending")
+        assert await status_finding(conn) == ("auto_resolved", "fulfilled")
         assert await rebuild(conn, projection, verify_only=True) == []
