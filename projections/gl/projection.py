@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -159,26 +160,38 @@ class GLProjection:
         postings.clear()
 
     async def close(self, conn, names, event: ev.GLDayClosed, closed: ClosedDays) -> None:
-        """Mark the day closed; moves of that day applied after its totals were read move on."""
+        """Mark the day closed; moves applied after its totals were read move on past it: those
+        dated on it, and those dated on an open day before it (after the closed day before),
+        since the closing balance sums every earlier day."""
         day = event.business_date
+        # The closed day before it, whichever order days were closed in.
+        after = max((d for d in closed.days if d < day), default=date.min)
         closed.add(day)
         row = (day, event.upto_tx_id, event.upto_position, event.closed_at)
         await conn.execute(GL_CLOSED.upsert_sql(names["gl_closed_days"]), *([v] for v in row))
         moved_to = open_date(day, closed)
-        moved = await conn.fetchval(
-            f"""WITH moved AS (
-                    UPDATE {names["gl_postings"]}
-                    SET posting_date = $2, adjustment_of = coalesce(adjustment_of, $1)
-                    WHERE posting_date = $1 AND (tx_id, position) > ($3, $4) RETURNING 1)
-                SELECT count(*) FROM moved""",
+        postings = names["gl_postings"]
+        changed = await conn.fetchval(
+            f"""WITH late AS (
+                    SELECT id, posting_date FROM {postings}
+                    WHERE posting_date > $5 AND posting_date <= $1
+                      AND (tx_id, position) > ($3, $4)),
+                moved AS (
+                    UPDATE {postings} p
+                    SET posting_date = $2,
+                        adjustment_of = coalesce(p.adjustment_of, late.posting_date)
+                    FROM late WHERE p.id = late.id RETURNING late.posting_date)
+                SELECT array_agg(DISTINCT posting_date) FROM moved""",
             day,
             moved_to,
             event.upto_tx_id,
             event.upto_position,
+            after,
         )
-        if moved:
-            # Both days' sums change; a close is once a day, so they are summed afresh from
-            # the two days' postings rather than adjusted move by move.
+        if changed:
+            # Those days' sums change; a close is once a day, so they are summed afresh from
+            # their postings rather than adjusted move by move.
+            days = [*changed, moved_to]
             daily = names["gl_daily"]
-            await conn.execute(f"DELETE FROM {daily} WHERE posting_date IN ($1, $2)", day, moved_to)
-            await conn.execute(daily_sums_sql(names, "posting_date IN ($1, $2)"), day, moved_to)
+            await conn.execute(f"DELETE FROM {daily} WHERE posting_date = ANY($1::date[])", days)
+            await conn.execute(daily_sums_sql(names, "posting_date = ANY($1::date[])"), days)

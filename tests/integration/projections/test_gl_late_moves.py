@@ -73,3 +73,42 @@ async def test_a_refund_dated_before_a_skipped_day_posts_after_the_latest_closed
         csv_before = daily_csv(rows)
         assert await rebuild(conn, gl) == []
         assert daily_csv(await daily(conn, D1, D4, None, None)) == csv_before
+
+
+async def test_a_move_on_an_earlier_open_day_applied_while_a_day_closes_moves_past_it(pool):
+    """Between the figures a close reads and its GLDayClosed, a move dated on an earlier open
+    day (D2, skipped) changes the closing day's balance as surely as one dated on it."""
+    gl = GLProjection("UTC")
+    await fulfilled_order(pool, "A", D1)
+    await fulfilled_order(pool, "B", D3)
+    async with pool.acquire() as conn:
+        await ensure_projection(conn, gl)
+        await caught_up(conn, gl)
+        await close_day(conn, gl, D1, NOW)
+        await caught_up(conn, gl)
+        cursor = await conn.fetchrow(
+            "SELECT tx_id::text::bigint AS tx, position FROM projection_checkpoints"
+            " WHERE name = 'gl'"
+        )
+        figures = [t for d, t in await daily(conn, D3, D3, None, None) if d == D3]
+        refund = ev.OrderRefunded(amount_minor=10_000, source="manual", refunded_at=at(D2, 12))
+        await store.append_observed(pool, "order:acme:A", [refund])  # after the figures
+        closed = ev.GLDayClosed(
+            business_date=D3,
+            closed_at=NOW,
+            totals=figures,
+            journal=[],
+            upto_tx_id=cursor["tx"],
+            upto_position=cursor["position"],
+        )
+        await store.append(pool, f"gl:{D3.isoformat()}", [closed], 0)
+        await caught_up(conn, gl)
+        rows = await daily(conn, D1, D4, None, None)
+        assert sorted((t for d, t in rows if d == D3), key=lambda t: t.state) == sorted(
+            figures, key=lambda t: t.state
+        )
+        assert by_state(rows, D2) == {}
+        assert by_state(rows, D4)["refunded"] == (10_000, 10_000, 10_000)
+        csv_before = daily_csv(rows)
+        assert await rebuild(conn, gl) == []
+        assert daily_csv(await daily(conn, D1, D4, None, None)) == csv_before
