@@ -132,8 +132,16 @@ CORE_OPERATIONS = (
         "post",
         "/api/v1/reconciliations/{run_id}/resume",
         "Carry a stopped vendor run on from its last recorded page (202); 200 if it has"
-        " completed; 409 `file_run` for a file's run, which resumes by importing the file again",
-        {202: RunAccepted, 200: RunAccepted, **PROBLEMS, 404: ProblemBody, 409: ProblemBody},
+        " completed; 409 `file_run` for a file's run, which resumes by importing the file again;"
+        " 422 `unknown_vendor` if its vendor is no longer configured",
+        {
+            202: RunAccepted,
+            200: RunAccepted,
+            **PROBLEMS,
+            404: ProblemBody,
+            409: ProblemBody,
+            422: ProblemBody,
+        },
         scope="admin",
     ),
     Operation(
