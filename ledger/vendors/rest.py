@@ -18,6 +18,7 @@ from msgspec import Meta
 
 from ledger.money import MoneyError, exponent
 from ledger.vendors.base import (
+    REFERENCE_CONFLICT,
     CardSecret,
     Outcome,
     Rejected,
@@ -163,7 +164,7 @@ def classify(
         if held != (asked.amount_minor, asked.currency):
             # Whatever a repeated key answers with, another order is never this one's success.
             detail = f"the vendor holds {order.id} under this key, for {held}"
-            return Rejected("reference_conflict", detail[:DETAIL_LIMIT], status, order.id)
+            return Rejected(REFERENCE_CONFLICT, detail[:DETAIL_LIMIT], status, order.id)
         return answered(order.status, order.id, order.status, status, order.card)
     retry_after = parse_retry_after(headers.get("Retry-After"), now)
     if status == 429:

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from ledger.vendors.base import Outcome, Rejected, Unknown, answered
+from ledger.vendors.base import REFERENCE_CONFLICT, Outcome, Rejected, Unknown, answered
 from ledger.vendors.giftbit import wire
 from ledger.vendors.giftbit.records import CAMPAIGN_STATUSES, card_of
 from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after, refused
@@ -46,7 +46,7 @@ def _success(body: bytes, asked: Asked) -> Outcome:
     ):
         # Whatever Giftbit answers a repeated id with, another order is never this one's success.
         detail = f"Giftbit holds {campaign.uuid} under this id, for {campaign.brand_codes}"
-        return Rejected("reference_conflict", detail[:DETAIL_LIMIT], 200, campaign.uuid)
+        return Rejected(REFERENCE_CONFLICT, detail[:DETAIL_LIMIT], 200, campaign.uuid)
     ours = CAMPAIGN_STATUSES.get(campaign.status)
     return answered(ours, campaign.uuid, campaign.status, 200, card_of(answer.direct_links))
 

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from ledger.vendors.base import Outcome, Rejected, Unknown, answered
+from ledger.vendors.base import REFERENCE_CONFLICT, Outcome, Rejected, Unknown, answered
 from ledger.vendors.reloadly import wire
 from ledger.vendors.reloadly.records import STATUSES, face_value
 from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after, refused
@@ -48,7 +48,7 @@ def transaction_outcome(transaction: wire.Transaction, asked: Asked, status: int
     if transaction.product.product_id != asked.product_id or held != asked[1:]:
         # Never another order's answer as this one's success, whatever a repeat returned.
         detail = f"Reloadly holds {vendor_id} under this reference, for {held}"
-        return Rejected("reference_conflict", detail[:DETAIL_LIMIT], status, vendor_id)
+        return Rejected(REFERENCE_CONFLICT, detail[:DETAIL_LIMIT], status, vendor_id)
     ours = STATUSES.get(transaction.status)
     # The codes come from a second read: a successful order's card is fetched by the adapter.
     return answered(ours, vendor_id, transaction.status, status, None)

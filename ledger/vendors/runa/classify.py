@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from ledger.vendors.base import Outcome, Rejected, Unknown, answered
+from ledger.vendors.base import REFERENCE_CONFLICT, Outcome, Rejected, Unknown, answered
 from ledger.vendors.runa import wire
 from ledger.vendors.runa.records import STATUSES, card_of, face_value
 from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after
@@ -46,7 +46,7 @@ def _success(status: int, body: bytes, asked: Asked) -> Outcome:
         return Unknown("unexpected_reply", detail, status)
     if order.items and held != tuple(asked):
         detail = f"Runa holds {order.id} under this key, for {held}"
-        return Rejected("reference_conflict", detail, status, order.id)
+        return Rejected(REFERENCE_CONFLICT, detail, status, order.id)
     # A PROCESSING order's body is partial (no items yet): it is the order, pending.
     return answered(STATUSES.get(order.status), order.id, order.status, status, card_of(order))
 
@@ -67,7 +67,7 @@ def classify(
         return Unknown("rate_limited", kind, status, wait)
     if kind == "idempotency_validation_error":
         # The key was used with another body: never this order's success, nor retriable.
-        return Rejected("reference_conflict", kind, status)
+        return Rejected(REFERENCE_CONFLICT, kind, status)
     if status >= 500 or status == 408:
         return Unknown("server_error", kind, status, retry_after)
     if 400 <= status < 500:

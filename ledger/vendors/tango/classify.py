@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from ledger.vendors.base import Outcome, Rejected, Unknown, answered
+from ledger.vendors.base import REFERENCE_CONFLICT, Outcome, Rejected, Unknown, answered
 from ledger.vendors.tango import wire
 from ledger.vendors.tango.records import card_of, order_status, vendor_minor
 from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after
@@ -56,9 +56,7 @@ def _success(status: int, body: bytes, asked: Asked) -> Outcome:
         # asked: another order's answer is never this order's success.
         vendor_id = order.reference_order_id
         detail = f"Tango holds {vendor_id} under this reference, for {order.utid} {held}"
-        return Rejected(
-            "reference_conflict", detail[:DETAIL_LIMIT], status, order.reference_order_id
-        )
+        return Rejected(REFERENCE_CONFLICT, detail[:DETAIL_LIMIT], status, order.reference_order_id)
     return answered(
         order_status(order.status),
         order.reference_order_id,

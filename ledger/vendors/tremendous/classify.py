@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from ledger.vendors.base import Outcome, Rejected, Unknown, answered
+from ledger.vendors.base import REFERENCE_CONFLICT, Outcome, Rejected, Unknown, answered
 from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after, refused
 from ledger.vendors.tremendous import wire
 from ledger.vendors.tremendous.records import card_of, order_status, order_value
@@ -46,7 +46,7 @@ def _success(status: int, body: bytes, asked: Asked) -> Outcome:
         # Tremendous answers 409 to a changed payload; an answer for another amount is still
         # never this order's success.
         detail = f"Tremendous holds {order.id} under this reference, for {held}"
-        return Rejected("reference_conflict", detail, status, order.id)
+        return Rejected(REFERENCE_CONFLICT, detail, status, order.id)
     return answered(order_status(order.status), order.id, order.status, status, card_of(order))
 
 
@@ -61,5 +61,5 @@ def classify(
     if status == 409:
         # The external_id is taken by another payload: never this order's success, and no
         # retry with this reference can change it.
-        return Rejected("reference_conflict", message, status)
+        return Rejected(REFERENCE_CONFLICT, message, status)
     return refused(status, message, retry_after, business=status in _BUSINESS_STATUSES)

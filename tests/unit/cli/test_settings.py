@@ -56,8 +56,13 @@ def test_the_effective_settings_mask_secrets_and_passwords_in_urls():
 
 
 @pytest.mark.parametrize(
-    "name", ["VENDOR_WEBHOOK_INBOX_DAYS", "VENDOR_WEBHOOK_REFUSALS_KEPT_PER_MINUTE"]
+    "name",
+    [
+        "VENDOR_WEBHOOK_INBOX_DAYS",
+        "VENDOR_WEBHOOK_REFUSALS_KEPT_PER_MINUTE",
+        "VENDOR_NOT_FOUND_SETTLE_S",
+    ],
 )
-def test_a_negative_inbox_bound_is_refused_naming_it(name):
+def test_a_negative_bound_is_refused_naming_it(name):
     with pytest.raises(ConfigError, match=f"{name} must be 0 or more"):
         load_settings({name: "-1"})
