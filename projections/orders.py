@@ -40,6 +40,8 @@ ORDERS_TABLE = Table(
         ("retries", "integer"),
         ("hint_pending", "boolean"),
         ("uncertain", "boolean"),
+        ("first_sent_at", "timestamptz"),
+        ("held_at_vendor", "boolean"),
     ),
     indexes=(
         "status, updated_at",

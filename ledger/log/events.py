@@ -82,8 +82,9 @@ class VendorCallFailed(Event):
     vendor: str
     attempt: int
     reason: Literal[
-        "timeout", "connection", "server_error", "rate_limited", "circuit_open", "unexpected_reply"
-    ]
+        "timeout", "connection", "server_error", "rate_limited", "circuit_open", "unexpected_reply",
+        "reference_conflict",
+    ]  # fmt: skip
     detail: str
     failed_at: datetime
     http_status: int | None = None

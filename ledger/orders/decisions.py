@@ -98,7 +98,8 @@ def next_vendor_step(
     (Runa) finds it by its own id only; without that id, replaying the create with the same
     key, within the key's retention, is how it is asked.
     """
-    within_retention = now - state.created_at < key_retention * RETENTION_SAFETY
+    first_seen = state.first_sent_at or state.created_at  # the vendor's key is kept from then
+    within_retention = now - first_seen < key_retention * RETENTION_SAFETY
     if not by_reference and state.vendor_order_id is None and state.status == "pending":
         # Never sent, it cannot be held there: sent however late.
         return "submit" if within_retention or state.attempts == 0 else "lookup"
@@ -108,6 +109,8 @@ def next_vendor_step(
         return "none"
     if state.vendor_order_id is not None and not state.unanswered_attempt:
         return "lookup"  # the vendor took it and is working: ask, do not resubmit
+    if state.held_at_vendor:
+        return "lookup"  # it holds our reference: the same create is refused the same way
     if state.attempts > 0 and not within_retention:
         return "lookup"  # the vendor may have forgotten our key: a resubmit could charge twice
     return "submit"

@@ -51,6 +51,11 @@ class OrderState(msgspec.Struct, frozen=True, gc=False):
     # An attempt may have reached the vendor without a definite answer (a timeout, a crash
     # mid-call): from then on only the vendor's own business errors may fail the order.
     uncertain: bool = False
+    # When the vendor first saw our key: its key retention runs from then, not from the order.
+    first_sent_at: datetime | None = None
+    # The vendor refused a create as holding our reference already, without naming its order:
+    # the same create would be refused again, so its record is asked for until a look-up answers.
+    held_at_vendor: bool = False
 
 
 # An API order is driven by its own request first (intake holds its lease for the vendor
@@ -148,9 +153,11 @@ def _changes(state: OrderState, event: ev.AnyEvent) -> dict[str, object]:
                 "attempts": state.attempts + 1,
                 "unanswered_attempt": True,
                 "uncertain": uncertain,
+                "first_sent_at": state.first_sent_at or event.sent_at,
             }
         case ev.VendorCallFailed():
-            return {"unanswered_attempt": False, "uncertain": True}
+            held = state.held_at_vendor or event.reason == "reference_conflict"
+            return {"unanswered_attempt": False, "uncertain": True, "held_at_vendor": held}
         case ev.VendorResponseReceived(outcome="fulfilled"):
             # A replay of an order refunded since comes back "fulfilled" and refunded: the vendor
             # charged and refunded it. Events recorded before `refunded` existed said so only
@@ -194,6 +201,7 @@ def _changes(state: OrderState, event: ev.AnyEvent) -> dict[str, object]:
         case ev.VendorStatusObserved():
             return {
                 "hint_pending": False,
+                "held_at_vendor": False,
                 "uncertain": state.uncertain and event.status != "not_found",
             }
     return {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal, Protocol, TypeVar
+from typing import Annotated, Final, Literal, Protocol, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -28,8 +28,9 @@ VendorId = Annotated[str, Meta(min_length=1, max_length=255, pattern=_NO_CONTROL
 VendorCursor = Annotated[str, Meta(min_length=1, max_length=2048, pattern=_NO_CONTROL_CHARACTER)]
 VendorStatus = Literal["pending", "fulfilled", "failed", "refunded"]
 UnknownReason = Literal[
-    "timeout", "connection", "server_error", "rate_limited", "circuit_open", "unexpected_reply"
-]
+    "timeout", "connection", "server_error", "rate_limited", "circuit_open", "unexpected_reply",
+    "reference_conflict",
+]  # fmt: skip
 # The reasons that say the vendor itself is unwell (no answer, or a server error). A 429 is a
 # healthy vendor pacing us, an open circuit is our own doing, an unexpected 4xx is
 # configuration or a proxy: none of them is evidence for opening the breaker.
@@ -133,23 +134,24 @@ def unmapped_brand(brand_id: str, product_id_name: str) -> Rejected:
     return Rejected("brand_not_configured", detail, 422)
 
 
-# What every adapter calls an answer holding another order than the one asked, under our key.
-REFERENCE_CONFLICT = "reference_conflict"
+# What every adapter calls an answer holding another order than the one asked, under our key;
+# an unknown's reason when the vendor holds one under our reference and does not say which.
+REFERENCE_CONFLICT: Final = "reference_conflict"
 
 
 def settle_refusal(outcome: Outcome, vendor_may_have_it: bool) -> Outcome:
     """After an attempt that may have reached the vendor, only the vendor's business errors
     may fail the order: any other refusal answers this request, not whether the order exists,
-    so it is unknown and a lookup by reference settles it. A reference_conflict then is that
-    attempt's order, charged (our reference is this order's alone; what was sent for it can
-    differ after a brand is remapped): accepted, so its own record settles it, or unknown when
-    the vendor does not say which order it holds (a look-up by reference finds it)."""
+    so it is unknown and a look-up settles it. A reference_conflict then is that attempt's
+    order, charged (our reference is this order's alone; what was sent for it can differ after
+    a brand is remapped): accepted under the vendor's id, or unknown as a conflict if none."""
     conflict = isinstance(outcome, Rejected) and outcome.code == REFERENCE_CONFLICT
     if conflict and vendor_may_have_it and outcome.vendor_order_id is not None:
         return Accepted(outcome.vendor_order_id, REFERENCE_CONFLICT)
     if isinstance(outcome, Rejected) and (conflict or not outcome.business) and vendor_may_have_it:
         detail = f"{outcome.http_status} {outcome.code} after an unanswered attempt"
-        return Unknown("unexpected_reply", detail, outcome.http_status)
+        reason = REFERENCE_CONFLICT if conflict else "unexpected_reply"
+        return Unknown(reason, detail, outcome.http_status)
     return outcome
 
 

@@ -16,6 +16,7 @@ from typing import Protocol
 import structlog
 
 from ledger.vendors.base import (
+    REFERENCE_CONFLICT,
     Outcome,
     Unknown,
     VendorAdapter,
@@ -118,7 +119,9 @@ class VendorClient:
                 raise
             self.breaker.record(outcome)
             await journal.after_attempt(attempt, outcome)
-            if not isinstance(outcome, Unknown) or attempt == attempts:
+            # A conflict is refused the same way however often it is sent: a look-up settles it.
+            settled = not isinstance(outcome, Unknown) or outcome.reason == REFERENCE_CONFLICT
+            if settled or attempt == attempts:
                 return outcome
             last = outcome
             delay = self.backoff(attempt - 1)

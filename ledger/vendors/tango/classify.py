@@ -77,7 +77,7 @@ def classify(
     if status == 429 or key == _IN_PROCESS:
         return Unknown("rate_limited", key, status, retry_after)
     if key == _EXISTS:
-        return Unknown("unexpected_reply", f"{key}: Tango already holds this reference", status)
+        return Unknown(REFERENCE_CONFLICT, f"{key}: Tango already holds this reference", status)
     if status >= 500 or status == 408:
         # Tango: a 5xx on POST /orders may still have been processed; retry with the same key.
         return Unknown("server_error", key, status, retry_after)

@@ -185,3 +185,26 @@ def test_a_create_answered_with_an_order_refunded_since_folds_to_refunded_in_any
     outcome = answered(ours(vendor_status), "V-1", vendor_status, 200, None)
     state = apply(created(), outcome_event("vendor", 1, outcome, T0))
     assert (state.status, state.refunded_minor) == ("refunded", state.amount_minor)
+
+
+def test_a_vendors_key_retention_is_counted_from_the_first_send_not_the_order():
+    """The vendor first sees our key when it is first sent: an order whose vendor was away
+    for weeks keeps its whole retention for replays from then on."""
+    first_send = T0 + timedelta(days=28)
+    sent = apply(
+        created(),
+        ev.VendorRequestSent(vendor="runa", vendor_reference="r", attempt=1, sent_at=first_send),
+    )
+    assert sent.first_sent_at == first_send
+    again = apply(
+        sent,
+        ev.VendorRequestSent(
+            vendor="runa", vendor_reference="r", attempt=2, sent_at=first_send + timedelta(days=1)
+        ),
+    )
+    assert again.first_sent_at == first_send
+    soon_after = first_send + timedelta(days=1)
+    retention = timedelta(days=27)
+    assert next_vendor_step(sent, soon_after, retention, by_reference=False) == "submit"
+    assert next_vendor_step(sent, soon_after, retention) == "submit"
+    assert next_vendor_step(sent, first_send + retention, retention) == "lookup"

@@ -7,7 +7,14 @@ import random
 import pytest
 from yarl import URL
 
-from ledger.vendors.base import Accepted, Fulfilled, Rejected, Unknown, VendorUnavailable
+from ledger.vendors.base import (
+    Accepted,
+    Fulfilled,
+    Rejected,
+    Unknown,
+    VendorOrderRequest,
+    VendorUnavailable,
+)
 from ledger.vendors.breaker import CircuitBreaker
 from tests.unit.vendors.rest_doubles import (
     ORDERS,
@@ -164,7 +171,24 @@ async def test_a_conflict_naming_no_order_after_an_unanswered_attempt_is_unknown
     rejected = Rejected("reference_conflict", "held by another payload", 409)
     adapter.create_order = _answering(rejected)  # as Tremendous' 409 and Runa's say it
     earlier = await client.submit(REQ, Journal(), vendor_may_have_it=True)
-    assert isinstance(earlier, Unknown) and earlier.reason == "unexpected_reply"
+    assert isinstance(earlier, Unknown) and earlier.reason == "reference_conflict"
+
+
+async def test_a_conflict_ends_the_call_since_sending_it_again_is_refused_the_same_way(
+    vendor, adapter
+):
+    client, _ = make_client(adapter, max_attempts=4)
+    rejected = Rejected("reference_conflict", "held by another payload", 409)
+    sent: list[VendorOrderRequest] = []
+
+    async def create_order(req):
+        sent.append(req)
+        return rejected
+
+    adapter.create_order = create_order
+    earlier = await client.submit(REQ, Journal(), vendor_may_have_it=True)
+    assert isinstance(earlier, Unknown) and earlier.reason == "reference_conflict"
+    assert len(sent) == 1
 
 
 def _answering(outcome):

@@ -117,7 +117,7 @@ async def test_each_documented_refusal_is_rejected_and_only_verdicts_are_busines
     ("status", "key", "reason"),
     [
         (409, "409.002", "rate_limited"),  # in process: come back in 2 s
-        (409, "409.024", "unexpected_reply"),  # exists: a look-up settles it
+        (409, "409.024", "reference_conflict"),  # exists: a look-up settles it
         (429, "429.001", "rate_limited"),
         (429, "429.008", "rate_limited"),
         (500, "500.005", "server_error"),
