@@ -86,12 +86,12 @@ async def record(dsn: str, rows: int, vendors: dict, tag: str) -> tuple[float, s
     )
     intake = Intake(Fulfilment(pool, vendors, CardVault(KEY), now), leases, now, 3.0)
     started = time.perf_counter()
+    parsed = bulk_batches.route_rows(parsed, lambda _brand: "sandbox")
     outcome = await bulk_batches.submit_batch(
         intake,
         pool,
         parsed,
         client_id="bench",
-        vendor="sandbox",
         partial=False,
         now=now(),
         metadata={},

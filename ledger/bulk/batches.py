@@ -47,11 +47,28 @@ class BatchOutcome(msgspec.Struct, frozen=True):
     # Rows whose order was already recorded (an earlier upload of this file, or a key reused).
     existing: int
     # Rows not ordered: their key names a different order, or it stayed busy elsewhere.
+    # (A brand no vendor sells is a bad row of the file, in its errors.)
     refused: tuple[RowError, ...]
 
 
 def stream_of(batch: str) -> str:
     return f"bulk:{batch}"
+
+
+def route_rows(parsed: BulkFile, route: Callable[[str], str]) -> BulkFile:
+    """The file with each accepted row's vendor chosen by `route`. A brand no vendor sells is a
+    bad row like a bad cell, found before anything is written: a whole file with one is refused,
+    since one ordered but for that row, corrected and sent again, is new bytes whose other rows
+    would get new keys and be ordered twice."""
+    routed: list[BulkRow] = []
+    unsold: list[RowError] = []
+    for row in parsed.accepted:
+        try:
+            routed.append(msgspec.structs.replace(row, vendor=route(row.brand_id)))
+        except NoVendorSells as exc:
+            unsold.append(RowError(row.row, "brand_id", str(exc)))
+    errors = tuple(sorted((*parsed.errors, *unsold), key=lambda error: error.row))
+    return msgspec.structs.replace(parsed, accepted=tuple(routed), errors=errors)
 
 
 async def submit_batch(
@@ -60,16 +77,15 @@ async def submit_batch(
     parsed: BulkFile,
     *,
     client_id: str,
-    route: Callable[[str], str],
     partial: bool,
     now: datetime,
     metadata: dict[str, Any],
     progress: Progress | None = None,
 ) -> BatchOutcome:
-    """Record the batch and all its accepted rows, each with the vendor `route` picks for its
-    brand (a brand no vendor sells refuses that row); the caller checked parsed.acceptable()."""
-    if not parsed.acceptable(partial):
-        raise ValueError("submit_batch needs a file acceptable as sent (see BulkFile.acceptable)")
+    """Record the batch and all its accepted rows, each with the vendor route_rows chose for
+    it; the caller routed the file and checked parsed.acceptable() after that."""
+    if not parsed.acceptable(partial) or any(row.vendor is None for row in parsed.accepted):
+        raise ValueError("submit_batch needs a routed file acceptable as sent (route_rows)")
     batch = batch_id(client_id, parsed.file_sha256)
     accepted = ev.BulkBatchAccepted(
         batch_id=batch,
@@ -91,7 +107,7 @@ async def submit_batch(
 
     async def worker() -> None:
         for row in rows:  # one shared iterator: each row is taken by exactly one worker
-            outcome = await _order_row(intake, route, row, client_id, batch, metadata)
+            outcome = await _order_row(intake, row, client_id, batch, metadata)
             if isinstance(outcome, RowError):
                 refused.append(outcome)
             else:
@@ -120,17 +136,9 @@ async def submit_batch(
 
 
 async def _order_row(
-    intake: Intake,
-    route: Callable[[str], str],
-    row: BulkRow,
-    client_id: str,
-    batch: str,
-    metadata: dict[str, Any],
+    intake: Intake, row: BulkRow, client_id: str, batch: str, metadata: dict[str, Any]
 ) -> str | RowError:
-    try:
-        vendor = route(row.brand_id)
-    except NoVendorSells as exc:
-        return RowError(row.row, "brand_id", str(exc))
+    assert row.vendor is not None  # submit_batch takes routed files only
     cmd = SubmitOrder(
         client_id=client_id,
         idempotency_key=row.idempotency_key,
@@ -138,7 +146,7 @@ async def _order_row(
         brand_id=row.brand_id,
         amount_minor=row.amount_minor,
         currency=row.currency,
-        vendor=vendor,
+        vendor=row.vendor,
         source="bulk",
         batch_id=batch,
     )

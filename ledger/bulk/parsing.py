@@ -41,6 +41,8 @@ class BulkRow(msgspec.Struct, frozen=True):
     brand_id: str
     amount_minor: int
     currency: str
+    # The vendor chosen for its brand (batches.route_rows), before anything is written.
+    vendor: str | None = None
 
 
 class BulkFile(msgspec.Struct, frozen=True):
@@ -172,11 +174,13 @@ def _row(
     # hand-written row may stop early: a missing cell reads as blank, and only a value that
     # belongs to no named column is an error (it would otherwise be silently dropped).
     cells = cells + [""] * (len(columns) - len(cells))
-    errors = [
-        RowError(number, None, f"cell {position + 1} has a value but no column header")
+    stray = [
+        position + 1
         for position, cell in enumerate(cells)
         if cell and (position >= len(columns) or not columns[position])
     ]
+    # One error per row, however many cells: a row of commas must not become a huge answer.
+    errors = [_stray_cells(number, stray)] if stray else []
     values = {name: cell for name, cell in zip(columns, cells, strict=False) if name}
     errors += [RowError(number, name, "is empty") for name in REQUIRED if not values[name]]
     errors += [
@@ -202,6 +206,13 @@ def _row(
         seen_keys.setdefault(key, number)
     customer, brand, currency = values["customer_id"], values["brand_id"], values["currency"]
     return errors or BulkRow(number, key, customer, brand, amount_minor, currency)
+
+
+def _stray_cells(number: int, positions: list[int]) -> RowError:
+    if len(positions) == 1:
+        return RowError(number, None, f"cell {positions[0]} has a value but no column header")
+    reason = f"{len(positions)} cells have values but no column header (from cell {positions[0]})"
+    return RowError(number, None, reason)
 
 
 def _is_identifier(value: str) -> bool:

@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ledger.bulk.batches import BatchOutcome, submit_batch
+from ledger.bulk.batches import BatchOutcome, route_rows, submit_batch
 from ledger.bulk.parsing import BulkFile, BulkLimitExceeded, RowError, parse_file
 from ledger.cli.database import database_urls
 from ledger.cli.output import add_json_flag, emit
@@ -74,6 +74,7 @@ async def cmd_bulk_upload(settings: Settings, args: argparse.Namespace) -> int:
     except BulkLimitExceeded as exc:
         print(f"bulk-upload: {exc.detail}", file=sys.stderr)
         return EXIT_REFUSED
+    parsed = route_rows(parsed, _offline_router(settings).choose)
     for error in parsed.errors:
         print(describe(error))
     if not parsed.acceptable(args.partial):
@@ -113,7 +114,6 @@ async def _submit(
             pool,
             parsed,
             client_id=args.client,
-            route=_offline_router(settings).choose,
             partial=args.partial,
             now=datetime.now(UTC),
             metadata={"actor": "cli:bulk-upload"},

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import msgspec
 from aiohttp import BodyPartReader, StreamReader, web
 
-from ledger.bulk.batches import BatchOutcome, batch_progress, submit_batch
+from ledger.bulk.batches import BatchOutcome, batch_progress, route_rows, submit_batch
 from ledger.bulk.parsing import BulkLimitExceeded, RowError, parse_file
 from ledger.http.auth import authorize
 from ledger.http.keys import INTAKE, POOL, REQUEST_ID, ROUTER, SETTINGS
@@ -26,11 +26,16 @@ _CSV_TYPES = frozenset({"text/csv", "application/csv"})
 # the limit is refused after at most this much past it.
 _CHUNK = 64 * 1024
 _encoder = msgspec.json.Encoder()
+# An answer lists this many bad rows at most (error_count counts them all): a file at the byte
+# limit can hold millions of problems, and an answer that big helps nobody fix a file.
+MAX_REPORTED_ERRORS = 1000
 
 
 class BulkUploaded(BatchOutcome, frozen=True):
-    # Bad rows left out of a partial=true upload (empty otherwise: such a file is a 422).
+    # Bad rows left out of a partial=true upload (empty otherwise: such a file is a 422), the
+    # first MAX_REPORTED_ERRORS of error_count.
     errors: tuple[RowError, ...] = ()
+    error_count: int = 0
     status_url: str = ""
 
 
@@ -61,9 +66,13 @@ async def _file_bytes(request: web.Request, limit: int) -> bytes:
         content: StreamReader = request.content
         return await _read_limited(content.read, limit)
     if request.content_type == "multipart/form-data":
-        async for part in await request.multipart():
-            if isinstance(part, BodyPartReader) and part.name == "file":
-                return await _read_limited(part.read_chunk, limit)
+        try:
+            async for part in await request.multipart():
+                if isinstance(part, BodyPartReader) and part.name == "file":
+                    return await _read_limited(part.read_chunk, limit)
+        except ValueError as exc:  # aiohttp's word for a missing or unmatched boundary
+            detail = f"the multipart body cannot be read ({exc})"[:200]
+            raise Problem(400, "invalid_multipart", detail, field="Content-Type") from None
         raise Problem(400, "missing_file", "send the CSV as a form field named file", field="file")
     raise Problem(
         415,
@@ -96,6 +105,7 @@ async def upload(request: web.Request) -> web.Response:
         )
     except BulkLimitExceeded as exc:
         raise Problem(413, exc.code, exc.detail) from None
+    parsed = route_rows(parsed, request.app[ROUTER].choose)
     if not parsed.acceptable(partial):
         retry = (
             " (partial=true orders the valid rows)" if parsed.readable and parsed.accepted else ""
@@ -104,21 +114,25 @@ async def upload(request: web.Request) -> web.Response:
             422,
             "invalid_rows",
             f"{len(parsed.errors)} problem(s) in the file; nothing was ordered{retry}",
-            extra={"rows": parsed.rows, "errors": parsed.errors},
+            extra={
+                "rows": parsed.rows,
+                "errors": parsed.errors[:MAX_REPORTED_ERRORS],
+                "error_count": len(parsed.errors),
+            },
         )
     outcome = await submit_batch(
         request.app[INTAKE],
         request.app[POOL],
         parsed,
         client_id=principal.client_id,
-        route=request.app[ROUTER].choose,
         partial=partial,
         now=datetime.now(UTC),
         metadata={"request_id": request[REQUEST_ID], "actor": principal.key_id},
     )
     body = BulkUploaded(
         **msgspec.structs.asdict(outcome),
-        errors=parsed.errors,
+        errors=parsed.errors[:MAX_REPORTED_ERRORS],
+        error_count=len(parsed.errors),
         status_url=f"/api/v1/bulk-orders/{outcome.batch_id}",
     )
     if outcome.replayed:

@@ -161,3 +161,76 @@ async def test_progress_is_shown_to_the_batchs_client_and_nobody_else(running):
     assert set(ours["counts"]) == {"pending", "fulfilled", "failed", "refunded"}
     unknown = await client.get("/api/v1/bulk-orders/bat_nothing", headers=headers)
     assert unknown.status == 404
+
+
+@pytest.fixture
+async def one_brand_shop(database_url, tmp_path):
+    """A service whose only vendor sells amazon-us and nothing else."""
+    async with sandbox() as (url, _):
+        vendors = tmp_path / "vendors.toml"
+        vendors.write_text(f'[vendors.shop]\nbase_url = "{url}"\n\n[vendors.shop.brands]\n'
+                           'amazon-us = "AMZ"\n')  # fmt: skip
+        settings = service_settings("", tmp_path, vendors_file=vendors, default_vendor="shop")
+        async with service(database_url, settings) as (client, headers):
+            yield client, headers
+
+
+async def test_a_brand_no_vendor_sells_refuses_the_whole_file_before_anything_is_written(
+    one_brand_shop,
+):
+    """Corrected and uploaded again whole, a file half ordered would order its other rows a
+    second time (new bytes, new keys): a brand nobody sells is a bad row like any other."""
+    client, headers = one_brand_shop
+    typo = csv_file(3, bad={1: "cust-1,amazon-uss,5.00,USD"})
+    refused = await client.post("/api/v1/bulk-orders", data=typo, headers=as_csv(headers))
+    body = await refused.json()
+    assert refused.status == 422 and body["code"] == "invalid_rows", body
+    assert [(e["row"], e["column"]) for e in body["errors"]] == [(3, "brand_id")]
+    assert "amazon-uss" in body["errors"][0]["reason"]
+    assert await counts(client) == (0, 0)
+
+    fixed = await client.post("/api/v1/bulk-orders", data=csv_file(3), headers=as_csv(headers))
+    assert fixed.status == 202 and (await fixed.json())["created"] == 3
+    assert await counts(client) == (1, 3), "each row ordered once"
+
+
+async def test_partial_true_leaves_out_a_row_whose_brand_no_vendor_sells(one_brand_shop):
+    client, headers = one_brand_shop
+    typo = csv_file(3, bad={1: "cust-1,amazon-uss,5.00,USD"})
+    response = await client.post(
+        "/api/v1/bulk-orders?partial=true", data=typo, headers=as_csv(headers)
+    )
+    body = await response.json()
+    assert response.status == 202, body
+    assert (body["rows"], body["accepted_rows"], body["created"]) == (3, 2, 2)
+    assert [(e["row"], e["column"]) for e in body["errors"]] == [(3, "brand_id")]
+    assert body["refused"] == []
+    progress = await (await client.get(body["status_url"], headers=headers)).json()
+    assert progress["accepted_rows"] == 2
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"x"),  # no boundary
+        ("multipart/form-data; boundary=abc", b"not a multipart body"),
+    ],
+)
+async def test_a_malformed_multipart_body_is_a_400_not_a_500(running, content_type, body):
+    client, headers, _ = running
+    response = await client.post(
+        "/api/v1/bulk-orders", data=body, headers={**headers, "Content-Type": content_type}
+    )
+    problem = await response.json()
+    assert response.status == 400 and problem["code"] == "invalid_multipart", problem
+    assert problem["field"] == "Content-Type" or problem["field"] == "body"
+    assert await counts(client) == (0, 0)
+
+
+async def test_a_file_with_many_bad_rows_reports_the_first_thousand_and_counts_them_all(running):
+    client, headers, _ = running
+    data = (HEADER + "\n" + ",,oops,\n" * 400).encode()  # three empty cells a row
+    response = await client.post("/api/v1/bulk-orders", data=data, headers=as_csv(headers))
+    body = await response.json()
+    assert response.status == 422 and body["error_count"] == 1200
+    assert len(body["errors"]) == 1000 and body["errors"][0]["row"] == 2

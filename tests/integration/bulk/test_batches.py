@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from ledger.bulk import batches as bulk_batches
-from ledger.bulk.batches import batch_progress, stream_of, submit_batch
+from ledger.bulk.batches import batch_progress, route_rows, stream_of, submit_batch
 from ledger.bulk.parsing import RowError, parse_file
 from ledger.log import events as ev
 from ledger.log import store
@@ -55,9 +55,8 @@ async def upload(
     return await submit_batch(
         intake,
         pool,
-        parse(data),
+        route_rows(parse(data), route or everything_to_the_sandbox),
         client_id=client,
-        route=route or everything_to_the_sandbox,
         partial=partial,
         now=T0,
         metadata={"actor": "test"},
@@ -158,9 +157,7 @@ async def test_a_row_whose_key_names_a_different_order_is_refused_and_the_rest_o
     assert [c["stream_id"] for c in conflicts] == ["order:acme:camp-key-0001"]
 
 
-async def test_each_row_is_routed_by_its_brand_and_an_unsold_brand_refuses_only_its_row(
-    intake, pool
-):
+async def test_each_row_is_routed_by_its_brand_and_an_unsold_brand_is_a_bad_row(intake, pool):
     data = csv(2) + b"cust-x,itunes-de,5.00,EUR\n"
 
     def route(brand_id: str) -> str:
@@ -168,10 +165,14 @@ async def test_each_row_is_routed_by_its_brand_and_an_unsold_brand_refuses_only_
             raise NoVendorSells(brand_id)
         return "tango"
 
-    outcome = await upload(intake, pool, data, route=route)
-    assert outcome.refused == (
-        RowError(4, "brand_id", "no configured vendor sells brand 'itunes-de'"),
-    )
+    routed = route_rows(parse(data), route)
+    unsold = RowError(4, "brand_id", "no configured vendor sells brand 'itunes-de'")
+    assert routed.errors == (unsold,) and not routed.acceptable(partial=False)
+    with pytest.raises(ValueError, match="acceptable"):
+        await upload(intake, pool, data, route=route)
+    assert await order_events(pool, "BulkBatchAccepted") == []
+    outcome = await upload(intake, pool, data, route=route, partial=True)
+    assert outcome.refused == () and outcome.accepted_rows == 2
     vendors = await pool.fetch(
         "SELECT convert_from(data, 'UTF8')::jsonb ->> 'vendor' AS vendor FROM events"
         " WHERE type = 'OrderRequested'"

@@ -219,3 +219,11 @@ def test_a_file_in_another_delimiter_gets_one_error_naming_it(delimiter, named):
     parsed = parse(data)
     (error,) = parsed.errors
     assert error.row == 1 and error.column is None and named in error.reason
+
+
+def test_cells_beyond_the_header_are_one_error_per_row_however_many_there_are():
+    """Each stray cell its own error let 200 KB of commas become 100,000 errors."""
+    parsed = parse(HEADER + b"c1,b1,1.00,USD" + b",x" * 10_000 + b"\n")
+    assert parsed.errors == (
+        RowError(2, None, "10000 cells have values but no column header (from cell 5)"),
+    )
