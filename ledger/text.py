@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 # C0 and C1 controls: NUL cannot be stored in PostgreSQL's text or jsonb (an event holding one
 # fails its append, ledger/log/events.py), and the others repaint the terminal of whoever reads
@@ -38,3 +39,26 @@ def moment_problem(moment: datetime) -> str | None:
     if not FIRST_YEAR <= year <= LAST_YEAR:
         return f"is outside the years {FIRST_YEAR} to {LAST_YEAR}"
     return None
+
+
+# Every caller waits hours at most; a longer number is bounded so that it stays a finite float
+# in the events that record it ("1" * 400 is inf to float(), and JSON has no inf).
+LONGEST_RETRY_AFTER_S = 365 * 86_400.0
+
+
+def retry_after_seconds(header: str | None, now: datetime) -> float | None:
+    """A Retry-After header's wait from `now`: delta-seconds or an HTTP-date (RFC 9110, which
+    are GMT); None when absent or unreadable. Delta-seconds are ASCII digits: "²" and "١٢"
+    are digits to str.isdigit but not to float(), and one crashed whatever read it."""
+    if not header:
+        return None
+    value = header.strip()
+    if value.isascii() and value.isdigit():
+        return min(float(value), LONGEST_RETRY_AFTER_S)
+    try:
+        at = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if at.tzinfo is None:  # "-0000": still GMT
+        at = at.replace(tzinfo=UTC)
+    return min(max(0.0, (at - now).total_seconds()), LONGEST_RETRY_AFTER_S)

@@ -68,10 +68,11 @@ async def signed_in(request: web.Request, scope: str) -> Session:
 
 
 async def posted_form(request: web.Request) -> Mapping[str, object]:
-    """The posted form; Refused (400) when its bytes are not text in the charset it names."""
+    """The posted form; Refused (400) when its bytes are not text in the charset it names, or
+    a multipart body has no boundary or does not match it (aiohttp's ValueError)."""
     try:
         return await request.post()
-    except (UnicodeDecodeError, LookupError):
+    except (ValueError, LookupError):
         raise Refused(
             400, "Form refused", "The form could not be read: send it URL-encoded, in UTF-8."
         ) from None

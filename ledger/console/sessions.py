@@ -40,8 +40,12 @@ def token_hash(token: str) -> bytes:
 
 
 def same_token(sent: str | None, expected: str) -> bool:
-    """Constant-time: a CSRF token is compared without telling how much of it matched."""
-    return sent is not None and hmac.compare_digest(sent.encode(), expected.encode())
+    """Constant-time: a CSRF token is compared without telling how much of it matched.
+    surrogatepass: a form in an odd charset, or a cookie's undecodable bytes, can hold lone
+    surrogates, which plain UTF-8 refuses to encode; they simply do not match."""
+    if sent is None:
+        return False
+    return hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def session_expiry(now: datetime, key_expires_at: datetime | None) -> datetime:

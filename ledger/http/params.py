@@ -12,6 +12,7 @@ import msgspec
 
 from ledger.http.problems import Problem
 from ledger.money import MoneyError, exponent
+from ledger.text import moment_problem
 
 # One page of a list endpoint; large enough for a screen, small enough to stay fast.
 DEFAULT_LIMIT = 100
@@ -61,7 +62,7 @@ def window(query: Mapping[str, str]) -> tuple[datetime | None, datetime | None]:
 
 def limit(query: Mapping[str, str]) -> int:
     raw = query.get("limit", str(DEFAULT_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise _bad("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
 
@@ -80,15 +81,22 @@ def decode_cursor(query: Mapping[str, str], types: type) -> object | None:
         )
     except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
         raise _bad("after", "is not a cursor this API returned") from None
-    # Its parts go to SQL: a crafted one holding NUL would be refused there, as a 500.
+    # Its parts go to SQL: a crafted one holding NUL, or a moment with no UTC equivalent,
+    # would be refused there, as a 500.
     parts = cursor if isinstance(cursor, tuple | list) else (cursor,)
-    if any(isinstance(part, str) and BAD_CHARACTERS.search(part) for part in parts):
+    if any(_unqueryable(part) for part in parts):
         raise _bad("after", "is not a cursor this API returned")
     return cursor
 
 
+def _unqueryable(part: object) -> bool:
+    if isinstance(part, str):
+        return BAD_CHARACTERS.search(part) is not None
+    return isinstance(part, datetime) and moment_problem(part) is not None
+
+
 def day(query: Mapping[str, str], name: str, default: date | None = None) -> date:
-    value = query.get(name)
+    value = query.get(name) or None  # an HTML form's empty box is a value not given
     if value is None:
         if default is None:
             raise _bad(name, "is required (YYYY-MM-DD)")
@@ -105,7 +113,7 @@ def day(query: Mapping[str, str], name: str, default: date | None = None) -> dat
 
 
 def currency(query: Mapping[str, str]) -> str | None:
-    value = query.get("currency")
+    value = query.get("currency") or None  # an HTML form's empty box: every currency
     if value is None:
         return None
     try:

@@ -17,6 +17,7 @@ import structlog
 from msgspec import Meta
 
 from ledger.money import MoneyError, exponent
+from ledger.text import retry_after_seconds
 from ledger.vendors.base import (
     REFERENCE_CONFLICT,
     CardSecret,
@@ -40,7 +41,6 @@ from ledger.vendors.transport import (
     body_digest,
     decode_read,
     iso_utc,
-    parse_retry_after,
     utcnow,
 )
 
@@ -166,7 +166,7 @@ def classify(
             detail = f"the vendor holds {order.id} under this key, for {held}"
             return Rejected(REFERENCE_CONFLICT, detail[:DETAIL_LIMIT], status, order.id)
         return answered(order.status, order.id, order.status, status, order.card)
-    retry_after = parse_retry_after(headers.get("Retry-After"), now)
+    retry_after = retry_after_seconds(headers.get("Retry-After"), now)
     if status == 429:
         return Unknown("rate_limited", _error(status, body).code, status, retry_after)
     if status == 408:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import aiohttp
 import msgspec
 
+from ledger.text import retry_after_seconds
 from ledger.vendors.base import Outcome, Rejected, Unknown, VendorUnavailable
 
 # Vendor error bodies and odd replies are quoted in outcomes and events; a bound keeps a vendor
@@ -51,22 +51,6 @@ def offset_cursor(start: datetime, end: datetime, cursor: str | None, vendor: st
         return int(cursor) if cursor else 0
     except ValueError:
         raise ValueError(f"cursor was not issued by this {vendor} listing") from None
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date (RFC 9110)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # HTTP-dates are GMT by definition
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 async def attempt(
@@ -115,7 +99,7 @@ async def read(
                 f"http_{resp.status}",
                 error_code(resp.status, payload),
                 http_status=resp.status,
-                retry_after=parse_retry_after(resp.headers.get("Retry-After"), now()),
+                retry_after=retry_after_seconds(resp.headers.get("Retry-After"), now()),
             )
     except TimeoutError as exc:
         raise VendorUnavailable("timeout", repr(exc)) from exc

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
 # Longest URL accepted: a generous bound that keeps stored rows and log events small.
 MAX_URL_LENGTH = 2048
@@ -35,8 +36,10 @@ def check_url(url: str, allow_private: bool) -> str:
         raise RefusedTarget(f"is longer than {MAX_URL_LENGTH} characters")
     try:
         parts = urlsplit(url)
-        host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+        # The host as the client will connect to it: IDNA turns fullwidth or circled digits
+        # and letters into ASCII, so "１２７.０.０.１" is checked as the 127.0.0.1 it reaches.
+        host = URL(url).raw_host if parts.hostname else None
     except ValueError as exc:
         raise RefusedTarget(f"is not a URL: {exc}") from None
     if parts.scheme not in ("https", "http") or not host:

@@ -91,7 +91,10 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers a row keeps: no credentials, a repeated name joined as HTTP joins it, at
     most MAX_HEADERS names and MAX_HEADER_CHARS a value; what is cut says so."""
     joined: dict[str, str] = {}
-    for name, value in headers.items():
+    for name, raw in headers.items():
+        # aiohttp keeps bytes that are not UTF-8 as lone surrogates, which JSON cannot encode:
+        # kept as the bytes they were, written \xNN.
+        value = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         if name.lower() not in _NOT_KEPT:
             joined[name] = f"{joined[name]}, {value}" if name in joined else value
     kept = {

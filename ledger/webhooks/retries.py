@@ -4,7 +4,8 @@ time and the random draw)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
+
+from ledger.text import retry_after_seconds
 
 # The longest wait between two attempts: an endpoint back after an outage gets its events
 # within the hour, and three days of retries are about a hundred attempts, not thousands.
@@ -23,18 +24,8 @@ def backoff_s(attempts: int, base_s: float, draw: float) -> float:
 
 def retry_after_s(header: str | None, now: datetime) -> float | None:
     """A Retry-After header's delay (seconds, or an HTTP date), bounded; None if absent or bad."""
-    if not header:
-        return None
-    value = header.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER_S)
-    try:
-        at = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if at.tzinfo is None:
-        return None
-    return min(max(0.0, (at - now).total_seconds()), MAX_RETRY_AFTER_S)
+    seconds = retry_after_seconds(header, now)
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER_S)
 
 
 def next_attempt(

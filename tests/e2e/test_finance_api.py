@@ -83,6 +83,10 @@ async def test_orders_placed_today_show_in_the_gl_and_the_order_list(finance_api
         ("/api/v1/gl/journal.csv?date=2026-1-1", "date"),
         ("/api/v1/orders?status=lost", "status"),
         ("/api/v1/orders?limit=0", "limit"),
+        ("/api/v1/orders?limit=%C2%B2", "limit"),  # a digit to str.isdigit, not to int()
+        # A cursor naming 0001-01-01T00:00:00+01:00, which has no UTC equivalent to query by.
+        ("/api/v1/orders?after=WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzAxOjAwIiwieCJd", "after"),
+        ("/api/v1/discrepancies?after=WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzAxOjAwIiwieCJd", "after"),
         ("/api/v1/orders?after=not-a-cursor", "after"),
         ("/api/v1/orders?from=2026-03-10&to=2026-03-01", "from"),
         ("/api/v1/discrepancies?type=bogus", "type"),

@@ -10,10 +10,11 @@ from typing import NamedTuple
 
 import msgspec
 
+from ledger.text import retry_after_seconds
 from ledger.vendors.base import REFERENCE_CONFLICT, Outcome, Rejected, Unknown, answered
 from ledger.vendors.giftbit import wire
 from ledger.vendors.giftbit.records import CAMPAIGN_STATUSES, card_of
-from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after, refused
+from ledger.vendors.transport import DETAIL_LIMIT, body_digest, refused
 
 # Giftbit's verdicts on the order itself: an unknown brand (ERROR_CAMPAIGN_INVALID_BRAND,
 # ERROR_BRANDS_NO_SUCH_BRAND, any 422: valid format, invalid values) and a failed charge (402).
@@ -58,5 +59,5 @@ def classify(
     if status == 200:
         return _success(body, asked)
     code = error_code(status, body)
-    retry_after = parse_retry_after(headers.get("Retry-After"), now)
+    retry_after = retry_after_seconds(headers.get("Retry-After"), now)
     return refused(status, code, retry_after, business=status in _BUSINESS_STATUSES)

@@ -74,7 +74,7 @@ class ReloadlyAdapter(HttpVendor):
 
     async def create_order(self, req: VendorOrderRequest) -> Outcome:
         product = self._products.get(req.brand_id, "")
-        if not product.isdigit():
+        if not (product.isascii() and product.isdigit()):
             return unmapped_brand(req.brand_id, "productId")
         order = wire.OrderRequest(
             product_id=int(product),

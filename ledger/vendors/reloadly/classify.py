@@ -10,10 +10,11 @@ from typing import NamedTuple
 
 import msgspec
 
+from ledger.text import retry_after_seconds
 from ledger.vendors.base import REFERENCE_CONFLICT, Outcome, Rejected, Unknown, answered
 from ledger.vendors.reloadly import wire
 from ledger.vendors.reloadly.records import STATUSES, face_value
-from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after, refused
+from ledger.vendors.transport import DETAIL_LIMIT, body_digest, refused
 
 # A 401 with these is our token, not the order: refresh it and send again, once.
 TOKEN_ERRORS = frozenset({"INVALID_TOKEN", "TOKEN_EXPIRED"})
@@ -66,5 +67,5 @@ def classify(
             return Unknown("server_error", detail, status)
         return transaction_outcome(transaction, asked, status)
     code = error_code(status, body)
-    retry_after = parse_retry_after(headers.get("Retry-After"), now)
+    retry_after = retry_after_seconds(headers.get("Retry-After"), now)
     return refused(status, code, retry_after, business=status in _BUSINESS_STATUSES)

@@ -10,10 +10,11 @@ from typing import NamedTuple
 
 import msgspec
 
+from ledger.text import retry_after_seconds
 from ledger.vendors.base import REFERENCE_CONFLICT, Outcome, Rejected, Unknown, answered
 from ledger.vendors.runa import wire
 from ledger.vendors.runa.records import STATUSES, card_of, face_value
-from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after
+from ledger.vendors.transport import DETAIL_LIMIT, body_digest
 
 # Runa's verdicts on the order itself.
 _BUSINESS_TYPES = frozenset({"insufficient_funds", "validation_error"})
@@ -58,7 +59,7 @@ def classify(
     if status in (200, 201, 202):
         return _success(status, body, asked)
     kind = error_type(status, body)
-    retry_after = parse_retry_after(headers.get("Retry-After"), now)
+    retry_after = retry_after_seconds(headers.get("Retry-After"), now)
     if kind == "idempotency_in_progress" or status == 102:
         # The first request with this key is still running at Runa: come back, same key.
         return Unknown("rate_limited", kind, status, retry_after)

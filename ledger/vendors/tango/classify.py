@@ -10,10 +10,11 @@ from typing import NamedTuple
 
 import msgspec
 
+from ledger.text import retry_after_seconds
 from ledger.vendors.base import REFERENCE_CONFLICT, Outcome, Rejected, Unknown, answered
 from ledger.vendors.tango import wire
 from ledger.vendors.tango.records import card_of, order_status, vendor_minor
-from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after
+from ledger.vendors.transport import DETAIL_LIMIT, body_digest
 
 # Tango's verdicts on the order itself: only these fail an order whose earlier attempt may
 # have reached Tango. 402.001 insufficient funds, 403.016 fraud velocity, 404.033 unknown
@@ -73,7 +74,7 @@ def classify(
     if status in (200, 201):
         return _success(status, body, asked)
     key = error_key(status, body)
-    retry_after = parse_retry_after(headers.get("Retry-After"), now)
+    retry_after = retry_after_seconds(headers.get("Retry-After"), now)
     if status == 429 or key == _IN_PROCESS:
         return Unknown("rate_limited", key, status, retry_after)
     if key == _EXISTS:

@@ -9,8 +9,9 @@ from typing import NamedTuple
 
 import msgspec
 
+from ledger.text import retry_after_seconds
 from ledger.vendors.base import REFERENCE_CONFLICT, Outcome, Rejected, Unknown, answered
-from ledger.vendors.transport import DETAIL_LIMIT, body_digest, parse_retry_after, refused
+from ledger.vendors.transport import DETAIL_LIMIT, body_digest, refused
 from ledger.vendors.tremendous import wire
 from ledger.vendors.tremendous.records import card_of, order_status, order_value
 
@@ -57,7 +58,7 @@ def classify(
     if status in (200, 201):
         return _success(status, body, asked)
     message = error_message(status, body)
-    retry_after = parse_retry_after(headers.get("Retry-After"), now)
+    retry_after = retry_after_seconds(headers.get("Retry-After"), now)
     if status == 409:
         # The external_id is taken by another payload: never this order's success, and no
         # retry with this reference can change it.

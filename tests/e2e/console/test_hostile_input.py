@@ -111,3 +111,47 @@ async def test_redirects_downloads_and_errors_under_console_carry_the_page_heade
     assert stylesheet.status == 200 and "Content-Security-Policy" not in stylesheet.headers
     api = await console.client.get("/healthz")
     assert "Content-Security-Policy" not in api.headers
+
+
+async def test_the_gl_forms_empty_boxes_mean_not_given_as_they_do_on_every_other_page(console):
+    """The currency box is empty by default: pressing Show sent currency= and got a 400."""
+    await console.sign_in(await console.key("finance:read"))
+    for url in (
+        "/console/gl?from=2026-11-01&to=2026-11-30&currency=",
+        "/console/gl/daily.csv?from=&to=&currency=",
+        "/console/gl/journal?date=2026-11-02&currency=",
+    ):
+        answer = await console.client.get(url)
+        assert answer.status == 200, (url, answer.status, await answer.text())
+
+
+async def test_a_cursor_naming_a_moment_with_no_utc_equivalent_is_a_400_not_a_503(console):
+    await console.sign_in(await console.key("finance:read"))
+    cursor = base64.urlsafe_b64encode(
+        json.dumps(["0001-01-01T00:00:00+01:00", "x"]).encode()
+    ).decode()
+    for page in ("/console/orders", "/console/discrepancies"):
+        answer = await console.client.get(f"{page}?after={cursor}")
+        assert answer.status == 400, (page, answer.status)
+        assert "after" in await answer.text()
+
+
+async def test_a_multipart_form_without_a_boundary_is_refused_with_a_page(console):
+    answer = await console.client.post(
+        "/console/sign-in", data=b"x", headers={"Content-Type": "multipart/form-data"}
+    )
+    assert answer.status == 400, answer.status
+    assert answer.content_type == "text/html"
+
+
+async def test_a_token_holding_a_lone_surrogate_is_refused_not_a_500(console):
+    """A form in a charset that decodes to lone surrogates (or a cookie's undecodable bytes,
+    which aiohttp reads as them) cannot be encoded to compare."""
+    form = await console.client.get("/console/sign-in")
+    assert form.status == 200
+    answer = await console.client.post(
+        "/console/sign-in",
+        data=b"csrf_token=\\ud800&api_key=gcl_x",
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=unicode_escape"},
+    )
+    assert answer.status in (400, 403), answer.status

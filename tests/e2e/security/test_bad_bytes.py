@@ -130,3 +130,21 @@ async def test_a_nul_escaped_inside_a_json_string_is_a_400_not_a_stored_poison(r
     )
     problem = await response.json()
     assert response.status == 400 and problem["field"] == "body", problem
+
+
+async def test_a_vendor_webhook_with_undecodable_header_bytes_is_answered_not_a_500(running):
+    """aiohttp reads such bytes as lone surrogates: the inbox row keeping the headers must
+    still be written, and the refusal answered as any other."""
+    client, _, _ = running
+    body = b'{"event": "order.fulfilled"}'
+    head = (
+        b"POST /webhooks/sandbox HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n".encode()
+        + b"X-Forwarded-Note: ab\xffcd\r\n"
+    )
+    status, headers, payload = await _raw(client, head, body)
+    assert status == 401 and headers["Content-Type"].startswith("application/problem+json"), (
+        status,
+        payload,
+    )

@@ -63,6 +63,13 @@ async def test_a_429_carries_retry_after_in_seconds(vendor, adapter):
     assert await adapter.create_order(REQ) == Unknown("rate_limited", "slow_down", 429, 3.0)
 
 
+async def test_a_429_whose_retry_after_is_not_ascii_digits_is_a_429_without_one(vendor, adapter):
+    """'²' is a digit to str.isdigit but not to float(): the answer was a crash mid-order."""
+    headers = {"Retry-After": "\u00b2"}
+    vendor.post(ORDERS, status=429, payload=error_json("slow_down"), headers=headers)
+    assert await adapter.create_order(REQ) == Unknown("rate_limited", "slow_down", 429, None)
+
+
 async def test_a_429_retry_after_http_date_is_converted_to_seconds_from_now(vendor, adapter):
     headers = {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}
     vendor.post(ORDERS, status=429, body="busy", content_type="text/plain", headers=headers)

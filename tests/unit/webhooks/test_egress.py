@@ -25,6 +25,11 @@ from ledger.webhooks.egress import PublicOnlyResolver, RefusedTarget, check_url
         "http://localhost:8080/x",
         "http://db.internal/x",
         "http://printer.local/x",
+        # Written in other digits or letters, which the client turns into these (IDNA).
+        "http://\uff11\uff12\uff17.\uff10.\uff10.\uff11:8081/_admin",
+        "http://\u2460\u2461\u2466.0.0.1/x",
+        "http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/x",
+        "http://169\uff0e254\uff0e169\uff0e254/latest",
     ],
 )
 def test_a_private_loopback_or_link_local_target_is_refused(url):

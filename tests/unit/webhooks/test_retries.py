@@ -62,6 +62,9 @@ def test_retry_after_wins_over_a_shorter_backoff_and_is_bounded():
         ("99999999", MAX_RETRY_AFTER_S),
         ("soon", None),
         ("-5", None),
+        ("\u00b2", None),  # a digit to str.isdigit, not to float(): it stopped every delivery
+        ("\u0661\u0662", None),  # Arabic-Indic digits: delta-seconds are ASCII (RFC 9110)
+        ("1" * 400, MAX_RETRY_AFTER_S),
         ("", None),
         (None, None),
     ],
