@@ -105,6 +105,7 @@ class OrderLeases:
     def __init__(self, dsn: str, sessions: int = ORDER_LEASE_SESSIONS) -> None:
         self._sessions = [_LeaseSession(dsn) for _ in range(sessions)]
         self._held: set[str] = set()
+        self._releasing: set[asyncio.Task[None]] = set()  # referenced until done
 
     def _session(self, stream_id: str) -> _LeaseSession:
         return self._sessions[zlib.crc32(stream_id.encode()) % len(self._sessions)]
@@ -114,21 +115,40 @@ class OrderLeases:
             return False
         self._held.add(stream_id)  # reserved before the await: no same-process race
         session = self._session(stream_id)
+        asked = False
         try:
             async with session.lock:
                 conn = await session.connection()
+                asked = True
                 acquired = await try_lease(conn, LeaseKind.ORDER, stream_id)
         except BaseException:
-            self._held.discard(stream_id)
+            if asked:
+                # Cancelled (a bulk upload's TaskGroup stopping its workers) or failed with the
+                # ask out: the server may have granted it, and a lock nobody remembers is held
+                # until the session ends. Given up where no cancellation reaches it.
+                self._release_in_background(stream_id)
+            else:
+                self._held.discard(stream_id)
             raise
         if not acquired:
             self._held.discard(stream_id)
         return acquired
 
     async def release(self, stream_id: str) -> None:
-        """Give the lease up. Never raises for a lost database: a lease held by a session that
-        is gone is released already, and forgetting it here is what lets this process take
-        the order again (before, one failed unlock made it answer 409 until a restart)."""
+        """Give the lease up, even if the caller is cancelled while it waits for the session
+        (shielded: the unlock and forgetting the lease finish on their own)."""
+        await asyncio.shield(self._release_in_background(stream_id))
+
+    def _release_in_background(self, stream_id: str) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(self._release(stream_id))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+        return task
+
+    async def _release(self, stream_id: str) -> None:
+        """Never raises for a lost database: a lease held by a session that is gone is released
+        already, and forgetting it here is what lets this process take the order again
+        (before, one failed unlock made it answer 409 until a restart)."""
         session = self._session(stream_id)
         async with session.lock:
             conn = session.current()
@@ -142,5 +162,6 @@ class OrderLeases:
                 self._held.discard(stream_id)
 
     async def close(self) -> None:
+        await asyncio.gather(*self._releasing, return_exceptions=True)
         for session in self._sessions:
             await session.close()

@@ -91,7 +91,7 @@ class Completer:
             self._worked.clear()
             try:
                 for stream_id in await self.due(QUEUE_DEPTH - len(self._working)):
-                    tasks.add(self._start(stream_id))
+                    self._start(stream_id, tasks)
             except DATABASE_ERRORS as exc:
                 log.warning("completer scan failed, will retry", error=str(exc))
             # A finished step frees a slot; otherwise the next schedule comes due on a timer.
@@ -106,8 +106,11 @@ class Completer:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _start(self, stream_id: str) -> asyncio.Task:
+    def _start(self, stream_id: str, tasks: set[asyncio.Task]) -> None:
+        """Work one order in its own task, held in `tasks` while it runs and forgotten when done
+        (kept, every finished step stayed in memory for the completer's life)."""
         self._working.add(stream_id)
         task = asyncio.create_task(self.complete(stream_id))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
         task.add_done_callback(lambda _: self._working.discard(stream_id))
-        return task
