@@ -62,7 +62,7 @@ def add_apikey_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
         default=24.0,
         help="how long the old key keeps working (default 24, at most 720)",
     )
-    revoke = actions.add_parser("revoke", help="revoke a key; takes effect on the next request")
+    revoke = actions.add_parser("revoke", help="revoke a key; every node refuses it within 5 s")
     revoke.add_argument("key_id", help="the key id, as shown by `apikey list`")
     add_json_flag(create, listing, rotate, revoke)
     return parser

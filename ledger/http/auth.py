@@ -64,7 +64,8 @@ class KeyCache:
             return
         if len(self._held) >= self._size:
             del self._held[next(iter(self._held))]
-        self._held[_digest(header)] = (principal, time.monotonic(), expires_at)
+        # Aged from the read, not from now: a slow read must not stretch the revocation bound.
+        self._held[_digest(header)] = (principal, read_at, expires_at)
 
     def forget(self, key_id: str) -> None:
         """Drop a key this node just revoked or rotated: it takes effect at once here."""

@@ -230,7 +230,7 @@ CORE_OPERATIONS = (
     Operation(
         "delete",
         "/api/v1/api-keys/{key_id}",
-        "Revoke an API key (idempotent); it fails from the next request on",
+        "Revoke an API key (idempotent); refused at once here, within 5 s on other nodes",
         {204: None, **PROBLEMS, 404: ProblemBody},
         scope="admin",
     ),

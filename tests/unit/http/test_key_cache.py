@@ -40,3 +40,11 @@ def test_the_cache_holds_at_most_its_size_dropping_the_oldest():
     for i in range(3):
         cache.put(f"{HEADER}{i}", PRINCIPAL, None, time.monotonic())
     assert [cache.get(f"{HEADER}{i}") for i in range(3)] == [None, PRINCIPAL, PRINCIPAL]
+
+
+def test_a_cached_key_ages_from_when_it_was_read_not_when_the_read_finished():
+    """A read that took its time (a slow last-used update) must not stretch the bound on how
+    long another node's revocation goes unseen."""
+    cache = KeyCache(ttl_s=5)
+    cache.put(HEADER, PRINCIPAL, None, time.monotonic() - 6)
+    assert cache.get(HEADER) is None
