@@ -70,8 +70,10 @@ _DUE = """
 _RECORD = """
     UPDATE webhook_deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4,
            last_status = $5, last_error = $6, delivered_at = $7
-    -- unless a resend or recover re-queued it while this attempt was out: that one stands
-    WHERE endpoint_id = $1 AND event_id = $2 AND queued_at = $8"""
+    -- unless a resend or recover re-queued it while this attempt was out (that one stands),
+    -- or another node attempted it since (this answer is stale: its deliverer lost the lease)
+    WHERE endpoint_id = $1 AND event_id = $2 AND queued_at = $8 AND attempts = $9
+      AND status = 'pending'"""
 _FAILING = """
     UPDATE webhook_endpoints
     SET failing_since = CASE WHEN $2 THEN NULL ELSE coalesce(failing_since, $3) END
@@ -185,7 +187,7 @@ class Deliverer:
         )
         endpoint_id = due["endpoint_id"]
         async with conn.transaction():
-            await conn.execute(
+            recorded = await conn.execute(
                 _RECORD,
                 endpoint_id,
                 due["event_id"],
@@ -195,7 +197,10 @@ class Deliverer:
                 sent.error,
                 now if sent.delivered else None,
                 due["queued_at"],
+                due["attempts"],
             )
+            if recorded == "UPDATE 0":
+                return  # settled since by a newer attempt: this answer changes nothing
             # The endpoint's row before its stream, the order every change to an endpoint and
             # a recover take them in (endpoints.lock_for_change): a record that appended, then
             # waited for the row a DELETE or a recover held while appending, was a deadlock.

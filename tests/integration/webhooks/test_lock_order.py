@@ -57,10 +57,27 @@ async def conns(database_url: str) -> AsyncIterator[list[asyncpg.Connection]]:
         await conn.close()
 
 
+async def _one_pending(conn: asyncpg.Connection, endpoint_id: str) -> None:
+    """evt_1 queued for the endpoint: an attempt is recorded against its delivery row."""
+    await conn.execute(
+        """INSERT INTO webhook_events (id, type, client_id, ordering_key, seq, occurred_at,
+               payload) VALUES ('evt_1', 'order.fulfilled', 'acme', 'o-0', 1, $1, '')""",
+        NOW,
+    )
+    await conn.execute(
+        """INSERT INTO webhook_deliveries (endpoint_id, event_id, ordering_key, seq,
+               occurred_at, queued_at, next_attempt_at)
+           VALUES ($1, 'evt_1', 'o-0', 1, $2, $2, $2)""",
+        endpoint_id,
+        NOW,
+    )
+
+
 async def _record_waiting_on_a_lock(
     recording: asyncpg.Connection, observer: asyncpg.Connection, endpoint_id: str, sent: Sent
 ) -> asyncio.Task[None]:
-    """The deliverer recording an attempt, started and seen waiting on a lock."""
+    """The deliverer recording an attempt of a queued delivery (_one_pending), started and seen
+    waiting on a lock."""
     deliverer = Deliverer(VAULT, POLICY, lambda: NOW, lambda: 0.5)
     due = {"endpoint_id": endpoint_id, "event_id": "evt_1", "attempts": 0, "queued_at": NOW}
     record = asyncio.create_task(deliverer._record(recording, due, sent, NOW))
@@ -84,6 +101,7 @@ async def test_a_delivery_recorded_while_the_endpoint_is_being_deleted_waits_for
 ) -> None:
     deleting, recording, observer = conns
     endpoint_id = await _endpoint(deleting)
+    await _one_pending(deleting, endpoint_id)
     # The DELETE has taken the endpoint's row lock (its first step) when the attempt's record
     # begins: the record must wait for it before writing anything the DELETE needs.
     delete_tx = deleting.transaction()
@@ -109,6 +127,7 @@ async def test_an_attempt_that_disables_its_endpoint_waits_for_a_recover_queuein
 ) -> None:
     recovering, recording, observer = conns
     endpoint_id = await _endpoint(recovering)
+    await _one_pending(recovering, endpoint_id)
     await recovering.execute(
         """INSERT INTO webhook_events (id, type, client_id, ordering_key, seq, occurred_at,
                payload) VALUES ('evt_missed', 'order.fulfilled', 'acme', 'o-1', 1, $1, '')""",
