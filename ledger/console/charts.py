@@ -17,7 +17,9 @@ STATES = ("pending", "fulfilled", "failed", "refunded")
 WIDTH, HEIGHT = 720, 220
 # Room for the axis labels: amounts on the left, dates below.
 LEFT, BOTTOM, TOP = 64, 28, 8
-TICKS = 4
+# Gridlines above zero: the first of these that divides the axis top, so that every label is
+# the exact amount at its line (4 over 0.50 would read 0.12 at 12.5 cents).
+TICK_COUNTS = (4, 5, 2, 1)
 
 
 class Bar(NamedTuple):
@@ -78,9 +80,10 @@ def daily_chart(currency: str, days: Sequence[date], moved: dict[tuple[date, str
                     label=f"{day.isoformat()} {state}: {format_minor(amount, currency)} {currency}",
                 )
             )
+    ticks = next(n for n in TICK_COUNTS if top % n == 0)
     y_ticks = [
-        Tick(TOP + plot_h - plot_h * k / TICKS, format_minor(top * k // TICKS, currency))
-        for k in range(TICKS + 1)
+        Tick(TOP + plot_h - plot_h * k / ticks, format_minor(top * k // ticks, currency))
+        for k in range(ticks + 1)
     ]
     every = max(1, len(days) // 6)  # at most about seven date labels
     x_ticks = [

@@ -70,8 +70,7 @@ _DUE = """
 _RECORD = """
     UPDATE webhook_deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4,
            last_status = $5, last_error = $6, delivered_at = $7
-    -- unless a resend or recover re-queued it while this attempt was out (that one stands),
-    -- or another node attempted it since (this answer is stale: its deliverer lost the lease)
+    -- unless re-queued (a resend, a recover) or attempted by another node since it was read
     WHERE endpoint_id = $1 AND event_id = $2 AND queued_at = $8 AND attempts = $9
       AND status = 'pending'"""
 _FAILING = """
@@ -185,11 +184,10 @@ class Deliverer:
             error=sent.error,
             next_attempt_at=later,
         )
-        endpoint_id = due["endpoint_id"]
         async with conn.transaction():
             recorded = await conn.execute(
                 _RECORD,
-                endpoint_id,
+                endpoint_id := due["endpoint_id"],
                 due["event_id"],
                 status,
                 later or now,
@@ -200,10 +198,9 @@ class Deliverer:
                 due["attempts"],
             )
             if recorded == "UPDATE 0":
-                return  # settled since by a newer attempt: this answer changes nothing
-            # The endpoint's row before its stream, the order every change to an endpoint and
-            # a recover take them in (endpoints.lock_for_change): a record that appended, then
-            # waited for the row a DELETE or a recover held while appending, was a deadlock.
+                return  # stale (this node lost the lease mid-send): changes nothing
+            # The endpoint's row before its stream, as every change to it and a recover take
+            # them (endpoints.lock_for_change): appending first deadlocked with a DELETE.
             failing_since = await conn.fetchval(_FAILING, endpoint_id, sent.delivered, now)
             too_long = timedelta(seconds=self._policy.disable_after_s)
             disabling = gone or (failing_since is not None and now - failing_since >= too_long)

@@ -21,6 +21,9 @@ from ledger.metrics import METRICS
 log = structlog.get_logger(__name__)
 # Often enough that a replica falling behind stops serving within a second of its bound.
 WATCH_INTERVAL_S = 1.0
+# A replica that stops answering (packets dropped, not refused) held the probe for the kernel's
+# TCP timeout, about 15 minutes, while reads kept going to it: two intervals, then it is away.
+PROBE_TIMEOUT_S = 2.0
 _PRIMARY_LSN = "SELECT (pg_current_wal_lsn() - '0/0')::bigint"
 _REPLAYED = """
     SELECT (pg_last_wal_replay_lsn() - '0/0')::bigint AS lsn,
@@ -54,12 +57,13 @@ class ReplicaWatch:
 
     async def observe(self, primary: asyncpg.Pool) -> None:
         try:
-            if self.pool is None:
-                self.pool = await create_pool(self._url, min_size=1, max_size=10)
-            primary_lsn = await primary.fetchval(_PRIMARY_LSN)
-            row = await self.pool.fetchrow(_REPLAYED)
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                if self.pool is None:
+                    self.pool = await create_pool(self._url, min_size=1, max_size=10)
+                primary_lsn = await primary.fetchval(_PRIMARY_LSN)
+                row = await self.pool.fetchrow(_REPLAYED)
             self.lag_s = replica_lag_s(primary_lsn, row["lsn"], row["age_s"])
-        except DATABASE_ERRORS as exc:
+        except (*DATABASE_ERRORS, TimeoutError) as exc:
             if self.lag_s is not None:
                 log.warning("read replica unusable, reading from the primary", error=str(exc))
             self.lag_s = None
