@@ -23,10 +23,32 @@ class RefusedTarget(ValueError):
     """The URL may not receive webhooks; the message says why."""
 
 
+# NAT64's well-known prefix (RFC 6052): a gateway delivers 64:ff9b::a.b.c.d to a.b.c.d.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Local-use NAT64 (RFC 8215): translated to addresses inside the operator's own network.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+# IPv4-compatible addresses (RFC 4291, deprecated), ::1 and :: among them.
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _carried_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one is delivered to (mapped, NAT64, 6to4, compatible)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)  # the low 32 bits
+    return None
+
+
 def _public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
+        carried = _carried_ipv4(ip)
+        ip = ip if carried is None else carried
     return ip.is_global and not ip.is_multicast
 
 

@@ -22,12 +22,12 @@ from ledger.http import params
 from ledger.http.auth import authorize
 from ledger.http.keys import POOL, REQUEST_ID, SETTINGS, VAULT
 from ledger.http.problems import Problem, decode_body
+from ledger.http.routes.endpoint_scopes import checked_events, finance_scope, sent_to
 from ledger.log import events as ev
-from ledger.log.merchant_events import FinanceScope
 from ledger.orders.identifiers import PROSE_PATTERN
 from ledger.webhooks import endpoints, replay
 from ledger.webhooks.egress import MAX_URL_LENGTH, RefusedTarget, check_url
-from ledger.webhooks.endpoints import EVENT_TYPES, Endpoint, allowed_events
+from ledger.webhooks.endpoints import EVENT_TYPES, Endpoint
 
 routes = web.RouteTableDef()
 EventType = Literal[
@@ -108,12 +108,6 @@ def _json(status: int, body: object, headers: dict[str, str] | None = None) -> w
     )
 
 
-def finance_scope(principal: Principal) -> FinanceScope:
-    if not principal.allows("finance:read"):
-        return "none"
-    return "own" if principal.finance_client is not None else "all"
-
-
 def _new_secret() -> tuple[str, str]:
     """(secret id, whsec_ secret), both random: made here, at the edge."""
     raw = base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
@@ -125,23 +119,6 @@ def _checked_url(url: str, settings: Settings) -> str:
         return check_url(url, settings.webhook_allow_private)
     except RefusedTarget as exc:
         raise Problem(422, "invalid_url", f"url {exc}", field="url") from None
-
-
-def _checked_events(wanted: list[str] | None, principal: Principal) -> list[str]:
-    allowed = allowed_events(finance_scope(principal))
-    if wanted is None:
-        return list(allowed)
-    for kind in wanted:
-        if kind not in allowed:
-            scope = "finance:all" if kind.startswith("reconciliation.") else "finance:read"
-            raise Problem(
-                403,
-                "insufficient_scope",
-                f"{kind} events need a key with {scope}",
-                field="events",
-                extra={"required_scope": scope},
-            )
-    return list(dict.fromkeys(wanted))
 
 
 def _meta(request: web.Request, principal: Principal) -> dict[str, object]:
@@ -184,7 +161,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
         endpoint_id=f"we_{secrets.token_hex(12)}",
         client_id=principal.client_id,
         url=_checked_url(body.url, settings),
-        events=_checked_events(body.events, principal),
+        events=checked_events(body.events, principal),
         description=body.description,
         secret_id=secret_id,
         created_at=datetime.now(UTC),
@@ -230,7 +207,9 @@ async def update_endpoint(request: web.Request) -> web.Response:
         updated_at=datetime.now(UTC),
         actor=f"key:{principal.key_id}",
         url=None if body.url is None else _checked_url(body.url, request.app[SETTINGS]),
-        events=None if body.events is None else _checked_events(body.events, principal),
+        events=None
+        if body.events is None
+        else sent_to(endpoint, checked_events(body.events, principal)),
         description=body.description,
         disabled=body.disabled,
     )

@@ -14,7 +14,8 @@ from ledger.http import params
 from ledger.http.auth import authorize
 from ledger.http.keys import POOL, REQUEST_ID
 from ledger.http.problems import Problem, decode_body
-from ledger.http.routes.webhook_endpoints import Requeued, finance_scope
+from ledger.http.routes.endpoint_scopes import finance_scope
+from ledger.http.routes.webhook_endpoints import Requeued
 from ledger.webhooks import history, replay
 from ledger.webhooks.history import WebhookEventView
 

@@ -149,3 +149,23 @@ async def test_finance_events_need_a_finance_key(hooks):
     )
     assert refused.status == 403
     assert (await refused.json())["required_scope"] == "finance:all"
+
+
+async def test_an_endpoint_is_not_given_events_its_makers_scope_would_never_send_it(hooks):
+    """An endpoint hears what its maker's finance scope allows; a stronger key may change it,
+    but events beyond that scope would be accepted and never sent, so they are refused."""
+    plain = (await hooks.endpoint(events=["order.fulfilled"]))["endpoint"]
+    operator = await hooks.key("orders:write", "finance:all")
+    for events in (["discrepancy.opened"], ["order.failed", "reconciliation.completed"]):
+        answer = await hooks.client.patch(
+            f"{ENDPOINTS}/{plain['id']}", json={"events": events}, headers=operator
+        )
+        problem = await answer.json()
+        assert answer.status == 422, problem
+        assert (problem["code"], problem["field"]) == ("event_not_allowed", "events")
+        assert "finance:read" in problem["detail"] or "finance:all" in problem["detail"]
+    assert (await hooks.get(f"{ENDPOINTS}/{plain['id']}"))["events"] == ["order.fulfilled"]
+    widened = await hooks.client.patch(
+        f"{ENDPOINTS}/{plain['id']}", json={"events": ["order.failed"]}, headers=operator
+    )
+    assert widened.status == 200 and (await widened.json())["events"] == ["order.failed"]

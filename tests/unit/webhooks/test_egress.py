@@ -30,6 +30,15 @@ from ledger.webhooks.egress import PublicOnlyResolver, RefusedTarget, check_url
         "http://\u2460\u2461\u2466.0.0.1/x",
         "http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/x",
         "http://169\uff0e254\uff0e169\uff0e254/latest",
+        # IPv6 addresses that carry an IPv4 one, which a NAT64 gateway, a 6to4 relay or an
+        # old stack delivers to: checked as that IPv4 address.
+        "http://[64:ff9b::7f00:1]/x",
+        "http://[64:ff9b::a9fe:a9fe]/latest",
+        "http://[2002:a00:1::1]/x",
+        "http://[2002:7f00:1::]/x",
+        "http://[::127.0.0.1]/x",
+        # Local-use NAT64 (RFC 8215): translated inside the operator's own network.
+        "http://[64:ff9b:1::808:808]/x",
     ],
 )
 def test_a_private_loopback_or_link_local_target_is_refused(url):
@@ -59,6 +68,8 @@ def test_public_addresses_and_names_pass_registration():
         "https://hooks.example.com/gc",
         "https://93.184.216.34/x",
         "http://[2606:4700::1]/",
+        "http://[64:ff9b::808:808]/",
+        "http://[2002:808:808::1]/",
     ):
         assert check_url(url, allow_private=False) == url
 
