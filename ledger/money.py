@@ -16,6 +16,8 @@ from types import MappingProxyType
 
 import msgspec
 
+from ledger.text import END_OF_TEXT
+
 # ISO 4217 List One as published 2026-01-01, grouped by minor-unit exponent. Codes whose
 # minor unit is "N.A." (metals XAU/XAG/XPT/XPD, XDR, XSU, XUA, the bond units XBA-XBD, and
 # XTS/XXX) are left out: they have no minor unit, so no amount in them can be expressed.
@@ -37,6 +39,8 @@ CURRENCY_EXPONENTS: Mapping[str, int] = MappingProxyType(
 )
 
 _CODE = re.compile(r"[A-Z]{3}")
+# The shape of a code where a schema names one (is it known: `exponent`).
+CURRENCY_CODE_PATTERN = rf"^[A-Z]{{3}}{END_OF_TEXT}"
 _DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
 # Near misses of that grammar, tried in order, so the client learns exactly what to change.
 _MISTAKES = tuple(

@@ -12,6 +12,11 @@ from email.utils import parsedate_to_datetime
 # the log.
 CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
+# Where a msgspec pattern ends. Python's `$` also matches before a final newline, so "USD\n"
+# passed r"^[A-Z]{3}$"; this matches only at the very end, in Python and in the ECMA-262
+# regexes OpenAPI readers apply (which have no `\Z`).
+END_OF_TEXT = r"$(?!\n)"
+
 
 def printable(text: str) -> str:
     """Someone else's prose (a vendor's error, a webhook receiver's answer) as the log keeps it:

@@ -21,7 +21,7 @@ from ledger.metrics import METRICS
 log = structlog.get_logger("ledger.http")
 
 # A caller-supplied request id is echoed only if it is short and printable (no log injection).
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 _BODY_HEADERS = {"content-type", "content-length"}
 # A restarting PostgreSQL is back within seconds; a client retrying sooner only adds load.
@@ -82,7 +82,7 @@ def _check_query(request: web.Request) -> None:
 @web.middleware
 async def canonical_request(request: web.Request, handler) -> web.StreamResponse:
     supplied = request.headers.get("X-Request-Id", "")
-    request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+    request_id = supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     request[REQUEST_ID] = request_id

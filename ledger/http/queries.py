@@ -12,14 +12,17 @@ import msgspec
 from msgspec import Meta
 
 from ledger.http.params import DEFAULT_LIMIT, MAX_LIMIT
+from ledger.money import CURRENCY_CODE_PATTERN
+from ledger.text import END_OF_TEXT
 
 Moment = Annotated[
     str, Meta(description="ISO 8601 date (midnight UTC) or date-time with a UTC offset")
 ]
-Day = Annotated[
-    str, Meta(description="A business date, YYYY-MM-DD", pattern=r"^\d{4}-\d{2}-\d{2}$")
+DAY_PATTERN = rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}{END_OF_TEXT}"  # [0-9]: \d is any script's digit
+Day = Annotated[str, Meta(description="A business date, YYYY-MM-DD", pattern=DAY_PATTERN)]
+Currency = Annotated[
+    str, Meta(description="ISO 4217 code, e.g. EUR", pattern=CURRENCY_CODE_PATTERN)
 ]
-Currency = Annotated[str, Meta(description="ISO 4217 code, e.g. EUR", pattern=r"^[A-Z]{3}$")]
 Cursor = Annotated[str, Meta(description="The `next` cursor of the previous page")]
 Limit = Annotated[int, Meta(ge=1, le=MAX_LIMIT, description=f"Page size (default {DEFAULT_LIMIT})")]
 Flag = Literal["true", "false"]

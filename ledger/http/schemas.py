@@ -8,12 +8,13 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from ledger.money import CURRENCY_CODE_PATTERN
 from ledger.orders.identifiers import Identifier
 from ledger.orders.view import Card, Order
 
 __all__ = ["Card", "CreateOrder", "Identifier", "Order"]
 
-CurrencyCode = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+CurrencyCode = Annotated[str, Meta(pattern=CURRENCY_CODE_PATTERN, description="ISO 4217 code")]
 Amount = Annotated[
     msgspec.Raw,
     Meta(

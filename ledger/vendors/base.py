@@ -15,13 +15,13 @@ import msgspec
 from msgspec import Meta
 
 from ledger.money import MoneyError, exponent
-from ledger.text import CONTROL_CHARACTERS, moment_problem
+from ledger.text import CONTROL_CHARACTERS, END_OF_TEXT, moment_problem
 
 T = TypeVar("T")
 # Vendor data is validated at the edge, before it can become an event: a NUL byte or an
 # integer past PostgreSQL's bigint would be appended without trouble and then fail every
 # projection batch that reads it, for ever. Bounds as ledger.reconciliation.file_format's.
-_NO_CONTROL_CHARACTER = r"^[^\x00-\x1f\x7f]+$"
+_NO_CONTROL_CHARACTER = rf"^[^\x00-\x1f\x7f]+{END_OF_TEXT}"
 VendorId = Annotated[str, Meta(min_length=1, max_length=255, pattern=_NO_CONTROL_CHARACTER)]
 # A listing's next-page token is opaque, but ReconciliationPageRecorded keeps it so a resumed run
 # continues after it: the rule of a vendor's ids, with room for a signed or encoded position.

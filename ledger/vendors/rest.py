@@ -16,7 +16,7 @@ import msgspec
 import structlog
 from msgspec import Meta
 
-from ledger.money import MoneyError, exponent
+from ledger.money import CURRENCY_CODE_PATTERN, MoneyError, exponent
 from ledger.text import retry_after_seconds
 from ledger.vendors.base import (
     REFERENCE_CONFLICT,
@@ -62,7 +62,7 @@ class WireCreateOrder(msgspec.Struct, frozen=True):
 
 # Amounts as VendorId's comment says (ledger.vendors.base): within PostgreSQL's bigint.
 VendorMinor = Annotated[int, Meta(ge=0, lt=10**15)]
-VendorCurrency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
+VendorCurrency = Annotated[str, Meta(pattern=CURRENCY_CODE_PATTERN)]
 
 
 class WireOrder(msgspec.Struct, frozen=True, kw_only=True):

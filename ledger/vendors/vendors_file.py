@@ -11,6 +11,7 @@ from typing import Annotated, Literal, NamedTuple
 import msgspec
 
 from ledger.config import ConfigError
+from ledger.money import CURRENCY_CODE_PATTERN
 from ledger.vendors.breaker import (
     DEFAULT_FAILURE_RATE,
     DEFAULT_MINIMUM_CALLS,
@@ -47,7 +48,7 @@ class VendorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sender_name: str = "Gift card ledger"  # reloadly
     # Giftbit: the account's currency (its prices are cents of it; orders in another are
     # refused before anything is sent).
-    account_currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] = "USD"
+    account_currency: Annotated[str, msgspec.Meta(pattern=CURRENCY_CODE_PATTERN)] = "USD"
     # Our brand_id -> the vendor's product id (Tango's utid); a real vendor needs one per brand.
     brands: dict[str, str] = {}
     # A gift card create usually answers in well under a second; 5 s covers slow days.

@@ -28,7 +28,7 @@ from ledger.http.problems import Problem
 log = structlog.get_logger("ledger.http")
 
 # RFC 9110 token: what a header name may be made of.
-_TOKEN = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def refused_field(exc: HttpProcessingError) -> tuple[str, str]:
@@ -46,7 +46,7 @@ def refused_field(exc: HttpProcessingError) -> tuple[str, str]:
     except (ValueError, SyntaxError):
         line = b""
     name, colon, _ = line.partition(b":") if isinstance(line, bytes) else (b"", b"", b"")
-    if colon and _TOKEN.match(name):
+    if colon and _TOKEN.fullmatch(name):
         return name.decode("ascii"), reason
     if colon or isinstance(exc, InvalidHeader):
         return "headers", reason.split(":", 1)[0]

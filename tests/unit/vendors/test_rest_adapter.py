@@ -227,8 +227,19 @@ async def test_a_listing_cursor_the_log_could_not_keep_is_refused_at_the_edge(ve
         {"amount_minor": 2**63},
         {"amount_minor": -1},
         {"currency": "usd"},
+        {"id": "vo_1\n"},
+        {"currency": "USD\n"},
     ],
-    ids=["nul_id", "control_reference", "long_id", "past_bigint", "negative", "currency"],
+    ids=[
+        "nul_id",
+        "control_reference",
+        "long_id",
+        "past_bigint",
+        "negative",
+        "currency",
+        "newline_after_id",
+        "newline_after_currency",
+    ],
 )
 async def test_vendor_data_that_could_poison_the_log_is_refused_at_the_edge(
     vendor, adapter, poison
