@@ -45,9 +45,7 @@ class OrdersQuery(Paged, frozen=True):
 
 
 class DiscrepanciesQuery(Paged, frozen=True):
-    state: (
-        Annotated[str, Meta(description="open, acknowledged, auto_resolved, resolved")] | None
-    ) = None
+    state: Annotated[str, Meta(description="open, auto_resolved or resolved")] | None = None
     type: Annotated[str, Meta(description="The kind of finding, e.g. missing_at_vendor")] | None = (
         None
     )

@@ -62,6 +62,9 @@ class DiscrepancyView(msgspec.Struct):
     opened_at: datetime
     updated_at: datetime
     client_id: str | None
+    # The run that found it again after it was settled (its latest such run), if one did.
+    reopened_run: str | None
+    resolutions: int
 
 
 class DiscrepancyPage(msgspec.Struct):

@@ -110,14 +110,15 @@ async def _finance_announcements(
         if e.type == "ReconciliationCompleted":
             run_id = e.stream_id.removeprefix("reconciliation:")
             # A finding the run healed itself (auto_resolved) leaves nothing to do: the order
-            # it moved announces its own status.
+            # it moved announces its own status. One it found again after it was settled is
+            # opened again, announced as such once for this run.
             for row in await conn.fetch(
-                "SELECT * FROM discrepancies WHERE first_seen_run = $1"
+                "SELECT * FROM discrepancies WHERE (first_seen_run = $1 OR reopened_run = $1)"
                 " AND state <> 'auto_resolved' ORDER BY id",
                 run_id,
             ):
                 if audience.wants(row["client_id"]):
-                    announced.append(_discrepancy("discrepancy.opened", row, e, row["opened_at"]))
+                    announced.append(_opened(row, e, run_id))
             run = await conn.fetchrow("SELECT * FROM reconciliation_runs WHERE run_id = $1", run_id)
             if run is not None and audience.finance_all:
                 ordering = (e.stream_id, e.version)
@@ -137,15 +138,24 @@ async def _finance_announcements(
                 "SELECT * FROM discrepancies WHERE id = $1", event.discrepancy_id
             )
             if row is not None and audience.wants(row["client_id"]):
-                announced.append(_discrepancy("discrepancy.resolved", row, e, e.recorded_at))
+                subject = f"{e.stream_id}:{e.version}"  # a resolution per resolving event
+                announced.append(
+                    _discrepancy("discrepancy.resolved", subject, row, e, e.recorded_at)
+                )
     return announced
 
 
+def _opened(row: asyncpg.Record, completed: RecordedEvent, run_id: str) -> Announcement:
+    # One opening per discrepancy, and one per run that reopened it (its time is the run's).
+    if row["first_seen_run"] == run_id:
+        return _discrepancy("discrepancy.opened", row["id"], row, completed, row["opened_at"])
+    subject, at = f"{row['id']}:reopened:{run_id}", completed.recorded_at
+    return _discrepancy("discrepancy.opened", subject, row, completed, at)
+
+
 def _discrepancy(
-    kind: str, row: asyncpg.Record, cause: RecordedEvent, at: datetime
+    kind: str, subject: str, row: asyncpg.Record, cause: RecordedEvent, at: datetime
 ) -> Announcement:
-    # One opening per discrepancy; a resolution per resolving event.
-    subject = row["id"] if kind == "discrepancy.opened" else f"{cause.stream_id}:{cause.version}"
     ordering = (f"discrepancy:{row['id']}", cause.position)
     return announce(kind, subject, row["client_id"], ordering, at, discrepancy_view(row))
 

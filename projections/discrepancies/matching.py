@@ -55,6 +55,33 @@ class Discrepancy(msgspec.Struct, frozen=True, kw_only=True):
     # Whose order it is about; None for a vendor record matching none of our orders, which
     # only a finance:all key sees.
     client_id: str | None = None
+    # The run that last found it again after it was settled; None: it never was.
+    reopened_run: str | None = None
+    # Resolutions recorded so far: the resolve route compares the log's count with this, so a
+    # resolution the projection does not show yet is never made twice.
+    resolutions: int = 0
+
+
+# What each kind of finding is about. A resolved one opens again when a later run finds any of
+# these changed (the vendor refunded what a person had acknowledged as a lagging record); seen
+# again unchanged, it stays resolved. A duplicate is about its newest extra vendor order.
+_SUBSTANCE: dict[Kind, tuple[str, ...]] = {
+    "missing_at_vendor": ("our_status",),
+    "missing_internally": ("vendor_status", "vendor_amount_minor", "vendor_currency"),
+    "status_mismatch": ("our_status", "vendor_status"),
+    "amount_mismatch": ("our_amount_minor", "vendor_amount_minor"),
+    "currency_mismatch": ("our_currency", "vendor_currency"),
+    "duplicate_at_vendor": ("vendor_order_id",),
+}
+
+
+def changes(current: Discrepancy, fresh: Discrepancy) -> list[str]:
+    """What the fresh finding says that the settled one did not, as `field old -> new`."""
+    return [
+        f"{field} {getattr(current, field)} -> {getattr(fresh, field)}"
+        for field in _SUBSTANCE[current.kind]
+        if getattr(current, field) != getattr(fresh, field)
+    ]
 
 
 class OrderFacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,13 +109,18 @@ def discrepancy_id(kind: str, vendor: str, subject: str) -> str:
 def touch(
     current: Discrepancy | None, fresh: Discrepancy, run_id: str | None, what: str
 ) -> Discrepancy:
-    """Open a discrepancy, or update the one already open with the same id."""
+    """Open a discrepancy, or update the one with the same id: a settled one opens again when
+    it healed and recurs, or was resolved and is found changed."""
     if current is None:
         return msgspec.structs.replace(fresh, history=(Note(fresh.opened_at, what, run_id),))
+    changed = changes(current, fresh)
+    reopens = current.state == "auto_resolved" or (current.state == "resolved" and changed)
+    if reopens:
+        what += "; reopened" + (f": {', '.join(changed)}" if changed else "")
     note = Note(fresh.updated_at, what, run_id)
-    reopened = "open" if current.state != "resolved" else current.state
     return msgspec.structs.replace(
         current,
+        vendor_order_id=fresh.vendor_order_id,
         our_status=fresh.our_status,
         vendor_status=fresh.vendor_status,
         our_amount_minor=fresh.our_amount_minor,
@@ -96,7 +128,8 @@ def touch(
         our_currency=fresh.our_currency,
         vendor_currency=fresh.vendor_currency,
         last_seen_run=run_id or current.last_seen_run,
-        state=reopened,
+        state="open" if reopens else current.state,
+        reopened_run=run_id if reopens else current.reopened_run,
         history=(*current.history, note),
         updated_at=fresh.updated_at,
     )
@@ -106,6 +139,12 @@ def settle(current: Discrepancy, state: State, at: datetime, what: str) -> Discr
     return msgspec.structs.replace(
         current, state=state, history=(*current.history, Note(at, what)), updated_at=at
     )
+
+
+def resolve(current: Discrepancy, at: datetime, what: str) -> Discrepancy:
+    """A person's resolution, counted (the resolve route's guard reads the count)."""
+    resolved = settle(current, "resolved", at, what)
+    return msgspec.structs.replace(resolved, resolutions=current.resolutions + 1)
 
 
 def _base(kind: Kind, order: OrderFacts | None, record: ev.VendorRecordObserved, at: datetime):
@@ -148,7 +187,9 @@ def match(
     if record.vendor_order_id not in ids:
         ids = (*ids, record.vendor_order_id)
     if len(ids) > 1:  # one reference, several vendor orders: a double charge
-        findings.append(_base("duplicate_at_vendor", order, record, at))
+        duplicate = _base("duplicate_at_vendor", order, record, at)
+        # Named by the newest extra order, whichever record showed it: a third one is news.
+        findings.append(msgspec.structs.replace(duplicate, vendor_order_id=ids[-1]))
     if record.amount_minor != order.amount_minor:
         findings.append(_base("amount_mismatch", order, record, at))
     if record.currency != order.currency:

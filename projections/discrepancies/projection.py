@@ -24,6 +24,7 @@ from projections.discrepancies.matching import (
     discrepancy_id,
     match,
     missing_at_vendor,
+    resolve,
     settle,
     touch,
 )
@@ -96,7 +97,7 @@ class ReconciliationProjection:
                 current = await rows.discrepancy(event.discrepancy_id)
                 if current is not None:
                     what = f"{event.action} by {event.actor}: {event.note}"
-                    rows.put(settle(current, "resolved", at, what))
+                    rows.put(resolve(current, at, what))
             case ev.WebhookReceived() if recorded.stream_id.startswith("order:"):
                 facts, state = rows.orders.get(recorded.stream_id, (None, None))
                 if facts is not None and event.reported_status:

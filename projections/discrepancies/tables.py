@@ -56,8 +56,18 @@ DISCREPANCIES = Table(
         ("opened_at", "timestamptz"),
         ("updated_at", "timestamptz"),
         ("client_id", "text"),
+        ("reopened_run", "text"),
+        ("resolutions", "integer"),
     ),
-    indexes=("state, kind, opened_at", "stream_id", "opened_at", "client_id, opened_at"),
+    indexes=(
+        "state, kind, opened_at",
+        "stream_id",
+        "opened_at",
+        "client_id, opened_at",
+        # what a run's completion announces: the findings it opened, and those it reopened
+        "first_seen_run",
+        "reopened_run",
+    ),
 )
 # Which orders each unfinished run has seen at the vendor: what its completion judges missing.
 # Kept per run, not as one "last run" per order, so overlapping or resumed runs of one window

@@ -30,11 +30,10 @@ class Resolve(msgspec.Struct, forbid_unknown_fields=True):
 
 _decoder = msgspec.json.Decoder(Resolve)
 RESOLVE_LOCK = int(LeaseKind.RESOLUTION)
-_ALREADY_RESOLVED = """
-    SELECT true FROM events
+_RESOLUTIONS = """
+    SELECT count(*) FROM events
     WHERE stream_id = $1 AND type = 'DiscrepancyResolved'
-      AND convert_from(data, 'UTF8')::jsonb ->> 'discrepancy_id' = $2
-    LIMIT 1"""
+      AND convert_from(data, 'UTF8')::jsonb ->> 'discrepancy_id' = $2"""
 
 
 async def resolve_discrepancy(
@@ -70,11 +69,16 @@ async def resolve_discrepancy(
     metadata = {"request_id": request_id, "actor": principal.key_id}
     async with pool.acquire() as conn, conn.transaction():
         # Serialise resolutions of one discrepancy; the projection may not show the last one
-        # yet, so the log itself is checked: a correction must never be appended twice.
+        # yet, so the log itself is checked: a correction must never be appended twice. The
+        # row counts the resolutions it shows (a finding can be resolved, reopened by a later
+        # run, and resolved again); one more in the log is one this request has not seen.
         await conn.execute(
             "SELECT pg_advisory_xact_lock($1, hashtext($2))", RESOLVE_LOCK, row["id"]
         )
-        if await conn.fetchval(_ALREADY_RESOLVED, stream_id, row["id"]):
+        # A live table of the older shape (until the upgrade's rebuild swaps in) has no count:
+        # there, any resolution in the log refuses, as it did then.
+        shown = row.get("resolutions", 0)
+        if await conn.fetchval(_RESOLUTIONS, stream_id, row["id"]) > shown:
             raise Problem(409, "already_resolved", f"{row['id']} is already resolved")
         await store.append_observed(conn, stream_id, events, metadata=metadata)
 

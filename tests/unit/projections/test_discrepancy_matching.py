@@ -2,10 +2,18 @@
 
 from datetime import timedelta
 
+import msgspec
 import pytest
 
 from ledger.reconciliation.resolutions import ResolutionRefused, decide_resolution
-from projections.discrepancies.matching import OrderFacts, discrepancy_id, match, settle, touch
+from projections.discrepancies.matching import (
+    OrderFacts,
+    discrepancy_id,
+    match,
+    resolve,
+    settle,
+    touch,
+)
 from tests.factories import T0
 from tests.factories import vendor_record as record
 
@@ -71,8 +79,44 @@ def test_the_same_discrepancy_seen_again_is_updated_not_duplicated():
     updated = touch(opened, again, "run_2", "seen")
     assert updated.id == opened.id and updated.first_seen_run == "run_1"
     assert updated.last_seen_run == "run_2" and len(updated.history) == 2
-    closed = settle(updated, "resolved", T0, "checked")
-    assert touch(closed, again, "run_3", "seen").state == "resolved"
+    closed = resolve(updated, T0, "checked")
+    assert closed.resolutions == 1
+    still = touch(closed, again, "run_3", "seen")
+    assert (still.state, still.reopened_run, still.history[-1].what) == ("resolved", None, "seen")
+
+
+def finding(order: OrderFacts, run_id: str, **changes):
+    """The one finding a run's record of the order makes."""
+    (found,) = match(order, record(run_id=run_id, **changes), T0)[1]
+    return found
+
+
+def test_a_resolved_finding_found_changed_opens_again_naming_what_changed():
+    acknowledged = resolve(
+        touch(None, finding(ORDER, "run_1", status="pending"), "run_1", "seen"), T0, "lagging"
+    )
+    failed = touch(acknowledged, finding(ORDER, "run_2", status="failed"), "run_2", "seen")
+    assert (failed.state, failed.reopened_run, failed.first_seen_run) == ("open", "run_2", "run_1")
+    assert failed.history[-1].what == "seen; reopened: vendor_status pending -> failed"
+    assert failed.resolutions == 1  # and so the resolve guard lets one more through
+
+
+def test_a_healed_finding_that_recurs_opens_again():
+    opened = touch(None, finding(ORDER, "run_1", amount_minor=1), "run_1", "seen")
+    healed = settle(opened, "auto_resolved", T0, "healed")
+    recurred = touch(healed, finding(ORDER, "run_2", amount_minor=1), "run_2", "seen")
+    assert (recurred.state, recurred.reopened_run) == ("open", "run_2")
+
+
+def test_a_resolved_duplicate_opens_again_for_a_third_vendor_order_not_for_either_record():
+    twice = msgspec.structs.replace(ORDER, vendor_order_ids=("vo_1", "vo_2"))
+    resolved = resolve(touch(None, finding(twice, "run_1"), "run_1", "seen"), T0, "refunded one")
+    assert resolved.vendor_order_id == "vo_2"  # the newest extra order, not the record's
+    for listed in ("vo_1", "vo_2"):
+        seen = touch(resolved, finding(twice, "run_2", vendor_order_id=listed), "run_2", "seen")
+        assert seen.state == "resolved", listed
+    third = touch(resolved, finding(twice, "run_3", vendor_order_id="vo_3"), "run_3", "seen")
+    assert (third.state, third.vendor_order_id) == ("open", "vo_3")
 
 
 def test_only_a_status_mismatch_can_be_corrected_by_accepting_the_vendor_status():
