@@ -18,7 +18,7 @@ from ledger.http.routes.discrepancies import resolve_discrepancy
 from ledger.http.runtime.replica import read_pool
 from ledger.money import format_minor
 from projections.discrepancies import discrepancy_view
-from projections.discrepancies.http import KINDS, STATES, discrepancy_page
+from projections.discrepancies.http import KINDS, STATES, discrepancy_page, visible_discrepancy
 
 routes = web.RouteTableDef()
 ACTIONS = {"acknowledge": "Acknowledge", "accept_vendor_status": "Accept the vendor's status"}
@@ -74,11 +74,10 @@ async def queue_page(request: web.Request, session: Session) -> web.Response:
 
 
 async def _visible(request: web.Request, session: Session):
-    row = await request.app[POOL].fetchrow(
-        "SELECT * FROM discrepancies WHERE id = $1", request.match_info["discrepancy_id"]
+    row = await visible_discrepancy(
+        request.app[POOL], request.match_info["discrepancy_id"], session.principal.finance_client
     )
-    client = session.principal.finance_client
-    if row is None or (client is not None and row["client_id"] != client):
+    if row is None:
         raise Refused(404, "Not found", "No discrepancy with this id.")
     return row
 

@@ -53,6 +53,28 @@ async def discrepancy_page(
     )
 
 
+async def visible_discrepancy(
+    db: asyncpg.Pool | asyncpg.Connection, discrepancy_id: str, client: str | None
+) -> asyncpg.Record | None:
+    """The discrepancy, if a key seeing `client`'s findings (None: every client's) may see it;
+    another client's is None, as one that does not exist."""
+    row = await db.fetchrow("SELECT * FROM discrepancies WHERE id = $1", discrepancy_id)
+    if row is None or (client is not None and row["client_id"] != client):
+        return None
+    return row
+
+
+@routes.get("/api/v1/discrepancies/{discrepancy_id}")
+async def get_discrepancy(request: web.Request) -> web.Response:
+    principal = await authorize(request, "finance:read")
+    row = await visible_discrepancy(
+        read_pool(request.app), request.match_info["discrepancy_id"], principal.finance_client
+    )
+    if row is None:
+        raise Problem(404, "discrepancy_not_found", "no such discrepancy", field="discrepancy_id")
+    return _json(discrepancy_view(row))
+
+
 @routes.get("/api/v1/discrepancies")
 async def list_discrepancies(request: web.Request) -> web.Response:
     principal = await authorize(request, "finance:read")

@@ -17,6 +17,7 @@ from ledger.http.queries import (
 from ledger.http.responses import (
     ApiKeyList,
     DiscrepancyPage,
+    DiscrepancyView,
     GLDaily,
     Health,
     Journal,
@@ -104,6 +105,13 @@ CORE_OPERATIONS = (
         {200: DiscrepancyPage, **PROBLEMS},
         scope="finance:read",
         query=DiscrepanciesQuery,
+    ),
+    Operation(
+        "get",
+        "/api/v1/discrepancies/{discrepancy_id}",
+        "One reconciliation finding, as it is now",
+        {200: DiscrepancyView, **PROBLEMS, 404: ProblemBody},
+        scope="finance:read",
     ),
     Operation(
         "post",

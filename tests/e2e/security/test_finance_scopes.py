@@ -62,6 +62,18 @@ async def test_finance_read_is_scoped_to_the_callers_client_and_finance_all_sees
     assert sorted(d["client_id"] for d in all_open["items"]) == ["acme", "globex"]
     _, mine = await _eventually(client, "/api/v1/discrepancies", acme, lambda b: b["items"])
     assert [d["client_id"] for d in mine["items"]] == ["acme"]
+    # One by id: its own client's, or every client's for finance:all; another's is not found.
+    for item in all_open["items"]:
+        path = f"/api/v1/discrepancies/{item['id']}"
+        assert await (await client.get(path, headers=everyone)).json() == item
+        own_one = await client.get(path, headers=acme)
+        if item["client_id"] == "acme":
+            assert own_one.status == 200 and await own_one.json() == item
+        else:
+            problem = await own_one.json()
+            assert own_one.status == 404 and problem["code"] == "discrepancy_not_found"
+    unknown = await client.get("/api/v1/discrepancies/d_unknown", headers=everyone)
+    assert unknown.status == 404 and (await unknown.json())["field"] == "discrepancy_id"
 
     def fulfilled_eur(body):
         return [d["amount"] for d in body["days"] if d["state"] == "fulfilled"]
