@@ -153,7 +153,7 @@ class Deliverer:
     async def _record(
         self, conn: asyncpg.Connection, due: asyncpg.Record, sent: Sent, now: datetime
     ) -> None:
-        attempt = due["attempts"] + 1
+        attempt, endpoint_id = due["attempts"] + 1, due["endpoint_id"]
         gone = sent.http_status == 410
         later: datetime | None = None
         if sent.delivered:
@@ -187,7 +187,7 @@ class Deliverer:
         async with conn.transaction():
             recorded = await conn.execute(
                 _RECORD,
-                endpoint_id := due["endpoint_id"],
+                endpoint_id,
                 due["event_id"],
                 status,
                 later or now,
