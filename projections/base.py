@@ -30,9 +30,6 @@ class Table:
     def key(self) -> str:
         return self.columns[0][0]
 
-    def create_sql(self, physical: str) -> list[str]:
-        return [self.create_table_sql(physical), *self.create_index_sql(physical)]
-
     def create_table_sql(self, physical: str) -> str:
         cols = ", ".join(f"{name} {sql_type}" for name, sql_type in self.columns)
         return f"CREATE TABLE IF NOT EXISTS {physical} ({cols}, PRIMARY KEY ({self.key}))"

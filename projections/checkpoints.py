@@ -18,11 +18,13 @@ def live_names(projection: Projection) -> dict[str, str]:
 
 
 async def ensure_projection(conn: asyncpg.Connection, projection: Projection) -> bool:
-    """Create missing tables and the checkpoint row; True when stored rows have a stale shape."""
+    """Create missing tables and the checkpoint row; True when stored rows have a stale shape.
+
+    A stale shape's live tables keep their indexes as they are until the rebuild swaps new
+    ones in: this code's indexes may name columns they lack (every node's start failed on
+    one), and index names are positions, so an index added in between would be built again
+    under another name, on the live table, blocking the runner's writes meanwhile."""
     async with conn.transaction():
-        for table in projection.tables:
-            for statement in table.create_sql(table.name):
-                await conn.execute(statement)
         await conn.execute(
             "INSERT INTO projection_checkpoints (name, schema_hash) VALUES ($1, $2) "
             "ON CONFLICT (name) DO NOTHING",
@@ -32,7 +34,13 @@ async def ensure_projection(conn: asyncpg.Connection, projection: Projection) ->
         stored = await conn.fetchval(
             "SELECT schema_hash FROM projection_checkpoints WHERE name = $1", projection.name
         )
-    return stored != schema_fingerprint(projection)
+        stale = stored != schema_fingerprint(projection)
+        for table in projection.tables:
+            await conn.execute(table.create_table_sql(table.name))
+            if not stale:
+                for statement in table.create_index_sql(table.name):
+                    await conn.execute(statement)
+    return stale
 
 
 async def locked_checkpoint(conn: asyncpg.Connection, name: str) -> Cursor:

@@ -24,14 +24,16 @@ from ledger.log.followers import follow_with_lease
 from ledger.log.store import Cursor, RecordedEvent
 from ledger.orders.model import stream_client
 from ledger.webhooks.outgoing import STATUS_EVENTS, Announcement, announce, order_changes
-from projections.discrepancies import discrepancy_view, run_view
+from projections.discrepancies import SHAPE, discrepancy_view, run_view
 
 NAME = "webhook_announcer"
 FINANCE = "webhook_announcer_finance"
 # Events read per round: a few statements per order announced, so a batch stays well under a
 # second and its transaction short.
 BATCH_SIZE = 1000
-# The projection whose checkpoint the finance cursor may not pass.
+# The projection whose checkpoint the finance cursor may not pass, and the shape of its tables
+# this code reads: until the live tables have it (an upgrade's rebuild swaps them in), finance
+# announcements wait rather than query columns those tables lack.
 DISCREPANCIES = "discrepancies"
 
 _QUEUE_EVENT = """INSERT INTO webhook_events (id, type, client_id, ordering_key, seq, occurred_at,
@@ -203,8 +205,14 @@ class Announcer:
     async def step(self, conn: asyncpg.Connection) -> bool:
         """One round of each cursor; True while either has more to read."""
         orders = await self._round(conn, NAME, None, _order_announcements)
-        finance_upto = await _checkpoint(conn, DISCREPANCIES)
-        finance = await self._round(conn, FINANCE, finance_upto, _finance_announcements)
+        read_model = await conn.fetchrow(
+            "SELECT tx_id, position, schema_hash FROM projection_checkpoints WHERE name = $1",
+            DISCREPANCIES,
+        )
+        finance = 0
+        if read_model is not None and read_model["schema_hash"] == SHAPE:
+            upto = Cursor(read_model["tx_id"], read_model["position"])
+            finance = await self._round(conn, FINANCE, upto, _finance_announcements)
         return BATCH_SIZE in (orders, finance)
 
     async def run(self, dsn: str, stop: asyncio.Event, poll_interval: float) -> None:
