@@ -172,11 +172,19 @@ def _base(kind: Kind, order: OrderFacts | None, record: ev.VendorRecordObserved,
     )
 
 
+def own_vendor_order(order: OrderFacts, ours: str | None) -> str | None:
+    """Our order's vendor order: the one its answers named, else the first the vendor listed."""
+    return ours or (order.vendor_order_ids[0] if order.vendor_order_ids else None)
+
+
 def match(
-    order: OrderFacts | None, record: ev.VendorRecordObserved, at: datetime
+    order: OrderFacts | None, record: ev.VendorRecordObserved, at: datetime, ours: str | None = None
 ) -> tuple[OrderFacts | None, list[Discrepancy], bool]:
     """Compare one vendor record with our order: (order facts after, findings, missed webhook).
 
+    `ours` is the vendor order our order's answers named (None: never learned). Any other
+    under our reference is a duplicate, and only that: its status and amount are not our
+    order's, and compared with it they would flap between the two records every run.
     Findings are fresh discrepancies (to be merged with `touch`); a status finding is the only
     one that can later heal itself, when our order comes to agree with the vendor.
     """
@@ -186,10 +194,14 @@ def match(
     ids = order.vendor_order_ids
     if record.vendor_order_id not in ids:
         ids = (*ids, record.vendor_order_id)
-    if len(ids) > 1:  # one reference, several vendor orders: a double charge
+    seen = msgspec.structs.replace(order, vendor_order_ids=ids)
+    own = own_vendor_order(seen, ours)
+    if extras := [i for i in ids if i != own]:  # one reference, several vendor orders
         duplicate = _base("duplicate_at_vendor", order, record, at)
         # Named by the newest extra order, whichever record showed it: a third one is news.
-        findings.append(msgspec.structs.replace(duplicate, vendor_order_id=ids[-1]))
+        findings.append(msgspec.structs.replace(duplicate, vendor_order_id=extras[-1]))
+    if record.vendor_order_id != own:
+        return seen, findings, False
     if record.amount_minor != order.amount_minor:
         findings.append(_base("amount_mismatch", order, record, at))
     if record.currency != order.currency:
@@ -198,8 +210,7 @@ def match(
         findings.append(_base("status_mismatch", order, record, at))
     # A status the vendor reached that no webhook of ours announced: a missed webhook.
     missed = record.status != "pending" and record.status not in order.webhook_statuses
-    seen = msgspec.structs.replace(order, vendor_order_ids=ids, last_vendor_status=record.status)
-    return seen, findings, missed
+    return msgspec.structs.replace(seen, last_vendor_status=record.status), findings, missed
 
 
 def missing_at_vendor(

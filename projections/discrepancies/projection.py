@@ -24,6 +24,7 @@ from projections.discrepancies.matching import (
     discrepancy_id,
     match,
     missing_at_vendor,
+    own_vendor_order,
     resolve,
     settle,
     touch,
@@ -132,14 +133,17 @@ class ReconciliationProjection:
         rows.set_order(facts, state)
 
     async def _observe(self, rows: Rows, stream_id: str, record, at) -> None:
-        order = (
-            rows.orders.get(stream_id, (None, None))[0] if stream_id.startswith("order:") else None
+        order, state = (
+            rows.orders.get(stream_id, (None, None))
+            if stream_id.startswith("order:")
+            else (None, None)
         )
         run = rows.runs.get(record.run_id)
         if run is not None:
             run["records_seen"] += 1
             run["matched"] += order is not None
-        seen, findings, missed = match(order, record, at)
+        ours = state.vendor_order_id if state is not None else None
+        seen, findings, missed = match(order, record, at, ours)
         if seen is not None:
             rows.set_order(seen, rows.orders[stream_id][1])
             rows.sighted(record.run_id, stream_id)
@@ -153,7 +157,12 @@ class ReconciliationProjection:
             agreed = rows.cached_discrepancy(
                 discrepancy_id("status_mismatch", seen.vendor, stream_id)
             )
-            if agreed is not None and agreed.state == "open" and record.status == seen.status:
+            if (
+                agreed is not None
+                and agreed.state == "open"
+                and record.vendor_order_id == own_vendor_order(seen, ours)
+                and record.status == seen.status
+            ):
                 what = f"the vendor's record became {record.status} in {record.run_id}"
                 agreed = msgspec.structs.replace(agreed, vendor_status=record.status)
                 rows.put(settle(agreed, "auto_resolved", at, what))

@@ -29,3 +29,25 @@ async def test_a_status_finding_heals_when_the_vendor_catches_up(pool):
         await caught_up(conn, projection)
         assert await status_finding(conn) == ("auto_resolved", "fulfilled")
         assert await rebuild(conn, projection, verify_only=True) == []
+
+
+async def test_a_double_charge_is_one_duplicate_finding_that_does_not_reopen_run_after_run(pool):
+    """Ours fulfilled as vo_a; the vendor also holds vo_b, pending, under our reference. Only
+    our own vendor order is compared with our order, so no status finding flaps between the
+    two records (healed by one, reopened by the other, announced again every run)."""
+    await store.append(pool, "order:c:twice", [order_requested("twice"), fulfilled("vo_a")], 0)
+    projection = ReconciliationProjection()
+    async with pool.acquire() as conn:
+        await ensure_projection(conn, projection)
+        for run_id in ("run_1", "run_2", "run_3"):
+            listed = [
+                seen(run_id, "twice", "vo_b", status="pending"),
+                seen(run_id, "twice", "vo_a"),
+            ]
+            await run(pool, run_id, [("twice", listed)])
+            await caught_up(conn, projection)
+        rows = await conn.fetch(
+            "SELECT kind, vendor_order_id, state, reopened_run FROM discrepancies ORDER BY kind"
+        )
+        assert [tuple(r) for r in rows] == [("duplicate_at_vendor", "vo_b", "open", None)]
+        assert await rebuild(conn, projection, verify_only=True) == []

@@ -48,10 +48,8 @@ def test_a_matching_record_finds_nothing_and_remembers_the_vendor_order():
         ({"currency": "EUR"}, ["currency_mismatch"]),
         ({"status": "refunded"}, ["status_mismatch"]),
         ({"vendor_order_id": "vo_2"}, ["duplicate_at_vendor"]),
-        (
-            {"vendor_order_id": "vo_2", "amount_minor": 1},
-            ["amount_mismatch", "duplicate_at_vendor"],
-        ),
+        # Another vendor order's amount is not our order's: the duplicate is the finding.
+        ({"vendor_order_id": "vo_2", "amount_minor": 1}, ["duplicate_at_vendor"]),
     ],
 )
 def test_each_difference_is_its_own_finding(changes, expected):
@@ -139,3 +137,20 @@ def test_only_a_status_mismatch_can_be_corrected_by_accepting_the_vendor_status(
             **{**common, "state": "resolved"},
         )
     assert refused.value.status == 409
+
+
+def test_a_duplicate_listed_before_our_own_vendor_order_is_named_by_the_extra_one():
+    unseen = msgspec.structs.replace(ORDER, vendor_order_ids=())
+    first, _, _ = match(unseen, record(vendor_order_id="vo_2"), T0, ours="vo_1")
+    _, findings, _ = match(first, record(vendor_order_id="vo_1"), T0, ours="vo_1")
+    assert [(f.kind, f.vendor_order_id) for f in findings] == [("duplicate_at_vendor", "vo_2")]
+
+
+def test_only_our_own_vendor_order_is_compared_for_status_amount_and_currency():
+    twice = msgspec.structs.replace(ORDER, vendor_order_ids=("vo_1", "vo_2"))
+    other = record(vendor_order_id="vo_2", status="pending", amount_minor=1, currency="EUR")
+    seen, findings, missed = match(twice, other, T0, ours="vo_1")
+    assert kinds(findings) == ["duplicate_at_vendor"] and not missed
+    assert seen.last_vendor_status is None  # what the vendor says of ours is not known yet
+    _, ours, _ = match(seen, record(vendor_order_id="vo_1"), T0, ours="vo_1")
+    assert kinds(ours) == ["duplicate_at_vendor"]  # ours agrees: no status finding to flap
