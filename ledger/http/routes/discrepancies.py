@@ -32,7 +32,7 @@ _decoder = msgspec.json.Decoder(Resolve)
 RESOLVE_LOCK = int(LeaseKind.RESOLUTION)
 _RESOLUTIONS = """
     SELECT count(*) FROM events
-    WHERE stream_id = $1 AND type = 'DiscrepancyResolved'
+    WHERE stream_id = ANY($1::text[]) AND type = 'DiscrepancyResolved'
       AND convert_from(data, 'UTF8')::jsonb ->> 'discrepancy_id' = $2"""
 
 
@@ -65,7 +65,13 @@ async def resolve_discrepancy(
         )
     except ResolutionRefused as exc:
         raise Problem(exc.status, exc.code, exc.detail, field="action") from None
-    stream_id = row["stream_id"] or f"reconciliation:{row['first_seen_run']}"
+    # A finding about one of our orders is resolved on the order's stream, beside its correction;
+    # one about a record nobody ordered on a stream of its own. It went on the run's, which the
+    # run appends to at strict versions: resolving it while its run recorded pages stopped the run.
+    stream_id = row["stream_id"] or f"discrepancy:{row['id']}"
+    streams = [stream_id]
+    if row["stream_id"] is None:  # where such resolutions went before: the guard counts them
+        streams.append(f"reconciliation:{row['first_seen_run']}")
     metadata = {"request_id": request_id, "actor": principal.key_id}
     async with pool.acquire() as conn, conn.transaction():
         # Serialise resolutions of one discrepancy; the projection may not show the last one
@@ -78,7 +84,7 @@ async def resolve_discrepancy(
         # A live table of the older shape (until the upgrade's rebuild swaps in) has no count:
         # there, any resolution in the log refuses, as it did then.
         shown = row.get("resolutions", 0)
-        if await conn.fetchval(_RESOLUTIONS, stream_id, row["id"]) > shown:
+        if await conn.fetchval(_RESOLUTIONS, streams, row["id"]) > shown:
             raise Problem(409, "already_resolved", f"{row['id']} is already resolved")
         await store.append_observed(conn, stream_id, events, metadata=metadata)
 
