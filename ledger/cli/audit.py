@@ -4,6 +4,7 @@ auditor uses them."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ledger.cli.database import connect
@@ -35,7 +36,7 @@ def add_audit_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     seal = subparsers.add_parser("seal", help="seal events appended since the last seal")
     subparsers.add_parser(
-        "digest", help="seal, then print the ledger digest as one JSON line (the last line)"
+        "digest", help="seal, then print the ledger digest: one JSON line, alone on stdout"
     )
     add_json_flag(verify, seal)  # digest prints JSON already
 
@@ -49,11 +50,15 @@ def _kept(argument: str) -> str:
 
 async def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     kept = None
-    if getattr(args, "digest", None):
+    if args.digest is not None:
+        # An empty value is a mistake (`--digest "$UNSET"`), never a check left out.
+        if not args.digest.strip():
+            print("verify --digest: give the digests kept (JSON) or their file", file=sys.stderr)
+            return EXIT_USAGE
         try:
             kept = parse_digests(_kept(args.digest))
         except (OSError, UnicodeDecodeError, DigestError) as exc:
-            print(f"verify --digest: {exc}")
+            print(f"verify --digest: {exc}", file=sys.stderr)
             return EXIT_USAGE
     conn = await connect(settings)
     try:
@@ -96,9 +101,10 @@ async def cmd_digest(settings: Settings, _args: argparse.Namespace) -> int:
         digest = await current_digest(conn)
     finally:
         await conn.close()
+    # Only the digest goes to stdout: `digest >> store` must keep nothing else.
     if digest is None:
-        print("the log is empty: there is nothing to digest yet")
+        print("the log is empty: there is nothing to digest yet", file=sys.stderr)
         return EXIT_TAMPERED
-    print("keep this line outside the database; `run.py verify --digest` checks the log against it")
+    print("keep the line below outside the database; `verify --digest` checks it", file=sys.stderr)
     print(encode_digest(digest))
     return 0

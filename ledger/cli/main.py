@@ -76,7 +76,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "verify": ("python run.py verify", "python run.py verify --digest digests.jsonl --json"),
     "seal": ("python run.py seal",),
-    "digest": ("python run.py digest | tail -1 >> /secure/store/digests.jsonl",),
+    "digest": ("python run.py digest >> /secure/store/digests.jsonl",),
     "apikey": (
         "python run.py apikey create --name shop --scopes orders:write | tail -1",
         "python run.py apikey list --json",

@@ -54,7 +54,7 @@ async def test_a_rewrite_with_recomputed_chains_and_seals_is_caught_by_a_kept_di
         await store.append(pool, f"order:c:{key}", [order_requested(key)], 0)
     taken = run(database_url, "digest")
     assert taken.returncode == 0, taken.stderr
-    kept = taken.stdout.strip().splitlines()[-1]
+    kept = taken.stdout.strip()  # one JSON line and nothing else: `>> store` keeps only it
     assert set(json.loads(kept)) == {"upto_tx_id", "upto_position", "digest", "sealed_at"}
     assert run(database_url, "verify", "--digest", kept).returncode == 0
 
@@ -71,7 +71,20 @@ async def test_a_rewrite_with_recomputed_chains_and_seals_is_caught_by_a_kept_di
 def test_a_digest_that_cannot_be_read_is_a_usage_error_naming_the_line(database_url, tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"upto_tx_id": 1}\n')
     result = run(database_url, "verify", "--digest", str(tmp_path / "bad.jsonl"))
-    assert result.returncode == 2 and "line 1" in result.stdout
+    assert result.returncode == 2 and "line 1" in result.stderr and result.stdout == ""
+
+
+def test_an_empty_digest_argument_is_a_usage_error_not_a_check_skipped(database_url):
+    """`verify --digest "$DIGESTS"` with the variable unset checked nothing and passed."""
+    result = run(database_url, "verify", "--digest", "")
+    assert result.returncode == 2 and "--digest" in result.stderr
+
+
+def test_digest_of_an_empty_log_prints_nothing_a_store_would_keep(database_url):
+    """Appended to a store by `digest >> store`, its prose broke every later verify."""
+    result = run(database_url, "digest")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "the log is empty" in result.stderr
 
 
 async def test_serve_publishes_each_new_digest_to_a_file_and_to_a_url(database_url, tmp_path):
