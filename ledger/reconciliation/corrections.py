@@ -79,8 +79,9 @@ def order_events(
     record = records[0]
     # Dated when the vendor changed it, not when we listed it: the GL posts a fulfilment on the
     # business day it happened (a closed day's move goes to the next open one as an adjustment
-    # of it). Never later than now, whatever the vendor's clock says.
-    happened = min(record.updated_at, now)
+    # of it). Never later than now, nor before our order existed, whatever the vendor's clock
+    # says: the GL would post the move on a day the order was not yet pending there.
+    happened = max(min(record.updated_at, now), state.created_at)
     corrections = decide_after_lookup(
         state, record.status, record.vendor_order_id, happened, source="reconciliation"
     )

@@ -146,7 +146,7 @@ def test_a_completed_run_reads_back_as_its_summary():
 
 
 def test_a_correction_is_dated_when_the_vendor_changed_the_order_not_when_we_listed_it():
-    changed = NOW - timedelta(hours=20)
+    changed = NOW - timedelta(hours=12)  # after the order was placed (T0)
 
     def corrected_at(updated_at: datetime) -> list[datetime]:
         listed = record(updated_at=updated_at)
@@ -157,3 +157,6 @@ def test_a_correction_is_dated_when_the_vendor_changed_the_order_not_when_we_lis
 
     assert corrected_at(changed) == [changed]
     assert corrected_at(NOW + timedelta(hours=1)) == [NOW]  # a vendor clock ahead of ours
+    # A vendor clock behind ours, or a local time read as UTC: never before our order existed
+    # (the GL posted the move on a day the order was not yet pending: a negative balance).
+    assert corrected_at(T0 - timedelta(days=1)) == [T0]
