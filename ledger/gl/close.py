@@ -50,10 +50,7 @@ async def close_day(
             except store.ConcurrencyConflict:
                 raise CloseRefused(f"{day} is already closed") from None
     except GLNotCurrent as exc:
-        raise CloseRefused(
-            f"{day} cannot be closed while {exc}: close it once the rebuild is done"
-            " (serve rebuilds at start; or run `python run.py rebuild gl`)"
-        ) from None
+        raise CloseRefused(f"{day} cannot be closed: {exc}") from None
     return closed
 
 

@@ -142,6 +142,19 @@ class DayFigures(NamedTuple):
     journal: list[ev.JournalLine]
 
 
+async def _require_current(conn: asyncpg.Connection, projection: GLProjection) -> None:
+    stored_shape = await conn.fetchval(
+        "SELECT schema_hash FROM projection_checkpoints WHERE name = $1", projection.name
+    )
+    if stored_shape != schema_fingerprint(projection):
+        raise GLNotCurrent(
+            "the GL read model was built for another table shape, business zone or chart than"
+            " this process's: after an upgrade, wait for the service's rebuild; otherwise run"
+            " this with the service's BUSINESS_TZ and GL_ACCOUNTS_FILE (a rebuild from here"
+            " would date every posting in this process's zone)"
+        )
+
+
 @asynccontextmanager
 async def closing_figures(
     conn: asyncpg.Connection, projection: GLProjection, day: date
@@ -152,14 +165,13 @@ async def closing_figures(
     between these figures and the caller's GLDayClosed, and the event can name that cursor:
     moves applied after it post after the latest closed day on every replay.
     """
+    # Before catching up: this process's zone or chart differing from the service's would fold
+    # the events the runner has not applied yet into the live tables on the wrong days.
+    await _require_current(conn, projection)
     await catch_up(conn, projection)
     async with conn.transaction():
         cursor = await locked_checkpoint(conn, projection.name)
-        stored_shape = await conn.fetchval(
-            "SELECT schema_hash FROM projection_checkpoints WHERE name = $1", projection.name
-        )
-        if stored_shape != schema_fingerprint(projection):
-            raise GLNotCurrent("the GL read model is being rebuilt for a new table shape")
+        await _require_current(conn, projection)  # again: a rebuild may have swapped meanwhile
         # The book closes for the whole ledger: every client's orders.
         totals = [t for d, t in await daily(conn, day, day, None, None) if d == day]
         lines = await day_journal(conn, projection.chart, day, None, None)

@@ -4,7 +4,9 @@ closing balance sums every earlier day, so the move posts after the latest close
 
 from datetime import UTC, date, datetime
 
-from ledger.gl.close import close_day
+import pytest
+
+from ledger.gl.close import CloseRefused, close_day
 from ledger.log import events as ev
 from ledger.log import store
 from projections.checkpoints import ensure_projection
@@ -112,3 +114,21 @@ async def test_a_move_on_an_earlier_open_day_applied_while_a_day_closes_moves_pa
         csv_before = daily_csv(rows)
         assert await rebuild(conn, gl) == []
         assert daily_csv(await daily(conn, D1, D4, None, None)) == csv_before
+
+
+async def test_a_close_run_with_another_business_zone_refuses_before_folding_anything(pool):
+    """`gl close` from a shell without the service's BUSINESS_TZ folded the events the runner
+    had not applied yet in its own zone, into the live tables, and only then refused."""
+    service = GLProjection("UTC")
+    await fulfilled_order(pool, "A", D1)
+    async with pool.acquire() as conn:
+        await ensure_projection(conn, service)
+        await caught_up(conn, service)
+        await fulfilled_order(pool, "late", D1)  # not yet applied by the service's runner
+        before = await conn.fetchrow("SELECT * FROM projection_checkpoints WHERE name = 'gl'")
+        shell = GLProjection("America/Los_Angeles")
+        with pytest.raises(CloseRefused, match="BUSINESS_TZ"):
+            await close_day(conn, shell, D1, NOW)
+        after = await conn.fetchrow("SELECT * FROM projection_checkpoints WHERE name = 'gl'")
+        assert after == before
+        assert await conn.fetchval("SELECT count(*) FROM gl_orders") == 1
