@@ -17,7 +17,7 @@ from ledger.console.sessions import Session
 from ledger.http import params
 from ledger.http.runtime.replica import read_pool
 from ledger.money import format_minor
-from projections.gl import daily, daily_csv, day_journal, journal_csv
+from projections.gl import daily, daily_csv, journal_as_it_stands, journal_csv
 from projections.gl.http import daily_item, gl_projection, report_range
 
 routes = web.RouteTableDef()
@@ -43,7 +43,12 @@ async def _daily(request: web.Request, session: Session):
     """The API's range and currency rules, its report, and which of its days are closed."""
     start, end = report_range(request)
     currency = params.currency(request.query)
-    async with read_pool(request.app).acquire() as conn:
+    # One snapshot, as for the journal: a close between the two reads would mark a day closed
+    # beside figures from before it.
+    async with (
+        read_pool(request.app).acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
         rows = await daily(conn, start, end, currency, session.principal.finance_client)
         closed = await _closed_days(conn, start, end)
     return start, end, currency, rows, closed
@@ -87,8 +92,8 @@ async def _journal(request: web.Request, session: Session):
     currency = params.currency(request.query)
     chart = gl_projection(request).chart
     async with read_pool(request.app).acquire() as conn:
-        lines = await day_journal(conn, chart, day, currency, session.principal.finance_client)
-        closed = bool(await _closed_days(conn, day, day))
+        client = session.principal.finance_client
+        lines, closed = await journal_as_it_stands(conn, chart, day, currency, client)
     return day, lines, closed
 
 

@@ -10,6 +10,7 @@ from projections.gl.reports import (
     daily,
     daily_csv,
     day_journal,
+    journal_as_it_stands,
     journal_csv,
     open_days_before,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "daily",
     "daily_csv",
     "day_journal",
+    "journal_as_it_stands",
     "journal_csv",
     "open_days_before",
 ]

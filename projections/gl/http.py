@@ -16,7 +16,7 @@ from ledger.log.events import GLTotal
 from ledger.money import format_minor
 from ledger.orders.model import OrderState
 from projections.gl.projection import GLProjection
-from projections.gl.reports import daily, daily_csv, day_journal, journal_csv
+from projections.gl.reports import daily, daily_csv, journal_as_it_stands, journal_csv
 from projections.orders import order_list_query
 
 routes = web.RouteTableDef()
@@ -63,11 +63,12 @@ def _csv(request: web.Request, body: str, filename: str) -> web.Response:
 
 
 async def _daily_rows(request: web.Request):
+    """The report's range and its rows; the caller is authorised first (a 401 before a 400)."""
     principal = await authorize(request, "finance:read")
     start, end = report_range(request)
     currency = params.currency(request.query)
     async with read_pool(request.app).acquire() as conn:
-        return await daily(conn, start, end, currency, principal.finance_client)
+        return start, end, await daily(conn, start, end, currency, principal.finance_client)
 
 
 def daily_item(day: date, t: GLTotal) -> dict[str, object]:
@@ -86,16 +87,16 @@ def daily_item(day: date, t: GLTotal) -> dict[str, object]:
 
 @routes.get("/api/v1/gl/daily")
 async def gl_daily(request: web.Request) -> web.Response:
-    rows = await _daily_rows(request)
+    _, _, rows = await _daily_rows(request)
     days = [daily_item(d, t) for d, t in rows]
     return web.Response(body=_encoder.encode({"days": days}), content_type="application/json")
 
 
 @routes.get("/api/v1/gl/daily.csv")
 async def gl_daily_csv(request: web.Request) -> web.Response:
-    start, end = report_range(request)
+    start, end, rows = await _daily_rows(request)
     name = f"gl-daily-{start.isoformat()}-to-{end.isoformat()}.csv"
-    return _csv(request, daily_csv(await _daily_rows(request)), name)
+    return _csv(request, daily_csv(rows), name)
 
 
 async def _journal(request: web.Request):
@@ -103,13 +104,10 @@ async def _journal(request: web.Request):
     day = params.day(request.query, "date")
     currency = params.currency(request.query)
     async with read_pool(request.app).acquire() as conn:
-        lines = await day_journal(
+        lines, closed = await journal_as_it_stands(
             conn, gl_projection(request).chart, day, currency, principal.finance_client
         )
-        closed = await conn.fetchval(
-            "SELECT true FROM gl_closed_days WHERE business_date = $1", day
-        )
-    return day, lines, bool(closed)
+    return day, lines, closed
 
 
 @routes.get("/api/v1/gl/journal")

@@ -85,6 +85,23 @@ async def day_journal(
     return journal([Posting(**dict(r)) for r in rows], chart)
 
 
+async def journal_as_it_stands(
+    conn: asyncpg.Connection,
+    chart: Mapping[str, Entry | None],
+    day: date,
+    currency: str | None,
+    client: str | None,
+) -> tuple[list[ev.JournalLine], bool]:
+    """The day's journal and whether the day is closed, read in one snapshot: read apart, a
+    close applied between them showed `closed` beside the lines it then moved out."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        lines = await day_journal(conn, chart, day, currency, client)
+        closed = await conn.fetchval(
+            "SELECT true FROM gl_closed_days WHERE business_date = $1", day
+        )
+    return lines, bool(closed)
+
+
 def _csv(header: tuple[str, ...], rows: list[tuple]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")

@@ -104,3 +104,10 @@ async def test_finance_routes_need_the_finance_scope(finance_api):
     client, writer, _ = finance_api
     response = await client.get("/api/v1/gl/daily", headers=writer)
     assert response.status == 403
+
+
+async def test_a_caller_without_a_key_is_told_so_before_anything_about_its_query(finance_api):
+    client, _, _ = finance_api
+    for path in ("/api/v1/gl/daily", "/api/v1/gl/daily.csv"):
+        answer = await client.get(f"{path}?from=2026-02-01&to=2026-01-01")
+        assert answer.status == 401, (path, await answer.text())

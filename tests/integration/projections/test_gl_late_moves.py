@@ -10,6 +10,7 @@ from ledger.gl.close import CloseRefused, close_day
 from ledger.log import events as ev
 from ledger.log import store
 from projections.checkpoints import ensure_projection
+from projections.gl import reports
 from projections.gl.projection import GLProjection
 from projections.gl.reports import daily, daily_csv
 from projections.rebuild import rebuild
@@ -132,3 +133,26 @@ async def test_a_close_run_with_another_business_zone_refuses_before_folding_any
         after = await conn.fetchrow("SELECT * FROM projection_checkpoints WHERE name = 'gl'")
         assert after == before
         assert await conn.fetchval("SELECT count(*) FROM gl_orders") == 1
+
+
+async def test_a_journal_and_its_closed_flag_are_read_in_one_snapshot(pool, monkeypatch):
+    """A close applied between the two reads showed `closed` beside the lines it moved out."""
+    gl = GLProjection("UTC")
+    await fulfilled_order(pool, "A", D1)
+    async with pool.acquire() as conn:
+        await ensure_projection(conn, gl)
+        await caught_up(conn, gl)
+    real = reports.day_journal
+
+    async def then_closed_elsewhere(conn, *args):
+        lines = await real(conn, *args)
+        await pool.execute(  # another session's close commits here
+            "INSERT INTO gl_closed_days VALUES ($1, 0, 0, $2) ON CONFLICT DO NOTHING", D1, NOW
+        )
+        return lines
+
+    monkeypatch.setattr(reports, "day_journal", then_closed_elsewhere)
+    async with pool.acquire() as conn:
+        lines, closed = await reports.journal_as_it_stands(conn, gl.chart, D1, None, None)
+        assert lines and closed is False  # the lines are from before that close, and so is this
+        assert (await reports.journal_as_it_stands(conn, gl.chart, D1, None, None))[1] is True

@@ -224,7 +224,7 @@ async def test_a_day_is_not_closed_from_a_gl_whose_tables_are_awaiting_a_rebuild
         await conn.execute(
             "UPDATE projection_checkpoints SET schema_hash = 'older' WHERE name = 'gl'"
         )
-        with pytest.raises(CloseRefused, match="wait for the service.s rebuild"):
+        with pytest.raises(CloseRefused, match="after an upgrade, wait"):
             await close_day(conn, gl, D1, NOW)
         assert await store.read_stream(pool, f"gl:{D1.isoformat()}") == []
         assert await rebuild(conn, gl) == []
