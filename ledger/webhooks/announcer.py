@@ -31,8 +31,8 @@ FINANCE = "webhook_announcer_finance"
 # Events read per round: a few statements per order announced, so a batch stays well under a
 # second and its transaction short.
 BATCH_SIZE = 1000
-# The projection whose checkpoint the finance cursor may not pass, and the shape of its tables
-# this code reads: until the live tables have it (an upgrade's rebuild swaps them in), finance
+# The projection whose checkpoint the finance cursor may not pass. Until its live tables have the
+# shape this code reads (its SHAPE, once an upgrade's rebuild swaps them in), finance
 # announcements wait rather than query columns those tables lack.
 DISCREPANCIES = "discrepancies"
 

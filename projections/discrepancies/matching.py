@@ -63,7 +63,7 @@ class Discrepancy(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # What each kind of finding is about. A resolved one opens again when a later run finds any of
-# these changed (the vendor refunded what a person had acknowledged as a lagging record); seen
+# these changed (the vendor failed what a person had acknowledged as a lagging record); seen
 # again unchanged, it stays resolved. A duplicate is about its newest extra vendor order.
 _SUBSTANCE: dict[Kind, tuple[str, ...]] = {
     "missing_at_vendor": ("our_status",),

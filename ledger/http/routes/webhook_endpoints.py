@@ -203,13 +203,14 @@ async def update_endpoint(request: web.Request) -> web.Response:
         raise Problem(
             422, "nothing_to_change", "send url, events, description or disabled", field="body"
         )
+    events = None
+    if body.events is not None:
+        events = sent_to(endpoint, checked_events(body.events, principal))
     updated = ev.WebhookEndpointUpdated(
         updated_at=datetime.now(UTC),
         actor=f"key:{principal.key_id}",
         url=None if body.url is None else _checked_url(body.url, request.app[SETTINGS]),
-        events=None
-        if body.events is None
-        else sent_to(endpoint, checked_events(body.events, principal)),
+        events=events,
         description=body.description,
         disabled=body.disabled,
     )
