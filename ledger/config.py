@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -10,6 +11,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+
+from ledger.database_url import database_url_problem
 
 # What `serve` can run as: ledger.http.app reads it (Settings.node_role says what each runs).
 NODE_ROLES = ("all", "api", "workers")
@@ -184,6 +187,39 @@ def _from_file(path: Path) -> dict[str, object]:
     return values
 
 
+# The numbers for which 0 means something (none, keep all, answer at once, no overlap, no lag
+# allowed); every other duration, size and count must be more than 0: a 0 there spins a loop,
+# refuses every request or never waits. The ports are checked on their own.
+_MAY_BE_ZERO = frozenset(
+    {
+        "read_max_lag_s",
+        "reconcile_overlap_s",
+        "vendor_not_found_settle_s",
+        "ready_max_lag_events",
+        "sync_budget_s",
+        "webhook_secret_overlap_s",
+        "vendor_webhook_inbox_days",
+        "vendor_webhook_refusals_kept_per_minute",
+    }
+)
+_PORTS = frozenset({"port", "sandbox_port"})
+
+
+def _check_numbers(settings: Settings) -> None:
+    """Every number within its range, and finite: nan compares false with every bound, so a
+    nan interval would pass a plain `< 0` check and then never elapse."""
+    for field in msgspec.structs.fields(Settings):
+        value = getattr(settings, field.name)
+        if field.name in _PORTS or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if field.name in _MAY_BE_ZERO:
+            fits, rule = math.isfinite(value) and value >= 0, "0 or more"
+        else:
+            fits, rule = math.isfinite(value) and value > 0, "more than 0"
+        if not fits:
+            raise ConfigError(f"{field.name.upper()} must be a number {rule} (got {value!r})")
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from CONFIG_FILE (TOML), then environment variables named after the
     fields in upper case: the environment wins."""
@@ -210,13 +246,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     if not 0 <= settings.port <= 65535 or not 0 <= settings.sandbox_port <= 65535:
         raise ConfigError("PORT and SANDBOX_PORT must be between 0 and 65535")
-    for name in (
-        "vendor_webhook_inbox_days",
-        "vendor_webhook_refusals_kept_per_minute",
-        "vendor_not_found_settle_s",
-    ):
-        if getattr(settings, name) < 0:
-            raise ConfigError(f"{name.upper()} must be 0 or more")
+    _check_numbers(settings)
+    for name in ("database_url", "migrate_database_url", "read_database_url"):
+        url = getattr(settings, name)
+        problem = database_url_problem(url) if url is not None else None
+        if problem is not None:
+            raise ConfigError(f"{name.upper()}: {problem}")
     if settings.node_role not in NODE_ROLES:
         raise ConfigError(f"NODE_ROLE={settings.node_role!r} is not one of {', '.join(NODE_ROLES)}")
     for name in ("gl_close_at", "reconcile_at"):

@@ -7,7 +7,6 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import structlog
@@ -152,8 +151,11 @@ async def ensure_service_role(conn: asyncpg.Connection, role: str, read_models: 
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
         # Roles are the cluster's, and the lock above only this database's: another database
         # migrating at the same moment may create the role first.
+        # Only when missing: CREATE ROLE needs CREATEROLE even for a role that exists, and a
+        # migrator given the role by a DBA needs nothing more.
         await conn.execute(
-            f"DO $$ BEGIN CREATE ROLE {role} NOLOGIN;"
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN"
+            f" CREATE ROLE {role} NOLOGIN; END IF;"
             " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
         )
         if not await conn.fetchval("SELECT pg_has_role(current_user, $1, 'MEMBER')", role):
@@ -228,31 +230,6 @@ async def prepare_database(
         await ensure_service_role(conn, role, read_models)
     except asyncpg.InsufficientPrivilegeError as exc:
         log.warning("cannot set up the service role", role=role, error=str(exc))
-
-
-def with_login(url: str, login: str) -> str:
-    """The URL with another login (no password: a trusted local server), host kept wherever
-    it is given (the embedded server's is a socket directory in the query)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    query = "&".join(
-        q for q in parts.query.split("&") if q and q.split("=")[0] not in ("user", "password")
-    )
-    return urlunsplit((parts.scheme, f"{login}@{host}", parts.path, query, parts.fragment))
-
-
-def with_setting(url: str, name: str, value: str) -> str:
-    """The URL with a server setting applied at connection start (asyncpg passes unknown
-    query parameters as server settings), whichever hosts it lists."""
-    parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, f"{name}={quote(value, safe='')}") if q)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-
-
-def with_role(url: str, role: str) -> str:
-    """The URL with `role` set at connection start: every session acts as the service role, so
-    read-model tables it creates are the role's, whichever login made them (RESET ALL keeps it)."""
-    return with_setting(url, "role", role)
 
 
 def embedded_database_url(data_dir: Path) -> str:

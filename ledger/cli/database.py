@@ -8,15 +8,19 @@ import asyncpg
 
 from ledger.cli.output import add_json_flag, emit
 from ledger.config import Settings
+from ledger.database_url import with_login, with_role
 from ledger.db import (
+    MigrationError,
     ensure_service_role,
     migrate,
     prepare_database,
     resolve_database_url,
-    with_login,
-    with_role,
 )
 from projections.registry import read_model_tables
+
+# The server refusing the login or the database the settings name (a typo, a role or database
+# not made yet): the same command again cannot help until the settings or the server change.
+LOGIN_REFUSED = (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError)
 
 
 async def embedded_service_url(superuser_url: str, role: str) -> str:
@@ -87,7 +91,10 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     conn = await asyncpg.connect(await resolve_database_url(url, settings.data_dir))
     try:
         applied = await migrate(conn)
-        await ensure_service_role(conn, settings.service_role, read_model_tables(settings))
+        try:
+            await ensure_service_role(conn, settings.service_role, read_model_tables(settings))
+        except asyncpg.InsufficientPrivilegeError as exc:
+            raise _role_not_set_up(settings.service_role, applied, exc) from None
     finally:
         await conn.close()
     emit(
@@ -97,3 +104,13 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
         f"service role {settings.service_role}: granted what the service needs, nothing more",
     )
     return 0
+
+
+def _role_not_set_up(role: str, applied: list[str], exc: Exception) -> MigrationError:
+    """What a DBA does for a migrator that may not create roles: make the role, once."""
+    done = f"applied {', '.join(applied)}; " if applied else ""
+    return MigrationError(
+        f"{done}SERVICE_ROLE {role} could not be set up as this login ({exc}): run migrate once"
+        f" as a login with CREATEROLE, or have one run `CREATE ROLE {role} NOLOGIN;"
+        f" GRANT {role} TO <this login>` and run migrate again"
+    )

@@ -9,10 +9,12 @@ import sys
 from collections.abc import Awaitable, Callable
 from importlib import metadata
 
+import asyncpg
+
 from ledger.cli.apikey import add_apikey_parser, cmd_apikey
 from ledger.cli.audit import add_audit_parsers, cmd_digest, cmd_seal, cmd_verify
 from ledger.cli.bulk import add_bulk_parser, cmd_bulk_upload
-from ledger.cli.database import add_migrate_parser, cmd_migrate
+from ledger.cli.database import LOGIN_REFUSED, add_migrate_parser, cmd_migrate
 from ledger.cli.gl import add_gl_parser, cmd_gl
 from ledger.cli.rebuild import add_rebuild_parser, cmd_rebuild
 from ledger.cli.reconcile import add_reconcile_parser, cmd_reconcile
@@ -38,6 +40,8 @@ DATABASE_UNREACHABLE = (
     socket.gaierror,
     *(error for error in DATABASE_GONE if error is not OSError),
 )
+
+DATABASE_SETTINGS = "DATABASE_URL (MIGRATE_DATABASE_URL for migrate, READ_DATABASE_URL for reads)"
 
 COMMANDS: dict[str, Command] = {
     "serve": cmd_serve,
@@ -131,6 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "serve"
     try:
         return asyncio.run(COMMANDS[command](settings, args))
+    except ConfigError as exc:  # a file the command reads, such as VENDORS_FILE
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except asyncpg.ClientConfigurationError as exc:  # what asyncpg refuses before connecting
+        print(f"configuration error: {DATABASE_SETTINGS}: {exc}", file=sys.stderr)
+        return 2
+    except LOGIN_REFUSED as exc:
+        print(
+            f"error: the database refused the login ({_cause(exc)}): check {DATABASE_SETTINGS}",
+            file=sys.stderr,
+        )
+        return 2
     except (MigrationError, RebuildBusy, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -10,13 +10,15 @@ import signal
 import socket
 import sys
 
+import asyncpg
 import msgspec
 import structlog
 from aiohttp import web
 
-from ledger.cli.database import database_urls
+from ledger.cli.database import LOGIN_REFUSED, database_urls
 from ledger.config import NODE_ROLES, Settings
-from ledger.db import DATABASE_ERRORS, MIGRATIONS_WAIT_S, MigrationError, with_setting
+from ledger.database_url import with_setting
+from ledger.db import DATABASE_ERRORS, MIGRATIONS_WAIT_S, MigrationError
 from ledger.http.app import create_app
 from ledger.http.runtime.server import ProblemAppRunner
 from ledger.http.runtime.waiting import create_waiting_app
@@ -120,6 +122,11 @@ async def _usable_database(
                 return attempt.result()
             except MigrationError as exc:
                 checks.update(database="ok", pending_migrations=str(exc))
+            except asyncpg.ClientConfigurationError:
+                raise  # settings no retry can mend: the command line says which (exit 2)
+            except LOGIN_REFUSED as exc:
+                # Waited for: the role or database may be on its way (a migration job).
+                checks.update(database=f"refused the login: {exc}")
             except DATABASE_ERRORS as exc:
                 checks.update(database=f"unreachable: {type(exc).__name__}")
             log.warning("not ready: waiting for the database", **checks)

@@ -28,14 +28,39 @@ def add_config_parser(subparsers: argparse._SubParsersAction) -> None:
     )
 
 
+# Query parameters that say how to connect and never who may: shown as they are. Every other
+# value is masked (`password=`, `sslpassword=`, a presigned URL's `X-Amz-Signature=` and
+# `X-Amz-Credential=`, a `token=`): a list of what to show fails closed on a name nobody
+# thought of, where a list of what to hide would show it.
+_SHOWN_PARAMETERS = frozenset(
+    {
+        "host",
+        "port",
+        "dbname",
+        "user",
+        "sslmode",
+        "target_session_attrs",
+        "application_name",
+        "connect_timeout",
+        "options",
+        "role",
+        "X-Amz-Algorithm",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+    }
+)
+
+
 def masked_url(url: str) -> str:
-    """The URL with its password masked, wherever libpq takes one (user:pw@ or ?password=)."""
+    """The URL with its password (user:pw@) and every query value that may be a credential
+    masked."""
     parts = urlsplit(url)
     netloc = parts.netloc
     if parts.password is not None:
         netloc = f"{parts.username or ''}:{MASK}@{netloc.rpartition('@')[2]}"
     query = "&".join(
-        f"password={MASK}" if pair.split("=")[0] == "password" else pair
+        pair if pair.partition("=")[0] in _SHOWN_PARAMETERS else f"{pair.partition('=')[0]}={MASK}"
         for pair in parts.query.split("&")
         if pair
     )

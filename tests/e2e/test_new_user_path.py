@@ -9,7 +9,8 @@ import aiohttp
 import asyncpg
 import pytest
 
-from ledger.db import embedded_database_url, with_login, with_role
+from ledger.database_url import with_login, with_role
+from ledger.db import embedded_database_url
 from tests.cli import start_cli, without_database_url
 
 

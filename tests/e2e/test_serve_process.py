@@ -12,7 +12,7 @@ import subprocess
 import aiohttp
 import asyncpg
 
-from ledger.db import with_login, with_role
+from ledger.database_url import with_login, with_role
 from tests.cli import run_cli, start_cli
 from tests.e2e.orders.test_crash_recovery import env_for, free_port, wait_for
 

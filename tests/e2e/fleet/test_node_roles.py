@@ -10,7 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from ledger.config import ConfigError, Settings, load_settings
-from ledger.db import KEEPALIVES, connect, with_setting
+from ledger.database_url import with_setting
+from ledger.db import KEEPALIVES, connect
 from ledger.http.app import create_app
 from ledger.http.keys import POOL
 from ledger.http.workers import WORKERS_UP

@@ -12,7 +12,8 @@ import pytest
 import structlog
 
 from ledger.auth import create_key, revoke_key, rotate_key
-from ledger.db import ensure_service_role, prepare_database, role_warnings, with_login, with_role
+from ledger.database_url import with_login, with_role
+from ledger.db import ensure_service_role, prepare_database, role_warnings
 from ledger.http.keys import POOL
 from ledger.log import events as ev
 from ledger.log import store
