@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("ledger", "projections")
 CROSS_CUTTING = {
-    f"ledger.{name}" for name in ("config", "db", "money", "auth", "logs", "metrics", "text")
+    f"ledger.{name}"
+    for name in ("config", "database_url", "db", "money", "auth", "logs", "metrics", "text")
 }
 EDGES = ("ledger.cli", "ledger.http", "ledger.console", "run")
 # Use cases may build on `ledger.orders`; `ledger.orders` builds on none of them.
@@ -32,6 +33,7 @@ READ_MODELS = ("projections.orders", "projections.discrepancies", "projections.g
 PURE = (
     "ledger.money",
     "ledger.text",
+    "ledger.database_url",
     "ledger.orders.model",
     "ledger.orders.decisions",
     "ledger.orders.transitions",
