@@ -32,7 +32,8 @@ def database_url_problem(url: str) -> str | None:
         parts = urlsplit(url)
     except ValueError as exc:  # an unclosed IPv6 bracket
         return str(exc)
-    if parts.scheme not in SCHEMES or not url.startswith(f"{parts.scheme}://"):
+    # urlsplit lower-cases the scheme, as asyncpg's parser does: POSTGRESQL:// is taken.
+    if parts.scheme not in SCHEMES or not url.partition(":")[2].startswith("//"):
         return "must start with postgresql:// or postgres://"
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     for port in _ports(parts.netloc.rpartition("@")[2], query):

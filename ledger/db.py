@@ -149,10 +149,9 @@ async def ensure_service_role(conn: asyncpg.Connection, role: str, read_models: 
         raise MigrationError(f"SERVICE_ROLE {role!r} must be a lower-case SQL identifier")
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
-        # Roles are the cluster's, and the lock above only this database's: another database
-        # migrating at the same moment may create the role first.
-        # Only when missing: CREATE ROLE needs CREATEROLE even for a role that exists, and a
-        # migrator given the role by a DBA needs nothing more.
+        # Created only when missing: CREATE ROLE needs CREATEROLE even for a role that exists,
+        # and a migrator a DBA gave the role to needs nothing more. Roles are the cluster's and
+        # the lock above only this database's, so another database may create it first.
         await conn.execute(
             f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN"
             f" CREATE ROLE {role} NOLOGIN; END IF;"

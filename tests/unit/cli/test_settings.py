@@ -74,6 +74,7 @@ def test_a_negative_bound_is_refused_naming_it(name):
     [
         ("notaurl", "postgresql:// or postgres://"),
         ("mysql://db/ledger", "postgresql:// or postgres://"),
+        ("postgresql:ledger", "postgresql:// or postgres://"),
         ("postgresql://db:99999/ledger", "port 99999"),
         ("postgresql://db:abc/ledger", "port abc"),
         ("postgresql://a:5432,b:0/ledger", "port 0"),
@@ -93,6 +94,7 @@ def test_a_database_url_that_cannot_be_parsed_is_refused_naming_it(url, named, s
     "url",
     [
         "postgres://",
+        "POSTGRESQL://db/ledger",
         "postgresql://app:pw@db1:5432,db2:5433/ledger?sslmode=require"
         "&target_session_attrs=read-write",
         "postgresql:///ledger?host=/var/run/postgresql",
